@@ -1,0 +1,14 @@
+"""The ``lendkit`` command line (click).
+
+Every command takes the database URL from ``--db`` or ``LENDKIT_DATABASE_URL`` and defaults to a
+SQLite file ``lendkit.db`` in the working directory. Refusals (any ``LendkitError``) print one line
+and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+# Commands register themselves on ``main`` when their module is imported.
+from lendkit.cli import schedule as _schedule  # noqa: F401  (registers ``lendkit schedule``)
+from lendkit.cli.base import main
+
+__all__ = ["main"]

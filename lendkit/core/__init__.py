@@ -1,0 +1,1 @@
+"""Pure domain code of lendkit: money, schedules, ledger rules, states and hooks."""

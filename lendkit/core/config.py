@@ -1,0 +1,67 @@
+"""Platform configuration: fees, overdue rules, credit policy, waterfall, per-plugin settings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from attrs import Factory, field, frozen
+
+GRADES = ("AA", "A", "B", "C", "D", "E", "HR")
+PAYMENT_PARTS = ("penalty", "interest", "principal")
+
+
+def _default_grade_rates() -> dict[str, Decimal]:
+    return {
+        "AA": Decimal("0.08"),
+        "A": Decimal("0.09"),
+        "B": Decimal("0.10"),
+        "C": Decimal("0.12"),
+        "D": Decimal("0.14"),
+        "E": Decimal("0.16"),
+        "HR": Decimal("0.20"),
+    }
+
+
+@frozen
+class PlatformConfig:
+    """Everything an integrator may set; ``Platform.open(..., config={...})`` structures a dict.
+
+    Rates are decimal fractions (``"0.01"`` is 1 %). Unknown keys are refused.
+    """
+
+    currency: str = "CNY"
+    #: borrower's service fee, a fraction of principal taken at disbursement (to platform revenue)
+    service_fee_rate: Decimal = Decimal("0.01")
+    #: platform's management fee, a fraction of the interest investors receive
+    management_fee_rate: Decimal = Decimal("0.10")
+    #: days after the due date before an unpaid installment is overdue and accrues penalty
+    grace_days: int = 3
+    #: daily penalty interest on the overdue amount (principal + interest)
+    penalty_daily_rate: Decimal = Decimal("0.0005")
+    #: days overdue after which a loan is defaulted
+    default_after_days: int = 90
+    #: order a payment is applied in
+    allocation_order: tuple[str, ...] = PAYMENT_PARTS
+    #: fee on prepaid principal (fraction), paid to platform revenue
+    prepayment_fee_rate: Decimal = Decimal("0.01")
+    #: plugin names, in the order they pay investors for an overdue/defaulted loan
+    waterfall: tuple[str, ...] = ()
+    #: days overdue at which the waterfall is asked to cover (plugins apply their own triggers too)
+    cover_after_days: int = 1
+    #: rate given to an approved listing by grade when the reviewer names none
+    grade_rates: dict[str, Decimal] = Factory(_default_grade_rates)
+    #: maximum credit line per grade (minor units not used: decimal amounts as strings); empty = no cap
+    grade_line_caps: dict[str, Decimal] = Factory(dict)
+    #: rating agencies whose reports count in credit assessment
+    rating_agencies: tuple[str, ...] = ()
+    #: investor risk level (1..5) -> the worst grade they may bid on
+    risk_level_grades: dict[int, str] = Factory(lambda: {1: "A", 2: "B", 3: "C", 4: "D", 5: "HR"})
+    #: hold expiry (hours) for bids after the funding window closes, as a safety net
+    funding_window_days_max: int = 30
+    #: SQLite durability: FULL (default, survives power loss) or NORMAL
+    sqlite_synchronous: str = "FULL"
+    #: configuration per plugin, by plugin name
+    plugins: dict[str, dict[str, Any]] = Factory(dict)
+    #: chunk size of close-of-business bulk work
+    cob_chunk: int = field(default=500)

@@ -1,0 +1,216 @@
+"""Typed facade over the plugin manager: the core never calls ``pm.hook`` directly.
+
+Each method calls one hook with keyword arguments and turns its raw result into what the caller
+needs: flattened and de-duplicated registrations, collected violations, the first decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from lendkit.core.errors import InvalidState, PluginError
+from lendkit.core.records import (
+    Claim,
+    CreditAssessment,
+    Deduction,
+    Disclosure,
+    Installment,
+    ListingRecord,
+    LoanRecord,
+    PaymentRecord,
+    Product,
+)
+
+if TYPE_CHECKING:
+    from lendkit.core.context import HookContext
+    from lendkit.core.schedule import Schedule
+
+
+class ValidationRefused(InvalidState):
+    """One or more plugins refused the command; the message lists every violation."""
+
+
+class Hooks:
+    """The only way lendkit calls its plugins."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._h: Any = pm.hook
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _violations(what: str, results: Sequence[Sequence[str] | None]) -> None:
+        found = [v for result in results if result for v in result]
+        if found:
+            raise ValidationRefused(f"{what} refused: " + "; ".join(found))
+
+    def plugin_name(self, plugin: object) -> str:
+        return self.pm.get_name(plugin) or repr(plugin)
+
+    # -- registration -----------------------------------------------------------------------------
+
+    def products(self) -> dict[str, Product]:
+        """Every registered product by name; duplicate names are refused naming both plugins."""
+        found: dict[str, Product] = {}
+        for impl in self._h.lendkit_register_products.get_hookimpls():
+            for product in impl.function() or []:
+                if not isinstance(product, Product):
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r} registered {product!r}: expected Product"
+                    )
+                if product.name in found:
+                    raise PluginError(
+                        f"product {product.name!r} is registered by both plugin"
+                        f" {found[product.name].plugin!r} and plugin {impl.plugin_name!r}"
+                    )
+                found[product.name] = Product(product.name, product.description, impl.plugin_name)
+        return found
+
+    # -- custody ----------------------------------------------------------------------------------
+
+    def validate_deposit(self, ctx: HookContext, party_id: str, amount: Any) -> None:
+        self._violations(
+            "deposit", self._h.lendkit_validate_deposit(ctx=ctx, party_id=party_id, amount=amount)
+        )
+
+    def validate_withdrawal(self, ctx: HookContext, party_id: str, amount: Any) -> None:
+        self._violations(
+            "withdrawal",
+            self._h.lendkit_validate_withdrawal(ctx=ctx, party_id=party_id, amount=amount),
+        )
+
+    def deposit_completed(
+        self, ctx: HookContext, party_id: str, amount: Any, movement_id: str
+    ) -> None:
+        self._h.lendkit_deposit_completed(
+            ctx=ctx, party_id=party_id, amount=amount, movement_id=movement_id
+        )
+
+    def withdrawal_completed(
+        self, ctx: HookContext, party_id: str, amount: Any, movement_id: str
+    ) -> None:
+        self._h.lendkit_withdrawal_completed(
+            ctx=ctx, party_id=party_id, amount=amount, movement_id=movement_id
+        )
+
+    # -- credit and listings ----------------------------------------------------------------------
+
+    def assess_credit(
+        self, ctx: HookContext, party_id: str, verified: Sequence[str], reports: Sequence[str]
+    ) -> CreditAssessment | None:
+        result = self._h.lendkit_assess_credit(
+            ctx=ctx, party_id=party_id, verified=list(verified), reports=list(reports)
+        )
+        return result if isinstance(result, CreditAssessment) else None
+
+    def validate_listing(self, ctx: HookContext, listing: ListingRecord) -> None:
+        self._violations(
+            f"listing {listing.id}", self._h.lendkit_validate_listing(ctx=ctx, listing=listing)
+        )
+
+    def price_listing(self, ctx: HookContext, listing: ListingRecord, grade: str) -> Decimal | None:
+        result = self._h.lendkit_price_listing(ctx=ctx, listing=listing, grade=grade)
+        return result if isinstance(result, Decimal) else None
+
+    def validate_bid(
+        self,
+        ctx: HookContext,
+        listing: ListingRecord,
+        investor_id: str,
+        amount: Any,
+        rate: Decimal | None,
+    ) -> None:
+        self._violations(
+            "bid",
+            self._h.lendkit_validate_bid(
+                ctx=ctx, listing=listing, investor_id=investor_id, amount=amount, rate=rate
+            ),
+        )
+
+    def allocate_bids(
+        self,
+        ctx: HookContext,
+        listing: ListingRecord,
+        bids: Sequence[tuple[str, int, Decimal | None, int]],
+    ) -> Sequence[tuple[str, int]] | None:
+        result = self._h.lendkit_allocate_bids(ctx=ctx, listing=listing, bids=list(bids))
+        return list(result) if result is not None else None
+
+    def listing_funded(self, ctx: HookContext, listing: ListingRecord) -> None:
+        self._h.lendkit_listing_funded(ctx=ctx, listing=listing)
+
+    def listing_failed(self, ctx: HookContext, listing: ListingRecord) -> None:
+        self._h.lendkit_listing_failed(ctx=ctx, listing=listing)
+
+    def disbursement_deductions(
+        self, ctx: HookContext, listing: ListingRecord, principal: Any
+    ) -> list[Deduction]:
+        out: list[Deduction] = []
+        for result in self._h.lendkit_disbursement_deductions(
+            ctx=ctx, listing=listing, principal=principal
+        ):
+            out.extend(result or [])
+        return out
+
+    def build_schedule(
+        self, ctx: HookContext, listing: ListingRecord, start: Any
+    ) -> Schedule | None:
+        result: Schedule | None = self._h.lendkit_build_schedule(
+            ctx=ctx, listing=listing, start=start
+        )
+        return result
+
+    def loan_disbursed(self, ctx: HookContext, loan: LoanRecord) -> None:
+        self._h.lendkit_loan_disbursed(ctx=ctx, loan=loan)
+
+    # -- repayment --------------------------------------------------------------------------------
+
+    def payment_allocation_order(
+        self, ctx: HookContext, loan: LoanRecord
+    ) -> tuple[str, ...] | None:
+        result = self._h.lendkit_payment_allocation_order(ctx=ctx, loan=loan)
+        return tuple(result) if result is not None else None
+
+    def repayment_received(
+        self, ctx: HookContext, loan: LoanRecord, payment: PaymentRecord
+    ) -> None:
+        self._h.lendkit_repayment_received(ctx=ctx, loan=loan, payment=payment)
+
+    def installment_overdue(
+        self, ctx: HookContext, loan: LoanRecord, installment: Installment, days_overdue: int
+    ) -> None:
+        self._h.lendkit_installment_overdue(
+            ctx=ctx, loan=loan, installment=installment, days_overdue=days_overdue
+        )
+
+    def coverers(self, order: Sequence[str]) -> Iterator[tuple[str, Any]]:
+        """``lendkit_cover_claim`` implementations in waterfall ``order`` (unlisted ones skipped)."""
+        impls = {i.plugin_name: i for i in self._h.lendkit_cover_claim.get_hookimpls()}
+        for name in order:
+            if name in impls:
+                yield name, impls[name]
+
+    def cover_claim(self, impl: Any, ctx: HookContext, claim: Claim) -> Any:
+        """Call one waterfall step (pluggy lets it take fewer arguments than the spec)."""
+        kwargs = {"ctx": ctx, "claim": claim}
+        return impl.function(*[kwargs[name] for name in impl.argnames])
+
+    def loan_defaulted(self, ctx: HookContext, loan: LoanRecord) -> None:
+        self._h.lendkit_loan_defaulted(ctx=ctx, loan=loan)
+
+    def recovery_received(self, ctx: HookContext, loan: LoanRecord, amount: Any) -> None:
+        self._h.lendkit_recovery_received(ctx=ctx, loan=loan, amount=amount)
+
+    def loan_closed(self, ctx: HookContext, loan: LoanRecord) -> None:
+        self._h.lendkit_loan_closed(ctx=ctx, loan=loan)
+
+    def disclosures(self, ctx: HookContext) -> list[Disclosure]:
+        out: list[Disclosure] = []
+        for result in self._h.lendkit_disclosures(ctx=ctx):
+            out.extend(result or [])
+        return out

@@ -1,0 +1,279 @@
+"""Every hook lendkit calls, grouped by the stage of a listing's life.
+
+Four kinds, visible in the name:
+
+* ``lendkit_register_*``: return typed records; the manager flattens them and rejects duplicate
+  names, naming both plugins.
+* decisions (``firstresult``): the first non-``None`` answer wins; lendkit's own default runs
+  ``trylast``, so any plugin can replace it.
+* ``lendkit_validate_*``: return a list of violations (strings); all plugins are asked, the
+  violations are collected and the command is refused with all of them.
+* past-tense notifications (``lendkit_listing_funded``, ``lendkit_installment_overdue``...): run
+  inside the unit of work that caused them, with a ``ctx`` (:class:`lendkit.core.context.HookContext`)
+  to move money and write tables atomically; external side effects (mail, webhooks) belong in
+  ``ctx.after_commit(fn)`` so that they happen once, after the commit.
+
+Implementations may accept fewer arguments than the spec; lendkit always calls hooks with keyword
+arguments and never removes one, so plugins keep working as hooks gain arguments.
+
+Which business models use which hook is stated in each docstring (online, guarantee, reserve,
+collateral, insurance, bills, supplychain, leasing, margin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from lendkit.core.context import HookContext
+    from lendkit.core.records import (
+        Claim,
+        CreditAssessment,
+        Deduction,
+        Disclosure,
+        Installment,
+        ListingRecord,
+        LoanRecord,
+        PaymentRecord,
+        Product,
+    )
+    from lendkit.core.schedule import Schedule
+
+PROJECT = "lendkit"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+# -- registration --------------------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_register_products() -> Sequence[Product]:
+    """Declare the products (business models) a plugin offers.
+
+    Called once when the Platform opens. Return a list of :class:`lendkit.Product`; a listing's
+    ``product`` must name one of them. Two plugins registering the same product name are refused
+    with a ``PluginError`` naming both. Used by every business model (``online`` registers the
+    default product ``online``).
+
+    Example::
+
+        @hookimpl
+        def lendkit_register_products():
+            return [Product(name="auto-loan", description="car-secured loans")]
+    """
+    raise NotImplementedError
+
+
+# -- custody -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_validate_deposit(ctx: HookContext, party_id: str, amount: Any) -> Sequence[str]:
+    """Veto a deposit before it is booked (limits, AML screening, a blocked account).
+
+    :param party_id: the depositing party.
+    :param amount: a :class:`lendkit.Money`.
+    :return: violations as sentences; an empty list allows it. Used by integrators and custody
+        gateway plugins.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lendkit_validate_withdrawal(ctx: HookContext, party_id: str, amount: Any) -> Sequence[str]:
+    """Veto a withdrawal before funds are held for it (daily limits, sanctions, a frozen party).
+
+    :return: violations as sentences; empty allows. Used by integrators and gateway plugins.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lendkit_deposit_completed(
+    ctx: HookContext, party_id: str, amount: Any, movement_id: str
+) -> None:
+    """Notification: a deposit reached the party's available balance (same transaction)."""
+
+
+@hookspec
+def lendkit_withdrawal_completed(
+    ctx: HookContext, party_id: str, amount: Any, movement_id: str
+) -> None:
+    """Notification: a withdrawal left the platform (its hold was posted to the gateway)."""
+
+
+# -- parties and credit --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def lendkit_assess_credit(
+    ctx: HookContext, party_id: str, verified: Sequence[str], reports: Sequence[str]
+) -> CreditAssessment | None:
+    """Decision: score a party and give a grade (AA, A, B, C, D, E, HR) and a credit line.
+
+    Called by ``parties.assess``. ``verified`` names the checks passed (``id_card``, ``phone``,
+    ``email``, ``documents``); ``reports`` the grades of accepted third-party rating reports (only
+    whitelisted agencies count). Return a :class:`lendkit.CreditAssessment` or ``None`` to let the
+    next implementation (finally lendkit's default scorecard) decide. Used by integrators with
+    their own model, and by ``supplychain`` (core-enterprise uplift).
+    """
+
+
+# -- listings ------------------------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequence[str]:
+    """Veto an application or approval (product rules, guarantor capacity, pledge LTV, bill checks).
+
+    Called on ``apply`` and again on ``approve``. Return violations; empty allows. Used by
+    ``guarantee`` (leverage cap, related parties), ``collateral`` (LTV, double pledge), ``bills``,
+    ``supplychain``, ``leasing`` and ``margin``.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lendkit_price_listing(ctx: HookContext, listing: ListingRecord, grade: str) -> Decimal | None:
+    """Decision: the annual rate for an approved listing of ``grade`` when the reviewer set none.
+
+    Return a ``Decimal`` (e.g. ``Decimal("0.1")``) or ``None``. Used by every model that ties rate to
+    grade; ``insurance`` may add the premium's effect.
+    """
+
+
+# -- bidding -------------------------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_validate_bid(
+    ctx: HookContext, listing: ListingRecord, investor_id: str, amount: Any, rate: Decimal | None
+) -> Sequence[str]:
+    """Veto a bid (product eligibility, investor limits, concentration limits).
+
+    Return violations; empty allows. Used by ``supplychain`` (concentration), ``margin``.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lendkit_allocate_bids(
+    ctx: HookContext, listing: ListingRecord, bids: Sequence[tuple[str, int, Decimal | None, int]]
+) -> Sequence[tuple[str, int]] | None:
+    """Decision: which part of each bid fills when an auction closes.
+
+    ``bids`` are ``(bid_id, amount_minor, rate, seq)``. Return ``(bid_id, filled_minor)`` pairs
+    whose fills sum to the listing amount, or ``None`` for lendkit's default (lowest rate first,
+    earlier bid on ties, the marginal bid partly filled).
+    """
+
+
+@hookspec
+def lendkit_listing_funded(ctx: HookContext, listing: ListingRecord) -> None:
+    """Notification: a listing reached its amount (满标) and awaits the reviewer's confirmation."""
+
+
+@hookspec
+def lendkit_listing_failed(ctx: HookContext, listing: ListingRecord) -> None:
+    """Notification: a listing failed (流标); every hold was already voided."""
+
+
+# -- disbursement and schedule ------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_disbursement_deductions(
+    ctx: HookContext, listing: ListingRecord, principal: Any
+) -> Sequence[Deduction]:
+    """Amounts taken from the borrower's proceeds at disbursement.
+
+    Return :class:`lendkit.Deduction` records (name, amount, destination account code). The
+    platform's service fee is lendkit's own; ``guarantee`` (fee), ``reserve`` (contribution) and
+    ``insurance`` (premium paid by the borrower) add theirs.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lendkit_build_schedule(ctx: HookContext, listing: ListingRecord, start: Any) -> Schedule | None:
+    """Decision: the repayment schedule of a new loan; ``None`` uses the listing's method.
+
+    Used by ``leasing`` (rent schedules), ``bills`` (single payment at the bill's maturity),
+    ``margin`` (interest-only).
+    """
+
+
+@hookspec
+def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
+    """Notification: a loan was created and its proceeds paid out. ``collateral`` activates the lien."""
+
+
+# -- repayment -----------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def lendkit_payment_allocation_order(ctx: HookContext, loan: LoanRecord) -> Sequence[str] | None:
+    """Decision: the order a payment pays ``penalty``, ``interest`` and ``principal``.
+
+    Return a permutation of those three names or ``None`` for the configured default
+    (penalty -> interest -> principal).
+    """
+
+
+@hookspec
+def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
+    """Notification: a payment was booked and distributed. ``guarantee`` releases its frozen deposit
+    as principal comes in; ``reserve`` settles queued shortfalls from recoveries."""
+
+
+@hookspec
+def lendkit_installment_overdue(
+    ctx: HookContext, loan: LoanRecord, installment: Installment, days_overdue: int
+) -> None:
+    """Notification: close of business found an installment unpaid past its grace days.
+
+    Called once per loan, installment and day. ``online`` records the collection stage.
+    """
+
+
+@hookspec
+def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Any:
+    """Waterfall step: pay investors some of what ``claim`` says is unpaid.
+
+    Called in the configured waterfall order (``Platform.open(..., waterfall=[...])``) for a loan
+    overdue or defaulted, each plugin seeing only what the previous ones left unpaid. Pay through
+    ``ctx.pay_investors(...)`` and return the amount paid (``Money``) or ``None``. Used by
+    ``guarantee`` (代偿), ``reserve``, ``insurance`` and ``collateral`` (sale proceeds).
+    """
+
+
+@hookspec
+def lendkit_loan_defaulted(ctx: HookContext, loan: LoanRecord) -> None:
+    """Notification: a loan passed the default threshold. ``collateral`` starts enforcement."""
+
+
+@hookspec
+def lendkit_recovery_received(ctx: HookContext, loan: LoanRecord, amount: Any) -> None:
+    """Notification: money recovered on a defaulted or compensated loan (reserve refills)."""
+
+
+@hookspec
+def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
+    """Notification: a loan was repaid in full or written off. ``collateral`` releases the lien;
+    ``guarantee`` releases the guarantor's capacity."""
+
+
+# -- disclosure ----------------------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
+    """Figures a plugin publishes (guarantor capacity, reserve balance and coverage, pledges...).
+
+    Return :class:`lendkit.Disclosure` records; ``platform.reports.disclosure()`` collects them.
+    """
+    raise NotImplementedError

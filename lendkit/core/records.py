@@ -1,0 +1,250 @@
+"""The public records lendkit returns and plugins exchange: frozen attrs value objects.
+
+Amounts are :class:`~lendkit.core.money.Money`; ids are strings; dates are ``datetime.date``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from attrs import field, frozen
+
+from lendkit.core.money import Money
+from lendkit.core.schedule import Installment
+
+__all__ = [
+    "Balance",
+    "Bid",
+    "Claim",
+    "CobResult",
+    "CreditAssessment",
+    "Deduction",
+    "Disclosure",
+    "HoldRecord",
+    "Installment",
+    "ListingRecord",
+    "LoanRecord",
+    "Movement",
+    "PartyRecord",
+    "PaymentRecord",
+    "PositionRecord",
+    "Product",
+]
+
+
+@frozen
+class Product:
+    """A product (business model) a plugin offers; listings name it in ``product``."""
+
+    name: str
+    description: str = ""
+    plugin: str = ""
+
+
+@frozen
+class Balance:
+    """A party's custody balance: ``available`` to bid or withdraw, ``frozen`` in open holds."""
+
+    party_id: str
+    available: Money
+    frozen: Money
+
+    @property
+    def total(self) -> Money:
+        return self.available + self.frozen
+
+
+@frozen
+class HoldRecord:
+    """A hold (pending transfer): ``amount`` frozen for the one ``destination`` it may be posted to.
+
+    ``state`` is ``open`` until it resolves exactly once to ``posted``, ``voided`` or ``expired``.
+    """
+
+    id: str
+    owner_id: str
+    amount: Money
+    destination: str
+    reference: str
+    state: str
+    posted_amount: Money
+    expires_at: datetime | None = None
+
+
+@frozen
+class Movement:
+    """A deposit, withdrawal or refund through the custody gateway."""
+
+    id: str
+    party_id: str
+    kind: str
+    amount: Money
+    state: str
+    external_ref: str | None = None
+
+
+@frozen
+class PartyRecord:
+    """A borrower and/or investor."""
+
+    id: str
+    name: str
+    kind: str
+    verified: bool
+    grade: str | None = None
+    credit_score: int | None = None
+    credit_line: Money | None = None
+    risk_level: int | None = None
+
+
+@frozen
+class CreditAssessment:
+    """A credit decision: score (0..1000), grade (AA, A, B, C, D, E, HR) and credit line."""
+
+    score: int
+    grade: str
+    credit_line: Money
+
+
+@frozen
+class ListingRecord:
+    """A listing (标的) at a point of its life."""
+
+    id: str
+    borrower_id: str
+    product: str
+    amount: Money
+    months: int
+    method: str
+    bidding: str
+    state: str
+    annual_rate: Decimal | None
+    max_rate: Decimal | None
+    min_bid: Money
+    max_bid: Money | None
+    window_days: int
+    grade: str | None
+    bid_total: Money
+    bid_count: int
+    clearing: str = "own"
+    reason: str | None = None
+    closes_at: datetime | None = None
+
+    @property
+    def remaining(self) -> Money:
+        """What fixed-rate bids can still fill."""
+        return (
+            self.amount - self.bid_total
+            if self.bid_total < self.amount
+            else Money.zero(self.amount.currency)
+        )
+
+
+@frozen
+class Bid:
+    """A bid; ``amount`` is what filled (fixed-rate bids are trimmed to what remained)."""
+
+    id: str
+    listing_id: str
+    investor_id: str
+    amount: Money
+    requested: Money
+    rate: Decimal | None
+    state: str
+    hold_id: str
+    auto: bool = False
+
+
+@frozen
+class PositionRecord:
+    """An investor's share of a loan and what it has received / is still owed."""
+
+    id: str
+    loan_id: str
+    investor_id: str
+    principal: Money
+    annual_rate: Decimal
+    received_principal: Money
+    received_interest: Money
+    received_penalty: Money
+    outstanding_principal: Money
+    outstanding_interest: Money
+    fees_paid: Money
+
+
+@frozen
+class LoanRecord:
+    """A disbursed loan."""
+
+    id: str
+    listing_id: str
+    borrower_id: str
+    product: str
+    principal: Money
+    annual_rate: Decimal
+    months: int
+    method: str
+    start_date: date
+    state: str
+    outstanding_principal: Money
+    positions: tuple[PositionRecord, ...] = field(factory=tuple)
+
+
+@frozen
+class PaymentRecord:
+    """One booked payment and how it was split."""
+
+    id: str
+    loan_id: str
+    kind: str
+    amount: Money
+    penalty: Money
+    interest: Money
+    principal: Money
+    fee: Money
+    paid_on: date
+
+
+@frozen
+class Deduction:
+    """An amount taken from a borrower's proceeds at disbursement, paid to ``account`` (a code)."""
+
+    name: str
+    amount: Money
+    account: str
+
+
+@frozen
+class Claim:
+    """What investors are still owed on an overdue or defaulted loan, for the waterfall."""
+
+    loan_id: str
+    period: int | None
+    reason: str  # overdue | default
+    days_overdue: int
+    principal: Money
+    interest: Money
+
+
+@frozen
+class Disclosure:
+    """One published figure, e.g. ``Disclosure("reserve", "balance", "1200.00 CNY")``."""
+
+    plugin: str
+    name: str
+    value: str
+
+
+@frozen
+class CobResult:
+    """What one close-of-business run did."""
+
+    date: date
+    shard: str
+    expired_listings: int
+    collected: int
+    overdue: int
+    defaulted: int
+    expired_holds: int
+    already_done: bool = False

@@ -1,0 +1,177 @@
+"""``Platform``: the facade an integrator holds, one per database and plugin set.
+
+Thread-safe and cheap to share: every public call is its own unit of work on a pooled connection
+(or, through :meth:`Platform.using`, a step inside the host application's own transaction).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pluggy
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from lendkit.core.config import PlatformConfig
+from lendkit.core.errors import ConfigError, SchemaOutOfDate
+from lendkit.core.hooks import Hooks
+from lendkit.core.records import Product
+from lendkit.core.serde import structure
+from lendkit.plugin_manager import make_plugin_manager
+from lendkit.services.context import Ctx
+from lendkit.services.custody import CustodyGateway, CustodyService
+from lendkit.services.parties import PartiesService
+from lendkit.services.uow import HostRunner, OwnRunner, Runner, Tx
+from lendkit.store import schema
+from lendkit.store.db import create_lendkit_engine
+from lendkit.store.ledger import AccountCache, VerifyReport, verify_ledger
+
+DEFAULT_URL = "sqlite:///lendkit.db"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Platform:
+    """A lending platform over one database with a chosen set of plugins.
+
+    Services: ``parties``, ``custody``, ``listings``, ``bidding``, ``loans``, ``cob``, ``reports``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        plugins: Iterable[str | object] = ("online",),
+        config: PlatformConfig | Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = system_clock,
+        gateway: CustodyGateway | None = None,
+        owns_engine: bool = False,
+    ) -> None:
+        if config is None:
+            config = PlatformConfig()
+        elif not isinstance(config, PlatformConfig):
+            config = structure(dict(config), PlatformConfig, "platform config")
+        self.config: PlatformConfig = config
+        self.engine = engine
+        self.clock = clock
+        self._owns_engine = owns_engine
+        self.plugin_names = [p if isinstance(p, str) else repr(p) for p in plugins]
+        self.pm: pluggy.PluginManager = make_plugin_manager(plugins)
+        self.hooks = Hooks(self.pm)
+        self.products: dict[str, Product] = self.hooks.products()
+        for name in self.config.waterfall:
+            if not self.pm.has_plugin(name):
+                raise ConfigError(
+                    f"waterfall names plugin {name!r}, which is not enabled"
+                    f" (enabled: {', '.join(self.plugin_names) or 'none'})"
+                )
+        self.accounts = AccountCache()
+        self.runner: Runner = OwnRunner(self, engine)
+        self._gateway = gateway
+        self._build_services()
+
+    def _build_services(self) -> None:
+        # imported here: the lifecycle services import Platform for typing only
+        from lendkit.services import bidding, cob, listings, loans, reports
+
+        self.parties = PartiesService(self)
+        self.custody = CustodyService(self, self._gateway)
+        self.listings = listings.ListingsService(self)
+        self.bidding = bidding.BiddingService(self)
+        self.loans = loans.LoansService(self)
+        self.cob = cob.CobService(self)
+        self.reports = reports.ReportsService(self)
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url: str = DEFAULT_URL,
+        plugins: Iterable[str | object] = ("online",),
+        *,
+        config: PlatformConfig | Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = system_clock,
+        gateway: CustodyGateway | None = None,
+        create: bool = True,
+        **engine_kwargs: Any,
+    ) -> Platform:
+        """Open the platform on ``url`` (SQLite file or PostgreSQL).
+
+        With ``create`` (the default) a new or behind schema is migrated to the current version;
+        with ``create=False`` a schema that is behind raises ``SchemaOutOfDate``.
+        """
+        cfg = (
+            config
+            if isinstance(config, PlatformConfig) or config is None
+            else structure(dict(config), PlatformConfig, "platform config")
+        )
+        synchronous = cfg.sqlite_synchronous if cfg else "FULL"
+        engine = create_lendkit_engine(url, sqlite_synchronous=synchronous, **engine_kwargs)
+        try:
+            if create:
+                schema.upgrade(engine)
+            else:
+                with engine.connect() as conn:
+                    todo = schema.pending(conn)
+                if todo:
+                    raise SchemaOutOfDate(
+                        f"database schema is behind ({len(todo)} migrations pending):"
+                        " run `lendkit db upgrade`"
+                    )
+            return cls(
+                engine, plugins=plugins, config=cfg, clock=clock, gateway=gateway, owns_engine=True
+            )
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def close(self) -> None:
+        """Release pooled connections (only if the Platform created the engine)."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- embedding --------------------------------------------------------------------------------
+
+    def using(self, session_or_connection: Session | Connection) -> Platform:
+        """A view of this platform whose commands run inside the host's transaction.
+
+        lendkit flushes and uses SAVEPOINTs (a refused command undoes only its own part); the
+        host commits or rolls back everything together.
+        """
+        conn = (
+            session_or_connection.connection()
+            if isinstance(session_or_connection, Session)
+            else session_or_connection
+        )
+        view = copy.copy(self)
+        view.runner = HostRunner(view, conn)
+        view._build_services()
+        return view
+
+    @contextmanager
+    def transaction(self) -> Iterator[Ctx]:
+        """A unit of work for code that needs several steps in one transaction (no retry)."""
+        with self.engine.connect() as conn, conn.begin():
+            tx = Tx(conn, self)
+            yield Ctx(tx)
+        tx.run_after_commit()
+
+    # -- checks -----------------------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Rebuild balances from the journal and check every ledger invariant (see ``lendkit verify``)."""
+        with self.engine.connect() as conn, conn.begin():
+            return verify_ledger(conn)

@@ -1,0 +1,1 @@
+"""Use cases over a unit of work: parties, custody, listings, bidding, loans, cob, reports."""

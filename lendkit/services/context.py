@@ -1,0 +1,98 @@
+"""``Ctx``: the unit of work as services and plugins use it (implements ``HookContext``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from lendkit.core.ledger import AVAILABLE, FROZEN, AccountRef, Leg
+from lendkit.core.money import Money
+from lendkit.services.uow import Tx
+from lendkit.store import ledger as store_ledger
+
+if TYPE_CHECKING:
+    from lendkit.platform import Platform
+
+
+class Ctx:
+    """Services' and plugins' handle on the current transaction."""
+
+    def __init__(self, tx: Tx, business_date: date | None = None) -> None:
+        self.tx = tx
+        self.platform: Platform = tx.platform
+        self._today = business_date
+
+    @property
+    def conn(self) -> Connection:
+        return self.tx.conn
+
+    @property
+    def now(self) -> datetime:
+        return self.tx.now
+
+    @property
+    def today(self) -> date:
+        return self._today or self.tx.now.date()
+
+    @property
+    def currency(self) -> str:
+        return self.platform.config.currency
+
+    def config(self, plugin: str) -> Mapping[str, Any]:
+        return self.platform.config.plugins.get(plugin, {})
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self.tx.after_commit(fn)
+
+    # -- accounts and movements --------------------------------------------------------------------
+
+    def account(
+        self,
+        owner_kind: str,
+        owner_id: str,
+        purpose: str,
+        currency: str,
+        *,
+        allow_negative: bool = False,
+    ) -> AccountRef:
+        return store_ledger.ensure_account(
+            self.conn,
+            self.platform.accounts,
+            owner_kind=owner_kind,
+            owner_id=owner_id,
+            purpose=purpose,
+            currency=currency,
+            allow_negative=allow_negative,
+        )
+
+    def party_account(self, party_id: str, currency: str | None = None) -> AccountRef:
+        return self.account("party", party_id, AVAILABLE, currency or self.currency)
+
+    def party_frozen(self, party_id: str, currency: str | None = None) -> AccountRef:
+        return self.account("party", party_id, FROZEN, currency or self.currency)
+
+    def system(self, name: str, purpose: str, *, allow_negative: bool = False) -> AccountRef:
+        return self.account("platform", name, purpose, self.currency, allow_negative=allow_negative)
+
+    def balance(self, account: AccountRef) -> Money:
+        return Money.from_minor(store_ledger.balance_of(self.conn, account.id), account.currency)
+
+    def transfer(self, kind: str, reference: str, legs: Sequence[tuple[AccountRef, Money]]) -> int:
+        return self.post(kind, reference, [Leg(account, money.minor) for account, money in legs])
+
+    def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
+        """Book one balanced entry from minor-unit legs."""
+        return store_ledger.append_entry(
+            self.conn, kind=kind, reference=reference, legs=legs, now=self.now, memo=memo
+        )
+
+    def pay_investors(
+        self, loan_id: str, source: AccountRef, principal: Money, interest: Money, *, reason: str
+    ) -> Money:
+        paid: Money = self.platform.loans._pay_investors_from(
+            self, loan_id, source, principal, interest, reason=reason
+        )
+        return paid

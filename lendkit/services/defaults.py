@@ -1,0 +1,54 @@
+"""lendkit's own hook implementations, registered ``trylast`` so any plugin can replace them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import pluggy
+
+from lendkit.core.context import HookContext
+from lendkit.core.money import Money
+from lendkit.core.records import CreditAssessment, ListingRecord
+
+hookimpl = pluggy.HookimplMarker("lendkit")
+
+#: default scorecard: points per verified check and per accepted report grade
+CHECK_POINTS = {"id_card": 250, "phone": 150, "email": 50, "documents": 150}
+REPORT_POINTS = {"AA": 400, "A": 330, "B": 260, "C": 190, "D": 120, "E": 60, "HR": 0}
+SCORE_GRADES = ((850, "AA"), (750, "A"), (650, "B"), (550, "C"), (450, "D"), (300, "E"))
+GRADE_LINES = {
+    "AA": 500_000,
+    "A": 200_000,
+    "B": 100_000,
+    "C": 50_000,
+    "D": 20_000,
+    "E": 5_000,
+    "HR": 0,
+}
+
+
+def grade_for(score: int) -> str:
+    return next((g for bound, g in SCORE_GRADES if score >= bound), "HR")
+
+
+@hookimpl(trylast=True)
+def lendkit_assess_credit(
+    ctx: HookContext, party_id: str, verified: Sequence[str], reports: Sequence[str]
+) -> CreditAssessment:
+    """The default scorecard: verified checks plus the best accepted third-party report."""
+    score = sum(CHECK_POINTS.get(c, 0) for c in verified)
+    if reports:
+        score += max(REPORT_POINTS.get(g, 0) for g in reports)
+    else:
+        score += 150  # no report: a neutral allowance
+    score = min(score, 1000)
+    grade = grade_for(score)
+    line = Money.of(GRADE_LINES[grade], ctx.currency)
+    return CreditAssessment(score=score, grade=grade, credit_line=line)
+
+
+@hookimpl(trylast=True)
+def lendkit_price_listing(ctx: HookContext, listing: ListingRecord, grade: str) -> Decimal | None:
+    """No plugin priced it: the platform's configured rate for the grade (see ``grade_rates``)."""
+    return None

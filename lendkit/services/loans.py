@@ -1,0 +1,10 @@
+"""Placeholder until the lifecycle issue lands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoansService:
+    def __init__(self, platform: Any) -> None:
+        self._p = platform

@@ -1,0 +1,1 @@
+"""Persistence: lendkit_* tables, ledger repository, engines and migrations."""

@@ -1,0 +1,346 @@
+"""Ledger persistence: accounts, journal entries with postings, and ``verify()``.
+
+All functions take the current ``Connection`` (the unit of work's); none commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from attrs import frozen
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from lendkit.core.errors import InsufficientFunds, NotFound
+from lendkit.core.ledger import (
+    GENESIS_HASH,
+    AccountRef,
+    Leg,
+    check_balanced,
+    entry_hash,
+    merge_legs,
+)
+from lendkit.core.money import Money
+from lendkit.store.tables import accounts, holds, journal_entries, ledger_head, postings
+
+
+class AccountCache:
+    """Process-wide cache of account references by code (the fields cached never change)."""
+
+    def __init__(self) -> None:
+        self._by_code: dict[str, AccountRef] = {}
+        self._lock = threading.Lock()
+
+    def get(self, code: str) -> AccountRef | None:
+        return self._by_code.get(code)
+
+    def put(self, ref: AccountRef) -> None:
+        with self._lock:
+            self._by_code[ref.code] = ref
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_code.clear()
+
+
+def _insert(conn: Connection):  # type: ignore[no-untyped-def]
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def ensure_account(
+    conn: Connection,
+    cache: AccountCache,
+    *,
+    owner_kind: str,
+    owner_id: str,
+    purpose: str,
+    currency: str,
+    allow_negative: bool = False,
+) -> AccountRef:
+    """Return the account with this owner/purpose/currency, creating it if needed (race-safe)."""
+    code = f"{owner_kind}:{owner_id}:{purpose}:{currency}"
+    ref = cache.get(code)
+    if ref is not None:
+        return ref
+    row = conn.execute(
+        select(accounts.c.id, accounts.c.allow_negative).where(accounts.c.code == code)
+    ).first()
+    if row is None:
+        stmt = (
+            _insert(conn)(accounts)
+            .values(
+                code=code,
+                owner_kind=owner_kind,
+                owner_id=owner_id,
+                purpose=purpose,
+                currency=currency,
+                allow_negative=allow_negative,
+                balance=0,
+            )
+            .on_conflict_do_nothing(index_elements=["code"])
+        )
+        conn.execute(stmt)
+        row = conn.execute(
+            select(accounts.c.id, accounts.c.allow_negative).where(accounts.c.code == code)
+        ).one()
+    ref = AccountRef(
+        id=row.id, code=code, currency=currency, allow_negative=bool(row.allow_negative)
+    )
+    # Only cache once the row is known to be committed-or-ours; a rolled back creation would leave
+    # a dangling id, so cache lazily on lookups that found an existing row.
+    return ref
+
+
+def find_account(conn: Connection, cache: AccountCache, code: str) -> AccountRef:
+    """The account with ``code``; ``NotFound`` if there is none."""
+    ref = cache.get(code)
+    if ref is not None:
+        return ref
+    row = conn.execute(
+        select(accounts.c.id, accounts.c.currency, accounts.c.allow_negative).where(
+            accounts.c.code == code
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"account {code!r} does not exist")
+    ref = AccountRef(row.id, code, row.currency, bool(row.allow_negative))
+    cache.put(ref)
+    return ref
+
+
+def account_by_id(conn: Connection, account_id: int) -> AccountRef:
+    row = conn.execute(
+        select(accounts.c.code, accounts.c.currency, accounts.c.allow_negative).where(
+            accounts.c.id == account_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"account #{account_id} does not exist")
+    return AccountRef(account_id, row.code, row.currency, bool(row.allow_negative))
+
+
+def balance_of(conn: Connection, account_id: int) -> int:
+    value = conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar()
+    return int(value or 0)
+
+
+_guarded = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("aid"))
+    .where(accounts.c.balance + bindparam("d") >= 0)
+    .values(balance=accounts.c.balance + bindparam("d"))
+)
+_plain = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("aid"))
+    .values(balance=accounts.c.balance + bindparam("d"))
+)
+
+
+def apply_legs(conn: Connection, legs: Sequence[Leg]) -> None:
+    """Change cached balances; a debit that would drive a guarded account negative is refused.
+
+    Guarded debits are single statements (``... WHERE balance + :d >= 0``) checked by rowcount,
+    so two concurrent debits can never both pass on either database.
+    """
+    credits = []
+    for leg in legs:
+        if leg.amount < 0 and not leg.account.allow_negative:
+            result = conn.execute(_guarded, {"aid": leg.account.id, "d": leg.amount})
+            if result.rowcount != 1:
+                have = balance_of(conn, leg.account.id)
+                need = Money.from_minor(-leg.amount, leg.account.currency)
+                raise InsufficientFunds(
+                    f"account {leg.account.code} holds {Money.from_minor(have, leg.account.currency)}"
+                    f", {need} is needed"
+                )
+        else:
+            credits.append({"aid": leg.account.id, "d": leg.amount})
+    if credits:
+        conn.execute(_plain, credits)
+
+
+def append_entry(
+    conn: Connection,
+    *,
+    kind: str,
+    reference: str,
+    legs: Sequence[Leg],
+    now: datetime,
+    memo: str = "",
+) -> int:
+    """Write one balanced journal entry and update balances; returns its sequence number.
+
+    The head row (one per database) carries the last sequence number and hash; taking it is the
+    last write of the movement so its lock is held as briefly as possible.
+    """
+    merged = merge_legs(legs)
+    check_balanced(merged)
+    if not merged:
+        raise ValueError("a journal entry needs at least one non-zero posting")
+    apply_legs(conn, merged)
+    head = conn.execute(
+        update(ledger_head)
+        .where(ledger_head.c.id == 1)
+        .values(seq=ledger_head.c.seq + 1)
+        .returning(ledger_head.c.seq, ledger_head.c.hash)
+    ).one()
+    seq, prev = int(head.seq), str(head.hash)
+    pairs = [(leg.account.id, leg.amount) for leg in merged]
+    digest = entry_hash(prev, seq, kind, reference, pairs)
+    conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(hash=digest))
+    conn.execute(
+        journal_entries.insert().values(
+            seq=seq,
+            kind=kind,
+            reference=reference,
+            memo=memo[:400],
+            created_at=now,
+            prev_hash=prev,
+            hash=digest,
+        )
+    )
+    conn.execute(
+        postings.insert(),
+        [{"entry_seq": seq, "account_id": a, "amount": m} for a, m in pairs],
+    )
+    return seq
+
+
+def init_head(conn: Connection) -> None:
+    """Create the chain head row if the database has none (idempotent)."""
+    conn.execute(
+        _insert(conn)(ledger_head)
+        .values(id=1, seq=0, hash=GENESIS_HASH)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+@frozen
+class VerifyReport:
+    """Outcome of ``verify()``: ``ok`` and every problem found, the first bad entry named."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    entries: int
+    accounts: int
+    first_bad_entry: int | None
+
+
+def verify_ledger(conn: Connection) -> VerifyReport:
+    """Rebuild every balance from the journal and check every invariant of the ledger.
+
+    Checks: each entry's postings sum to zero per currency; entry sequence numbers run 1..n without
+    gaps; the hash chain holds (an edited, inserted or deleted row breaks it at that entry); cached
+    balances equal the journal's fold; no guarded account is negative; every frozen account equals
+    the sum of its open holds; the head row matches the last entry.
+    """
+    problems: list[str] = []
+    bad_entries: list[int] = []
+    acct_rows = conn.execute(
+        select(
+            accounts.c.id,
+            accounts.c.code,
+            accounts.c.currency,
+            accounts.c.allow_negative,
+            accounts.c.balance,
+            accounts.c.purpose,
+        )
+    ).all()
+    currency_of = {r.id: r.currency for r in acct_rows}
+    rebuilt: dict[int, int] = {}
+
+    prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    entry_rows = conn.execute(
+        select(
+            journal_entries.c.seq,
+            journal_entries.c.kind,
+            journal_entries.c.reference,
+            journal_entries.c.prev_hash,
+            journal_entries.c.hash,
+        ).order_by(journal_entries.c.seq)
+    )
+    posting_rows = conn.execute(
+        select(postings.c.entry_seq, postings.c.account_id, postings.c.amount).order_by(
+            postings.c.entry_seq, postings.c.account_id, postings.c.id
+        )
+    ).all()
+    by_entry: dict[int, list[tuple[int, int]]] = {}
+    for p in posting_rows:
+        by_entry.setdefault(int(p.entry_seq), []).append((int(p.account_id), int(p.amount)))
+        rebuilt[int(p.account_id)] = rebuilt.get(int(p.account_id), 0) + int(p.amount)
+    seen: set[int] = set()
+    for e in entry_rows:
+        count += 1
+        seq = int(e.seq)
+        seen.add(seq)
+        if seq != expected_seq:
+            problems.append(f"entry {expected_seq} is missing (next entry found is {seq})")
+            bad_entries.append(expected_seq)
+        expected_seq = seq + 1
+        pairs = by_entry.get(seq, [])
+        sums: dict[str, int] = {}
+        for aid, amount in pairs:
+            cur = currency_of.get(aid, "?")
+            sums[cur] = sums.get(cur, 0) + amount
+        if any(v != 0 for v in sums.values()) or not pairs:
+            problems.append(f"entry {seq} ({e.kind} {e.reference}) does not balance: {sums}")
+            bad_entries.append(seq)
+        if e.prev_hash != prev:
+            problems.append(f"entry {seq}: hash chain broken (previous hash does not match)")
+            bad_entries.append(seq)
+        digest = entry_hash(e.prev_hash, seq, e.kind, e.reference, pairs)
+        if digest != e.hash:
+            problems.append(f"entry {seq} ({e.kind} {e.reference}) was altered: hash mismatch")
+            bad_entries.append(seq)
+        prev = e.hash
+    orphans = sorted(set(by_entry) - seen)
+    if orphans:
+        problems.append(f"postings reference entries that do not exist: {orphans[:5]}")
+        bad_entries.append(orphans[0])
+    head = conn.execute(select(ledger_head.c.seq, ledger_head.c.hash)).first()
+    if head is not None and (int(head.seq) != expected_seq - 1 or head.hash != prev):
+        problems.append(
+            f"ledger head says {head.seq} entries but the journal ends at {expected_seq - 1}"
+            " (entries deleted or inserted at the end)"
+        )
+        bad_entries.append(min(int(head.seq), expected_seq - 1) + 1)
+
+    for r in acct_rows:
+        fold = rebuilt.get(r.id, 0)
+        if int(r.balance) != fold:
+            problems.append(
+                f"account {r.code}: cached balance {r.balance} != journal fold {fold} (minor units)"
+            )
+        if not r.allow_negative and int(r.balance) < 0:
+            problems.append(f"account {r.code} is negative ({r.balance}) but may not be")
+
+    open_by_frozen = dict(
+        conn.execute(
+            select(holds.c.frozen_account_id, func.sum(holds.c.amount))
+            .where(holds.c.state == "open")
+            .group_by(holds.c.frozen_account_id)
+        ).all()
+    )
+    for r in acct_rows:
+        if r.purpose == "frozen":
+            held = int(open_by_frozen.get(r.id, 0) or 0)
+            if held != int(r.balance):
+                problems.append(
+                    f"account {r.code}: frozen balance {r.balance} != open holds {held}"
+                )
+    first = min(bad_entries) if bad_entries else None
+    if first is not None:
+        problems.insert(0, f"first bad entry: {first}")
+    return VerifyReport(
+        ok=not problems,
+        problems=tuple(problems),
+        entries=count,
+        accounts=len(acct_rows),
+        first_bad_entry=first,
+    )
