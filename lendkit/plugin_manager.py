@@ -9,6 +9,7 @@ Objects (modules or instances with ``@hookimpl`` methods) may be passed directly
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -43,7 +44,7 @@ def available_plugins() -> dict[str, str]:
         if importlib.util.find_spec(f"lendkit.plugins.{name}") is not None:
             found[name] = f"lendkit.plugins.{name}"
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
+        found[ep.name] = ep.value  # an installed entry point wins, as it does in load_plugin()
     return found
 
 

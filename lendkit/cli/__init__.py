@@ -8,7 +8,10 @@ and exit with status 2, never a traceback.
 from __future__ import annotations
 
 # Commands register themselves on ``main`` when their module is imported.
+from lendkit.cli import db as _db  # noqa: F401  (registers ``lendkit db upgrade|pending``)
+from lendkit.cli import plugins as _plugins  # noqa: F401  (registers ``lendkit plugins``)
 from lendkit.cli import schedule as _schedule  # noqa: F401  (registers ``lendkit schedule``)
+from lendkit.cli import verify as _verify  # noqa: F401  (registers ``lendkit verify``)
 from lendkit.cli.base import main
 
 __all__ = ["main"]

@@ -96,14 +96,20 @@ def lendkit_validate_withdrawal(ctx: HookContext, party_id: str, amount: Any) ->
 def lendkit_deposit_completed(
     ctx: HookContext, party_id: str, amount: Any, movement_id: str
 ) -> None:
-    """Notification: a deposit reached the party's available balance (same transaction)."""
+    """Notification: a deposit reached the party's available balance (same transaction).
+
+    Called after the ledger entry is written, before commit; integrators use it for receipts.
+    """
 
 
 @hookspec
 def lendkit_withdrawal_completed(
     ctx: HookContext, party_id: str, amount: Any, movement_id: str
 ) -> None:
-    """Notification: a withdrawal left the platform (its hold was posted to the gateway)."""
+    """Notification: a withdrawal left the platform (its hold was posted to the gateway).
+
+    Called in the transaction that completes the withdrawal; integrators use it for receipts.
+    """
 
 
 # -- parties and credit --------------------------------------------------------------------------
@@ -174,12 +180,20 @@ def lendkit_allocate_bids(
 
 @hookspec
 def lendkit_listing_funded(ctx: HookContext, listing: ListingRecord) -> None:
-    """Notification: a listing reached its amount (满标) and awaits the reviewer's confirmation."""
+    """Notification: a listing reached its amount (满标) and awaits the reviewer's confirmation.
+
+    Called by the bid that fills it (fixed rate) or by ``close`` (auction). Integrators notify
+    reviewers here.
+    """
 
 
 @hookspec
 def lendkit_listing_failed(ctx: HookContext, listing: ListingRecord) -> None:
-    """Notification: a listing failed (流标); every hold was already voided."""
+    """Notification: a listing failed (流标); every hold was already voided.
+
+    Called by ``close`` or close of business when the window ends short. Integrators notify
+    the borrower and investors here.
+    """
 
 
 # -- disbursement and schedule ------------------------------------------------------------------
@@ -258,7 +272,10 @@ def lendkit_loan_defaulted(ctx: HookContext, loan: LoanRecord) -> None:
 
 @hookspec
 def lendkit_recovery_received(ctx: HookContext, loan: LoanRecord, amount: Any) -> None:
-    """Notification: money recovered on a defaulted or compensated loan (reserve refills)."""
+    """Notification: money recovered on a defaulted or compensated loan.
+
+    Called when a payment arrives on a loan a third party covered. ``reserve`` refills its fund.
+    """
 
 
 @hookspec

@@ -1,10 +1,425 @@
-"""Placeholder until the lifecycle issue lands."""
+"""Listings (标的): apply -> review -> publish -> funded (满标) / failed (流标) -> disbursed.
+
+Every transition is checked against :mod:`lendkit.core.states`; a wrong one raises
+``InvalidState`` and changes nothing.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from lendkit.core import states as S
+from lendkit.core.config import GRADES
+from lendkit.core.errors import InvalidRate, InvalidState, InvalidValue, LimitExceeded
+from lendkit.core.ledger import LISTING
+from lendkit.core.money import Money, parse_rate
+from lendkit.core.records import ListingRecord
+from lendkit.core.schedule import MAX_MONTHS, METHODS
+from lendkit.services import custody
+from lendkit.services.common import (
+    check_choice,
+    check_id,
+    check_int,
+    get_row,
+    new_id,
+    parse_amount,
+)
+from lendkit.services.context import Ctx
+from lendkit.services.uow import Tx
+from lendkit.store.tables import bids, listings, parties
+
+if TYPE_CHECKING:
+    from lendkit.platform import Platform
+
+BIDDING_STYLES = ("fixed", "auction")
+CLEARING = ("own", "uniform")
+
+
+def _rate(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def listing_record(row: Any) -> ListingRecord:
+    """Convert a ``lendkit_listings`` row."""
+    cur = row.currency
+    return ListingRecord(
+        id=row.id,
+        borrower_id=row.borrower_id,
+        product=row.product,
+        amount=Money.from_minor(row.amount, cur),
+        months=row.months,
+        method=row.method,
+        bidding=row.bidding,
+        state=row.state,
+        annual_rate=_rate(row.annual_rate),
+        max_rate=_rate(row.max_rate),
+        min_bid=Money.from_minor(row.min_bid, cur),
+        max_bid=None if row.max_bid is None else Money.from_minor(row.max_bid, cur),
+        window_days=row.window_days,
+        grade=row.grade,
+        bid_total=Money.from_minor(row.bid_total, cur),
+        bid_count=row.bid_count,
+        clearing=row.clearing,
+        reason=row.reason,
+        closes_at=row.closes_at,
+    )
+
+
+def _positive_rate(value: object, what: str) -> Decimal:
+    rate = parse_rate(value, what)
+    if rate <= 0:
+        raise InvalidRate(f"{what} {value} must be more than 0%")
+    return rate
 
 
 class ListingsService:
-    def __init__(self, platform: Any) -> None:
+    """``platform.listings``."""
+
+    def __init__(self, platform: Platform) -> None:
         self._p = platform
+
+    # -- application and review ------------------------------------------------------------------
+
+    def apply(
+        self,
+        borrower_id: str,
+        amount: object,
+        annual_rate: object = None,
+        months: int = 12,
+        method: str = "equal-installment",
+        bidding: str = "fixed",
+        max_rate: object = None,
+        min_bid: object = None,
+        max_bid: object = None,
+        window_days: int = 7,
+        product: str = "online",
+        clearing: str = "own",
+        key: str | None = None,
+    ) -> ListingRecord:
+        """A borrower applies for a loan; the listing awaits review (``applied``)."""
+        cur = self._p.config.currency
+        borrower_id = check_id(borrower_id, "borrower")
+        money = parse_amount(amount, cur, "listing amount")
+        months = check_int(months, "months", 1, MAX_MONTHS)
+        method = check_choice(method, "repayment method", METHODS)
+        bidding = check_choice(bidding, "bidding style", BIDDING_STYLES)
+        clearing = check_choice(clearing, "auction clearing", CLEARING)
+        window_days = check_int(
+            window_days, "funding window (days)", 1, self._p.config.funding_window_days_max
+        )
+        rate = None if annual_rate is None else _positive_rate(annual_rate, "annual rate")
+        cap = None if max_rate is None else _positive_rate(max_rate, "maximum rate")
+        if bidding == "auction":
+            if cap is None:
+                raise InvalidValue(
+                    "an auction listing needs max_rate (the borrower's maximum rate)"
+                )
+            rate = None
+        elif cap is not None:
+            raise InvalidValue(
+                "max_rate is for auction listings; a fixed listing takes annual_rate"
+            )
+        low = (
+            parse_amount(min_bid, cur, "minimum bid")
+            if min_bid is not None
+            else Money.of("0.01", cur)
+        )
+        high = parse_amount(max_bid, cur, "maximum bid") if max_bid is not None else None
+        if low > money or (high is not None and (high < low or high > money)):
+            raise InvalidValue(
+                f"bid limits min {low.format()} / max {high.format() if high else '-'} must satisfy"
+                f" min <= max <= amount {money.format()}"
+            )
+        if product not in self._p.products:
+            raise InvalidValue(
+                f"product {str(product)[:40]!r} is not offered; enabled products:"
+                f" {', '.join(sorted(self._p.products)) or 'none'}"
+            )
+        payload = [
+            borrower_id,
+            money.format(),
+            str(rate),
+            months,
+            method,
+            bidding,
+            str(cap),
+            low.format(),
+            high and high.format(),
+            window_days,
+            product,
+            clearing,
+        ]
+
+        def run(tx: Tx) -> ListingRecord:
+            ctx = Ctx(tx)
+            party = self._p.parties._require(ctx, borrower_id, verified=True, action="borrow")
+            if (
+                party.credit_score is not None
+                and money.minor > party.credit_line - party.credit_used
+            ):
+                raise LimitExceeded(
+                    f"listing amount {money} exceeds {borrower_id}'s available credit line "
+                    f"{Money.from_minor(party.credit_line - party.credit_used, cur)}"
+                )
+            listing_id = new_id("lst")
+            values = dict(
+                id=listing_id,
+                borrower_id=borrower_id,
+                product=product,
+                currency=cur,
+                amount=money.minor,
+                months=months,
+                method=method,
+                bidding=bidding,
+                clearing=clearing,
+                annual_rate=None if rate is None else str(rate),
+                max_rate=None if cap is None else str(cap),
+                min_bid=low.minor,
+                max_bid=None if high is None else high.minor,
+                window_days=window_days,
+                state=S.APPLIED,
+                bid_total=0,
+                bid_count=0,
+                created_at=ctx.now,
+            )
+            ctx.conn.execute(listings.insert().values(**values))
+            record = self._load(ctx, listing_id)
+            self._p.hooks.validate_listing(ctx, record)
+            return record
+
+        return self._p.runner.run(
+            "listings.apply", run, key=key, payload=payload, result_type=ListingRecord
+        )
+
+    def approve(
+        self,
+        listing_id: str,
+        grade: str = "A",
+        annual_rate: object = None,
+        reviewer: str | None = None,
+        key: str | None = None,
+    ) -> ListingRecord:
+        """Risk control approves: fixes the grade and (fixed listings) the rate.
+
+        Approving grants the borrower the credit line the listing needs, unless
+        ``grade_line_caps`` caps lines for the grade; the amount is then reserved on the line.
+        """
+        listing_id = check_id(listing_id, "listing")
+        grade = check_choice(grade, "grade", GRADES)
+        rate = None if annual_rate is None else _positive_rate(annual_rate, "annual rate")
+
+        def run(tx: Tx) -> ListingRecord:
+            ctx = Ctx(tx)
+            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.APPROVED)
+            chosen = rate
+            if row.bidding == "fixed":
+                if chosen is None and row.annual_rate is not None:
+                    chosen = Decimal(row.annual_rate)
+                if chosen is None:
+                    chosen = self._p.hooks.price_listing(ctx, listing_record(row), grade)
+                if chosen is None:
+                    chosen = self._p.config.grade_rates.get(grade)
+                if chosen is None:
+                    raise InvalidValue(f"no rate for grade {grade}: pass annual_rate")
+            elif chosen is not None:
+                raise InvalidValue("an auction listing's rate is set by its bids, not at approval")
+            self._reserve_line(ctx, row, grade)
+            ctx.conn.execute(
+                update(listings)
+                .where(listings.c.id == listing_id)
+                .values(
+                    state=S.APPROVED,
+                    grade=grade,
+                    annual_rate=None if chosen is None else str(chosen),
+                    reason=f"approved by {reviewer}" if reviewer else None,
+                )
+            )
+            record = self._load(ctx, listing_id)
+            self._p.hooks.validate_listing(ctx, record)
+            return record
+
+        return self._p.runner.run(
+            "listings.approve",
+            run,
+            key=key,
+            payload=[listing_id, grade, str(rate), reviewer],
+            result_type=ListingRecord,
+        )
+
+    def reject(self, listing_id: str, reason: str, key: str | None = None) -> ListingRecord:
+        """Risk control rejects the application with a reason."""
+        listing_id = check_id(listing_id, "listing")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidValue("a rejection needs a reason")
+        reason = reason.strip()[:400]
+        return self._move(listing_id, S.REJECTED, "listings.reject", key, reason=reason)
+
+    def publish(self, listing_id: str, key: str | None = None) -> ListingRecord:
+        """Open the listing for bids for its funding window; matching auto-bid rules bid at once."""
+        listing_id = check_id(listing_id, "listing")
+
+        def run(tx: Tx) -> ListingRecord:
+            ctx = Ctx(tx)
+            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.PUBLISHED)
+            account = ctx.account("listing", listing_id, LISTING, row.currency)
+            ctx.conn.execute(
+                update(listings)
+                .where(listings.c.id == listing_id)
+                .values(
+                    state=S.PUBLISHED,
+                    published_at=ctx.now,
+                    account_id=account.id,
+                    closes_at=ctx.now + timedelta(days=row.window_days),
+                )
+            )
+            self._p.bidding._run_autobids(ctx, listing_id)
+            return self._load(ctx, listing_id)
+
+        return self._p.runner.run(
+            "listings.publish", run, key=key, payload=[listing_id], result_type=ListingRecord
+        )
+
+    def cancel(self, listing_id: str, key: str | None = None) -> ListingRecord:
+        """Withdraw a listing before any bid."""
+        listing_id = check_id(listing_id, "listing")
+
+        def run(tx: Tx) -> ListingRecord:
+            ctx = Ctx(tx)
+            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.CANCELLED)
+            if row.bid_count:
+                raise InvalidState(
+                    f"listing {listing_id} has {row.bid_count} bids; it can only be cancelled before any bid"
+                )
+            self._release_line(ctx, row)
+            ctx.conn.execute(
+                update(listings).where(listings.c.id == listing_id).values(state=S.CANCELLED)
+            )
+            return self._load(ctx, listing_id)
+
+        return self._p.runner.run(
+            "listings.cancel", run, key=key, payload=[listing_id], result_type=ListingRecord
+        )
+
+    def close(self, listing_id: str, key: str | None = None) -> ListingRecord:
+        """Close bidding: a filled listing is (stays) funded; a short one fails and every hold is voided.
+
+        Auctions clear here: lowest rates fill first, earlier bids first on ties, the marginal bid
+        partly; the amounts that did not win are released at once.
+        """
+        listing_id = check_id(listing_id, "listing")
+
+        def run(tx: Tx) -> ListingRecord:
+            return self._close(Ctx(tx), listing_id)
+
+        return self._p.runner.run(
+            "listings.close", run, key=key, payload=[listing_id], result_type=ListingRecord
+        )
+
+    def get(self, listing_id: str) -> ListingRecord:
+        """One listing."""
+        listing_id = check_id(listing_id, "listing")
+        return self._p.runner.run("listings.get", lambda tx: self._load(Ctx(tx), listing_id))
+
+    def find(self, state: str | None = None) -> list[ListingRecord]:
+        """Listings, optionally in one state, oldest first."""
+
+        def run(tx: Tx) -> list[ListingRecord]:
+            stmt = select(listings).order_by(listings.c.created_at, listings.c.id)
+            if state is not None:
+                stmt = stmt.where(listings.c.state == state)
+            return [listing_record(r) for r in tx.conn.execute(stmt)]
+
+        return self._p.runner.run("listings.list", run)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _load(self, ctx: Ctx, listing_id: str) -> ListingRecord:
+        return listing_record(get_row(ctx.conn, listings, listing_id, "listing"))
+
+    def _move(
+        self, listing_id: str, target: str, command: str, key: str | None, **values: Any
+    ) -> ListingRecord:
+        def run(tx: Tx) -> ListingRecord:
+            ctx = Ctx(tx)
+            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, target)
+            if target in (S.REJECTED, S.CANCELLED):
+                self._release_line(ctx, row)
+            ctx.conn.execute(
+                update(listings).where(listings.c.id == listing_id).values(state=target, **values)
+            )
+            return self._load(ctx, listing_id)
+
+        return self._p.runner.run(
+            command, run, key=key, payload=[listing_id, values], result_type=ListingRecord
+        )
+
+    def _reserve_line(self, ctx: Ctx, row: Any, grade: str) -> None:
+        party = get_row(ctx.conn, parties, row.borrower_id, "party", lock=True)
+        need = party.credit_used + row.amount
+        cap = self._p.config.grade_line_caps.get(grade)
+        if cap is not None and need > Money.of(cap, row.currency).minor:
+            raise LimitExceeded(
+                f"listing {row.id} needs a credit line of {Money.from_minor(need, row.currency)}"
+                f" but grade {grade} lines are capped at {Money.of(cap, row.currency)}"
+            )
+        ctx.conn.execute(
+            update(parties)
+            .where(parties.c.id == row.borrower_id)
+            .values(credit_line=max(party.credit_line, need), credit_used=need)
+        )
+
+    def _release_line(self, ctx: Ctx, row: Any) -> None:
+        if row.state in (S.APPROVED, S.PUBLISHED):
+            ctx.conn.execute(
+                update(parties)
+                .where(parties.c.id == row.borrower_id)
+                .values(credit_used=parties.c.credit_used - row.amount)
+            )
+
+    def _close(self, ctx: Ctx, listing_id: str) -> ListingRecord:
+        row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+        if row.state == S.FUNDED:
+            return listing_record(row)
+        S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.FUNDED)
+        if row.bidding == "auction" and row.bid_total >= row.amount:
+            self._p.bidding._clear_auction(ctx, row)
+            ctx.conn.execute(
+                update(listings)
+                .where(listings.c.id == listing_id)
+                .values(state=S.FUNDED, funded_at=ctx.now, bid_total=row.amount)
+            )
+            record = self._load(ctx, listing_id)
+            self._p.hooks.listing_funded(ctx, record)
+            return record
+        self._fail(ctx, row)
+        return self._load(ctx, listing_id)
+
+    def _fail(self, ctx: Ctx, row: Any) -> None:
+        """流标: void every open bid's hold; each investor's available balance is restored."""
+        open_bids = ctx.conn.execute(
+            select(bids.c.id, bids.c.hold_id)
+            .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
+            .order_by(bids.c.seq)
+        ).all()
+        for b in open_bids:
+            custody.void_hold(ctx, b.hold_id)
+        ctx.conn.execute(
+            update(bids)
+            .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
+            .values(state=S.BID_VOIDED)
+        )
+        self._release_line(ctx, row)
+        ctx.conn.execute(
+            update(listings)
+            .where(listings.c.id == row.id)
+            .values(state=S.FAILED, reason="funding window closed short of the amount")
+        )
+        self._p.hooks.listing_failed(ctx, self._load(ctx, row.id))

@@ -1,10 +1,797 @@
-"""Placeholder until the lifecycle issue lands."""
+"""Loans: disbursement (放款), repayment to investors, prepayment, overdue state, write-off.
+
+Every payment is applied by the configured order (default penalty -> interest -> principal) to
+the oldest unpaid installment first, then split among the loan's positions with ``allocate()``
+to the cent: principal and penalty by outstanding principal, interest by principal x rate. The
+platform's management fee is taken from the interest (rounded per payment, HALF_UP) and split
+over the investors' gross interest with ``allocate()`` too. Each payment is one journal entry and
+one transaction, so a crash pays nobody half and a rerun pays nobody twice.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+
+from lendkit.core import states as S
+from lendkit.core.errors import InvalidAmount, InvalidState, InvalidValue, NotFound
+from lendkit.core.ledger import LOAN, REVENUE, AccountRef, Leg
+from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
+from lendkit.core.records import (
+    Installment,
+    LoanRecord,
+    PaymentRecord,
+    PositionRecord,
+)
+from lendkit.core.schedule import Schedule, build_schedule
+from lendkit.services import custody
+from lendkit.services.common import check_choice, check_id, get_row, new_id, parse_amount
+from lendkit.services.context import Ctx
+from lendkit.services.listings import listing_record
+from lendkit.services.uow import Tx
+from lendkit.store import ledger as store_ledger
+from lendkit.store.tables import (
+    agreements,
+    bids,
+    installments,
+    listings,
+    loans,
+    parties,
+    payments,
+    positions,
+)
+
+if TYPE_CHECKING:
+    from lendkit.platform import Platform
+
+PREPAY_MODES = ("shorten", "reduce")
+DAYS_PER_YEAR = 360  # interest to the payment date uses the Chinese banking day count (annual/360)
+
+
+def _round_rate(amount_minor: int, rate: Decimal) -> int:
+    """``amount x rate`` rounded HALF_UP to a whole minor unit (exact Decimal arithmetic)."""
+    return int(DEFAULT_ROUNDING.quantize(Decimal(amount_minor) * rate, "JPY"))
 
 
 class LoansService:
-    def __init__(self, platform: Any) -> None:
+    """``platform.loans``."""
+
+    def __init__(self, platform: Platform) -> None:
         self._p = platform
+
+    # -- disbursement ------------------------------------------------------------------------------
+
+    def disburse(
+        self, listing_id: str, reviewer: str | None = None, key: str | None = None
+    ) -> LoanRecord:
+        """The reviewer confirms a funded listing: holds post to it, the borrower is paid (less
+        fees), and the loan is created with one position and one agreement per winning bid."""
+        listing_id = check_id(listing_id, "listing")
+        reviewer = None if reviewer is None else str(reviewer)[:100]
+
+        def run(tx: Tx) -> LoanRecord:
+            return self._disburse(Ctx(tx), listing_id, reviewer)
+
+        return self._p.runner.run(
+            "loans.disburse", run, key=key, payload=[listing_id, reviewer], result_type=LoanRecord
+        )
+
+    def _disburse(self, ctx: Ctx, listing_id: str, reviewer: str | None) -> LoanRecord:
+        row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+        S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.DISBURSED)
+        cur = row.currency
+        winning = ctx.conn.execute(
+            select(bids)
+            .where(bids.c.listing_id == listing_id, bids.c.state.in_((S.BID_OPEN, S.BID_WON)))
+            .order_by(bids.c.seq)
+        ).all()
+        for b in winning:
+            custody.post_hold(ctx, b.hold_id)
+        ctx.conn.execute(
+            update(bids)
+            .where(bids.c.listing_id == listing_id, bids.c.state.in_((S.BID_OPEN, S.BID_WON)))
+            .values(state=S.BID_POSTED, filled=bids.c.amount)
+        )
+        principal = Money.from_minor(row.amount, cur)
+        record = listing_record(row)
+        listing_acct = store_ledger.account_by_id(ctx.conn, row.account_id)
+        fee = _round_rate(row.amount, self._p.config.service_fee_rate)
+        legs = [Leg(listing_acct, -row.amount)]
+        taken = 0
+        if fee:
+            legs.append(Leg(ctx.system("revenue", REVENUE), fee))
+            taken += fee
+        for d in self._p.hooks.disbursement_deductions(ctx, record, principal):
+            legs.append(
+                Leg(
+                    store_ledger.find_account(ctx.conn, self._p.accounts, d.account), d.amount.minor
+                )
+            )
+            taken += d.amount.minor
+        if taken > row.amount:
+            raise InvalidState(
+                f"disbursement deductions {Money.from_minor(taken, cur)} exceed {principal}"
+            )
+        legs.append(Leg(ctx.party_account(row.borrower_id, cur), row.amount - taken))
+        ctx.post("loan.disburse", listing_id, legs)
+
+        loan_id = new_id("loan")
+        rate = Decimal(row.annual_rate)
+        schedule = self._p.hooks.build_schedule(ctx, record, ctx.today) or build_schedule(
+            principal, rate, row.months, row.method, start_date=ctx.today, currency=cur
+        )
+        loan_acct = ctx.account("loan", loan_id, LOAN, cur)
+        ctx.conn.execute(
+            loans.insert().values(
+                id=loan_id,
+                listing_id=listing_id,
+                borrower_id=row.borrower_id,
+                product=row.product,
+                currency=cur,
+                principal=row.amount,
+                annual_rate=str(rate),
+                months=row.months,
+                method=row.method,
+                start_date=ctx.today,
+                state=S.ACTIVE,
+                outstanding_principal=row.amount,
+                account_id=loan_acct.id,
+                reviewer=reviewer,
+                created_at=ctx.now,
+            )
+        )
+        ctx.conn.execute(
+            installments.insert(),
+            [
+                {
+                    "loan_id": loan_id,
+                    "period": i.period,
+                    "due_date": i.due_date,
+                    "principal": i.principal.minor,
+                    "interest": i.interest.minor,
+                    "paid_principal": 0,
+                    "paid_interest": 0,
+                    "penalty": 0,
+                    "paid_penalty": 0,
+                    "penalty_through": None,
+                    "state": S.INST_PENDING,
+                }
+                for i in schedule.installments
+            ],
+        )
+        uniform = row.bidding == "fixed" or row.clearing == "uniform"
+        pos_rows, agr_rows = [], []
+        for seq, b in enumerate(winning, start=1):
+            pos_id = new_id("pos")
+            pos_rate = rate if uniform else Decimal(b.rate)
+            pos_rows.append(
+                {
+                    "id": pos_id,
+                    "loan_id": loan_id,
+                    "investor_id": b.investor_id,
+                    "bid_id": b.id,
+                    "seq": seq,
+                    "principal": b.amount,
+                    "annual_rate": str(pos_rate),
+                    "received_principal": 0,
+                    "received_interest": 0,
+                    "received_penalty": 0,
+                    "fees_paid": 0,
+                    "holder_id": b.investor_id,
+                }
+            )
+            terms = {
+                "loan": loan_id,
+                "listing": listing_id,
+                "borrower": row.borrower_id,
+                "investor": b.investor_id,
+                "amount": Money.from_minor(b.amount, cur).format(),
+                "currency": cur,
+                "annual_rate": str(pos_rate),
+                "months": row.months,
+                "method": row.method,
+                "start_date": ctx.today.isoformat(),
+                "share": f"{b.amount}/{row.amount}",
+                "schedule": [
+                    [i.period, i.due_date.isoformat(), i.payment.format()]
+                    for i in schedule.installments
+                ],
+            }
+            agr_rows.append(
+                {
+                    "id": new_id("agr"),
+                    "loan_id": loan_id,
+                    "position_id": pos_id,
+                    "investor_id": b.investor_id,
+                    "borrower_id": row.borrower_id,
+                    "terms": json.dumps(terms, sort_keys=True),
+                    "created_at": ctx.now,
+                }
+            )
+        if pos_rows:
+            ctx.conn.execute(positions.insert(), pos_rows)
+            ctx.conn.execute(agreements.insert(), agr_rows)
+        ctx.conn.execute(
+            update(listings).where(listings.c.id == listing_id).values(state=S.DISBURSED)
+        )
+        loan = self._load(ctx, loan_id)
+        self._p.hooks.loan_disbursed(ctx, loan)
+        return loan
+
+    # -- repayment ---------------------------------------------------------------------------------
+
+    def repay(self, loan_id: str, amount: object = None, key: str | None = None) -> PaymentRecord:
+        """The borrower pays from their custody balance.
+
+        Without ``amount``: the next unpaid installment in full (also before its due date, no fee).
+        With ``amount``: applied to unpaid installments oldest first, each by the allocation order.
+        """
+        loan_id = check_id(loan_id, "loan")
+        money = (
+            None if amount is None else parse_amount(amount, self._p.config.currency, "repayment")
+        )
+
+        def run(tx: Tx) -> PaymentRecord:
+            ctx = Ctx(tx)
+            loan = self._lock_open(ctx, loan_id)
+            payment = self._apply(ctx, loan, None if money is None else money.minor, "repayment")
+            if payment is None:
+                raise InvalidState(f"loan {loan_id} has nothing due")
+            return payment
+
+        return self._p.runner.run(
+            "loans.repay",
+            run,
+            key=key,
+            payload=[loan_id, money and money.format()],
+            result_type=PaymentRecord,
+        )
+
+    def prepay(
+        self, loan_id: str, amount: object = None, mode: str = "shorten", key: str | None = None
+    ) -> PaymentRecord:
+        """Prepay (提前还款) all (``amount=None``) or part of the outstanding principal.
+
+        The borrower pays the principal, interest accrued on it since the last due date
+        (annual/360 per day) and the prepayment fee (``prepayment_fee_rate`` of the principal, to
+        platform revenue). A partial prepayment re-plans the rest: ``shorten`` keeps the payment
+        and ends earlier, ``reduce`` keeps the end date and lowers the payment.
+        """
+        loan_id = check_id(loan_id, "loan")
+        mode = check_choice(mode, "prepayment mode", PREPAY_MODES)
+        money = (
+            None
+            if amount is None
+            else parse_amount(amount, self._p.config.currency, "prepaid principal")
+        )
+
+        def run(tx: Tx) -> PaymentRecord:
+            return self._prepay(Ctx(tx), loan_id, money, mode)
+
+        return self._p.runner.run(
+            "loans.prepay",
+            run,
+            key=key,
+            payload=[loan_id, money and money.format(), mode],
+            result_type=PaymentRecord,
+        )
+
+    def write_off(self, loan_id: str, key: str | None = None) -> LoanRecord:
+        """Write off (核销) a defaulted loan: it closes; investors keep what they received."""
+        loan_id = check_id(loan_id, "loan")
+
+        def run(tx: Tx) -> LoanRecord:
+            ctx = Ctx(tx)
+            loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
+            S.check_transition(S.LOAN_TRANSITIONS, "loan", loan_id, loan.state, S.WRITTEN_OFF)
+            ctx.conn.execute(
+                update(loans)
+                .where(loans.c.id == loan_id)
+                .values(state=S.WRITTEN_OFF, closed_at=ctx.now)
+            )
+            self._release_credit(ctx, loan)
+            record = self._load(ctx, loan_id)
+            self._p.hooks.loan_closed(ctx, record)
+            return record
+
+        return self._p.runner.run(
+            "loans.write_off", run, key=key, payload=[loan_id], result_type=LoanRecord
+        )
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get(self, loan_id: str) -> LoanRecord:
+        """A loan with its positions."""
+        loan_id = check_id(loan_id, "loan")
+        return self._p.runner.run("loans.get", lambda tx: self._load(Ctx(tx), loan_id))
+
+    def for_listing(self, listing_id: str) -> LoanRecord:
+        """The loan a listing became."""
+        listing_id = check_id(listing_id, "listing")
+
+        def run(tx: Tx) -> LoanRecord:
+            loan_id = tx.conn.execute(
+                select(loans.c.id).where(loans.c.listing_id == listing_id)
+            ).scalar()
+            if loan_id is None:
+                raise NotFound(f"listing {listing_id} has no loan (not disbursed)")
+            return self._load(Ctx(tx), loan_id)
+
+        return self._p.runner.run("loans.for_listing", run)
+
+    def schedule(self, loan_id: str) -> Schedule:
+        """The loan's current schedule (after any prepayment re-plan)."""
+        loan_id = check_id(loan_id, "loan")
+
+        def run(tx: Tx) -> Schedule:
+            ctx = Ctx(tx)
+            loan = get_row(ctx.conn, loans, loan_id, "loan")
+            rows = self._installments(ctx, loan_id)
+            cur = loan.currency
+            balance = loan.principal
+            out = []
+            for r in rows:
+                balance -= r.principal
+                out.append(
+                    Installment(
+                        period=r.period,
+                        due_date=r.due_date,
+                        payment=Money.from_minor(r.principal + r.interest, cur),
+                        principal=Money.from_minor(r.principal, cur),
+                        interest=Money.from_minor(r.interest, cur),
+                        balance=Money.from_minor(balance, cur),
+                    )
+                )
+            return Schedule(
+                principal=Money.from_minor(loan.principal, cur),
+                annual_rate=Decimal(loan.annual_rate),
+                months=len(out),
+                method=loan.method,
+                start_date=loan.start_date,
+                rounding=DEFAULT_ROUNDING,
+                installments=tuple(out),
+            )
+
+        return self._p.runner.run("loans.schedule", run)
+
+    def position(self, loan_id: str, investor_id: str) -> PositionRecord:
+        """What an investor has received and is still owed on a loan (all their positions)."""
+        loan_id = check_id(loan_id, "loan")
+        investor_id = check_id(investor_id, "investor")
+
+        def run(tx: Tx) -> PositionRecord:
+            ctx = Ctx(tx)
+            loan = self._load(ctx, loan_id)
+            mine = [p for p in loan.positions if p.investor_id == investor_id]
+            if not mine:
+                raise NotFound(f"investor {investor_id} has no position in loan {loan_id}")
+            total = mine[0]
+            for p in mine[1:]:
+                total = PositionRecord(
+                    total.id,
+                    loan_id,
+                    investor_id,
+                    total.principal + p.principal,
+                    total.annual_rate,
+                    total.received_principal + p.received_principal,
+                    total.received_interest + p.received_interest,
+                    total.received_penalty + p.received_penalty,
+                    total.outstanding_principal + p.outstanding_principal,
+                    total.outstanding_interest + p.outstanding_interest,
+                    total.fees_paid + p.fees_paid,
+                )
+            return total
+
+        return self._p.runner.run("loans.position", run)
+
+    def find(self, state: str | None = None) -> list[LoanRecord]:
+        """Loans (without positions), optionally in one state."""
+
+        def run(tx: Tx) -> list[LoanRecord]:
+            stmt = select(loans).order_by(loans.c.created_at, loans.c.id)
+            if state is not None:
+                stmt = stmt.where(loans.c.state == state)
+            return [_loan_record(r, ()) for r in tx.conn.execute(stmt)]
+
+        return self._p.runner.run("loans.list", run)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _installments(self, ctx: Ctx, loan_id: str, *, unpaid: bool = False) -> list[Any]:
+        stmt = select(installments).where(
+            installments.c.loan_id == loan_id, installments.c.state != S.INST_CANCELLED
+        )
+        if unpaid:
+            stmt = stmt.where(installments.c.state != S.INST_PAID)
+        return list(ctx.conn.execute(stmt.order_by(installments.c.period)).all())
+
+    def _lock_open(self, ctx: Ctx, loan_id: str) -> Any:
+        loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
+        if loan.state not in S.OPEN_LOAN_STATES:
+            raise InvalidState(f"loan {loan_id} is {loan.state}; it takes no more payments")
+        return loan
+
+    def _load(self, ctx: Ctx, loan_id: str) -> LoanRecord:
+        loan = get_row(ctx.conn, loans, loan_id, "loan")
+        cur = loan.currency
+        pos = ctx.conn.execute(
+            select(positions).where(positions.c.loan_id == loan_id).order_by(positions.c.seq)
+        ).all()
+        unpaid_interest = ctx.conn.execute(
+            select(
+                func.coalesce(func.sum(installments.c.interest - installments.c.paid_interest), 0)
+            ).where(
+                installments.c.loan_id == loan_id,
+                installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),
+            )
+        ).scalar_one()
+        interest_shares = (
+            allocate_minor(int(unpaid_interest), _interest_weights(pos)) if pos else []
+        )
+        records = tuple(
+            PositionRecord(
+                id=p.id,
+                loan_id=loan_id,
+                investor_id=p.investor_id,
+                principal=Money.from_minor(p.principal, cur),
+                annual_rate=Decimal(p.annual_rate),
+                received_principal=Money.from_minor(p.received_principal, cur),
+                received_interest=Money.from_minor(p.received_interest, cur),
+                received_penalty=Money.from_minor(p.received_penalty, cur),
+                outstanding_principal=Money.from_minor(p.principal - p.received_principal, cur),
+                outstanding_interest=Money.from_minor(share, cur),
+                fees_paid=Money.from_minor(p.fees_paid, cur),
+            )
+            for p, share in zip(pos, interest_shares, strict=True)
+        )
+        return _loan_record(loan, records)
+
+    def _allocation_order(self, ctx: Ctx, loan: Any) -> tuple[str, ...]:
+        order = self._p.hooks.payment_allocation_order(ctx, _loan_record(loan, ()))
+        return order or self._p.config.allocation_order
+
+    def _apply(
+        self, ctx: Ctx, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
+    ) -> PaymentRecord | None:
+        """Apply ``amount`` (None: the next unpaid installment in full) and distribute it."""
+        rows = self._installments(ctx, loan.id, unpaid=True)
+        if not rows:
+            return None
+
+        def owed(r: Any) -> dict[str, int]:
+            return {
+                "penalty": r.penalty - r.paid_penalty,
+                "interest": r.interest - r.paid_interest,
+                "principal": r.principal - r.paid_principal,
+            }
+
+        if amount is None:
+            amount = sum(owed(rows[0]).values())
+        total_owed = sum(sum(owed(r).values()) for r in rows)
+        if amount > total_owed:
+            raise InvalidAmount(
+                f"payment {Money.from_minor(amount, loan.currency)} exceeds everything owed on loan"
+                f" {loan.id} ({Money.from_minor(total_owed, loan.currency)}); use prepay() to pay early"
+            )
+        order = self._allocation_order(ctx, loan)
+        parts = {"penalty": 0, "interest": 0, "principal": 0}
+        left = amount
+        changes = []
+        for r in rows:
+            if left == 0:
+                break
+            due = owed(r)
+            took = {}
+            for part in order:
+                take = min(due[part], left)
+                took[part] = take
+                left -= take
+                parts[part] += take
+            paid_all = all(due[k] == took.get(k, 0) for k in due)
+            changes.append(
+                {
+                    "lid": loan.id,
+                    "per": r.period,
+                    "pp": r.paid_principal + took.get("principal", 0),
+                    "pi": r.paid_interest + took.get("interest", 0),
+                    "pn": r.paid_penalty + took.get("penalty", 0),
+                    "st": S.INST_PAID if paid_all else r.state,
+                    "at": ctx.now if paid_all else None,
+                }
+            )
+        if amount == 0:
+            return None
+        for c in changes:
+            ctx.conn.execute(
+                update(installments)
+                .where(installments.c.loan_id == c["lid"], installments.c.period == c["per"])
+                .values(
+                    paid_principal=c["pp"],
+                    paid_interest=c["pi"],
+                    paid_penalty=c["pn"],
+                    state=c["st"],
+                    paid_at=c["at"],
+                )
+            )
+        source = source or ctx.party_account(loan.borrower_id, loan.currency)
+        return self._book(
+            ctx,
+            loan,
+            source,
+            kind,
+            parts["penalty"],
+            parts["interest"],
+            parts["principal"],
+            extra_fee=0,
+        )
+
+    def _book(
+        self,
+        ctx: Ctx,
+        loan: Any,
+        source: AccountRef,
+        kind: str,
+        penalty: int,
+        interest: int,
+        principal: int,
+        *,
+        extra_fee: int,
+        borrower_pays: bool = True,
+    ) -> PaymentRecord:
+        """Move one payment from ``source`` to investors (and fees to revenue); update the loan."""
+        cur = loan.currency
+        pos = ctx.conn.execute(
+            select(positions).where(positions.c.loan_id == loan.id).order_by(positions.c.seq)
+        ).all()
+        fee_total = _round_rate(interest, self._p.config.management_fee_rate)
+        p_shares = (
+            allocate_minor(principal, _principal_weights(pos)) if principal else [0] * len(pos)
+        )
+        n_shares = allocate_minor(penalty, _principal_weights(pos)) if penalty else [0] * len(pos)
+        i_shares = allocate_minor(interest, _interest_weights(pos)) if interest else [0] * len(pos)
+        f_shares = allocate_minor(fee_total, i_shares) if fee_total else [0] * len(pos)
+        accounts = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
+        total = penalty + interest + principal + extra_fee
+        legs = [Leg(source, -total)]
+        if fee_total + extra_fee:
+            legs.append(Leg(ctx.system("revenue", REVENUE), fee_total + extra_fee))
+        updates = []
+        for p, ps, ns, is_, fs in zip(pos, p_shares, n_shares, i_shares, f_shares, strict=True):
+            net = ps + ns + is_ - fs
+            if net:
+                legs.append(Leg(accounts[p.holder_id], net))
+            if ps or ns or is_:
+                updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
+        payment_id = new_id("pay")
+        seq = ctx.post(f"loan.{kind}", payment_id, legs, memo=loan.id)
+        if updates:
+            ctx.conn.execute(
+                update(positions)
+                .where(positions.c.id == bindparam("pid"))
+                .values(
+                    received_principal=positions.c.received_principal + bindparam("p"),
+                    received_penalty=positions.c.received_penalty + bindparam("n"),
+                    received_interest=positions.c.received_interest + bindparam("i"),
+                    fees_paid=positions.c.fees_paid + bindparam("f"),
+                ),
+                updates,
+            )
+        ctx.conn.execute(
+            payments.insert().values(
+                id=payment_id,
+                loan_id=loan.id,
+                kind=kind,
+                amount=total,
+                penalty=penalty,
+                interest=interest,
+                principal=principal,
+                fee=fee_total + extra_fee,
+                paid_on=ctx.today,
+                entry_seq=seq,
+                created_at=ctx.now,
+            )
+        )
+        if borrower_pays:
+            ctx.conn.execute(
+                update(loans)
+                .where(loans.c.id == loan.id)
+                .values(outstanding_principal=loans.c.outstanding_principal - principal)
+            )
+        record = PaymentRecord(
+            payment_id,
+            loan.id,
+            kind,
+            Money.from_minor(total, cur),
+            Money.from_minor(penalty, cur),
+            Money.from_minor(interest, cur),
+            Money.from_minor(principal, cur),
+            Money.from_minor(fee_total + extra_fee, cur),
+            ctx.today,
+        )
+        if borrower_pays:
+            self._after_payment(ctx, loan.id)
+            self._p.hooks.repayment_received(ctx, self._load(ctx, loan.id), record)
+        return record
+
+    def _after_payment(self, ctx: Ctx, loan_id: str) -> None:
+        """Settle a fully repaid loan; an overdue loan with nothing overdue is active again."""
+        loan = get_row(ctx.conn, loans, loan_id, "loan")
+        unpaid = self._installments(ctx, loan_id, unpaid=True)
+        if not unpaid and loan.state in S.OPEN_LOAN_STATES:
+            ctx.conn.execute(
+                update(loans)
+                .where(loans.c.id == loan_id)
+                .values(state=S.SETTLED, closed_at=ctx.now)
+            )
+            self._release_credit(ctx, loan)
+            self._p.hooks.loan_closed(ctx, self._load(ctx, loan_id))
+        elif loan.state == S.OVERDUE and not any(r.state == S.INST_OVERDUE for r in unpaid):
+            ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.ACTIVE))
+
+    def _release_credit(self, ctx: Ctx, loan: Any) -> None:
+        ctx.conn.execute(
+            update(parties)
+            .where(parties.c.id == loan.borrower_id)
+            .values(
+                credit_used=func.max(parties.c.credit_used - loan.principal, 0)
+                if ctx.conn.dialect.name == "sqlite"
+                else func.greatest(parties.c.credit_used - loan.principal, 0)
+            )
+        )
+
+    def _prepay(self, ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRecord:
+        loan = self._lock_open(ctx, loan_id)
+        if loan.state != S.ACTIVE:
+            raise InvalidState(
+                f"loan {loan_id} is {loan.state}: pay what is overdue before prepaying"
+            )
+        rows = self._installments(ctx, loan_id, unpaid=True)
+        if any(r.due_date <= ctx.today for r in rows):
+            raise InvalidState(f"loan {loan_id} has an installment due: repay it before prepaying")
+        if any(r.paid_principal or r.paid_interest or r.paid_penalty for r in rows):
+            raise InvalidState(f"loan {loan_id} has a partly paid installment: complete it first")
+        outstanding = loan.outstanding_principal
+        amount = outstanding if money is None else money.minor
+        if amount > outstanding:
+            raise InvalidAmount(
+                f"prepaid principal {Money.from_minor(amount, loan.currency)} exceeds the outstanding"
+                f" {Money.from_minor(outstanding, loan.currency)}"
+            )
+        paid_rows = ctx.conn.execute(
+            select(func.max(installments.c.due_date)).where(
+                installments.c.loan_id == loan_id, installments.c.state == S.INST_PAID
+            )
+        ).scalar()
+        since: date = paid_rows or loan.start_date
+        days = max(0, (ctx.today - since).days)
+        rate = Decimal(loan.annual_rate)
+        accrued = _round_rate(amount * days, rate / DAYS_PER_YEAR)
+        fee = _round_rate(amount, self._p.config.prepayment_fee_rate)
+        first = rows[0].period
+        ctx.conn.execute(
+            delete(installments).where(
+                installments.c.loan_id == loan_id, installments.c.period >= first
+            )
+        )
+        new_rows = [
+            {
+                "loan_id": loan_id,
+                "period": first,
+                "due_date": ctx.today,
+                "principal": amount,
+                "interest": accrued,
+                "paid_principal": amount,
+                "paid_interest": accrued,
+                "penalty": 0,
+                "paid_penalty": 0,
+                "penalty_through": None,
+                "state": S.INST_PAID,
+                "paid_at": ctx.now,
+            }
+        ]
+        rest = outstanding - amount
+        if rest:
+            months = len(rows)
+            plan = build_schedule(
+                Money.from_minor(rest, loan.currency),
+                rate,
+                months,
+                loan.method,
+                start_date=since,
+                currency=loan.currency,
+            )
+            if mode == "shorten" and loan.method in ("equal-installment", "equal-principal"):
+                target = rows[0].principal + rows[0].interest
+                for n in range(1, months + 1):
+                    candidate = build_schedule(
+                        Money.from_minor(rest, loan.currency),
+                        rate,
+                        n,
+                        loan.method,
+                        start_date=since,
+                        currency=loan.currency,
+                    )
+                    if candidate.installments[0].payment.minor <= target:
+                        plan = candidate
+                        break
+            for i in plan.installments:
+                new_rows.append(
+                    {
+                        "loan_id": loan_id,
+                        "period": first + i.period,
+                        "due_date": i.due_date,
+                        "principal": i.principal.minor,
+                        "interest": i.interest.minor,
+                        "paid_principal": 0,
+                        "paid_interest": 0,
+                        "penalty": 0,
+                        "paid_penalty": 0,
+                        "penalty_through": None,
+                        "state": S.INST_PENDING,
+                        "paid_at": None,
+                    }
+                )
+        ctx.conn.execute(installments.insert(), new_rows)
+        source = ctx.party_account(loan.borrower_id, loan.currency)
+        return self._book(ctx, loan, source, "prepayment", 0, accrued, amount, extra_fee=fee)
+
+    def _pay_investors_from(
+        self,
+        ctx: Ctx,
+        loan_id: str,
+        source: AccountRef,
+        principal: Money,
+        interest: Money,
+        *,
+        reason: str,
+    ) -> Money:
+        """A third party (guarantor, reserve, insurer) pays investors pro rata from ``source``."""
+        loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
+        if principal.is_negative() or interest.is_negative():
+            raise InvalidValue("compensation amounts must not be negative")
+        if not (principal + interest).is_positive():
+            return Money.zero(loan.currency)
+        record = self._book(
+            ctx,
+            loan,
+            source,
+            "cover",
+            0,
+            interest.minor,
+            principal.minor,
+            extra_fee=0,
+            borrower_pays=False,
+        )
+        return record.amount
+
+
+def _principal_weights(pos: Sequence[Any]) -> list[int]:
+    weights = [p.principal - p.received_principal for p in pos]
+    return weights if any(weights) else [p.principal for p in pos]
+
+
+def _interest_weights(pos: Sequence[Any]) -> list[Decimal]:
+    return [Decimal(p.principal) * Decimal(p.annual_rate) for p in pos]
+
+
+def _loan_record(loan: Any, pos: tuple[PositionRecord, ...]) -> LoanRecord:
+    cur = loan.currency
+    return LoanRecord(
+        id=loan.id,
+        listing_id=loan.listing_id,
+        borrower_id=loan.borrower_id,
+        product=loan.product,
+        principal=Money.from_minor(loan.principal, cur),
+        annual_rate=Decimal(loan.annual_rate),
+        months=loan.months,
+        method=loan.method,
+        start_date=loan.start_date,
+        state=loan.state,
+        outstanding_principal=Money.from_minor(loan.outstanding_principal, cur),
+        positions=pos,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -215,9 +215,7 @@ class PartiesService:
 
     # -- internals used by other services ---------------------------------------------------------
 
-    def _require(
-        self, ctx: Ctx, party_id: str, *, verified: bool = False, action: str = ""
-    ) -> object:
+    def _require(self, ctx: Ctx, party_id: str, *, verified: bool = False, action: str = "") -> Any:
         row = get_row(ctx.conn, parties, party_id, "party")
         if verified and not self._is_verified(ctx, party_id):
             raise Forbidden(

@@ -1,10 +1,131 @@
-"""Placeholder until the lifecycle issue lands."""
+"""Reports and disclosure (信息披露): platform totals plus what each plugin publishes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from attrs import frozen
+from sqlalchemy import func, select
+
+from lendkit.core import states as S
+from lendkit.core.money import Money
+from lendkit.core.records import Disclosure
+from lendkit.services.context import Ctx
+from lendkit.services.uow import Tx
+from lendkit.store.tables import accounts, installments, listings, loans, payments
+
+if TYPE_CHECKING:
+    from lendkit.platform import Platform
+
+
+@frozen
+class PlatformTotals:
+    """Headline figures, every one computed from lendkit's tables and the ledger."""
+
+    volume: Money
+    loans: int
+    outstanding_principal: Money
+    overdue_principal: Money
+    defaulted_principal: Money
+    revenue: Money
+    listings_by_state: dict[str, int]
+
+    @property
+    def overdue_rate(self) -> str:
+        return _ratio(self.overdue_principal, self.outstanding_principal)
+
+    @property
+    def bad_debt_rate(self) -> str:
+        return _ratio(self.defaulted_principal, self.outstanding_principal)
+
+
+def _ratio(part: Money, whole: Money) -> str:
+    if whole.is_zero():
+        return "0.00%"
+    return f"{(part.amount * 100 / whole.amount).quantize(part.amount.__class__('0.01'))}%"
 
 
 class ReportsService:
-    def __init__(self, platform: Any) -> None:
+    """``platform.reports``."""
+
+    def __init__(self, platform: Platform) -> None:
         self._p = platform
+
+    def totals(self) -> PlatformTotals:
+        """Volume, outstanding, overdue and defaulted principal, revenue, listings by state."""
+
+        def run(tx: Tx) -> PlatformTotals:
+            cur = self._p.config.currency
+            conn = tx.conn
+
+            def money(stmt: object) -> Money:
+                return Money.from_minor(int(conn.execute(stmt).scalar_one() or 0), cur)  # type: ignore[call-overload]
+
+            volume = money(select(func.coalesce(func.sum(loans.c.principal), 0)))
+            count = int(conn.execute(select(func.count()).select_from(loans)).scalar_one())
+            outstanding = money(
+                select(func.coalesce(func.sum(loans.c.outstanding_principal), 0)).where(
+                    loans.c.state.in_(S.OPEN_LOAN_STATES)
+                )
+            )
+            overdue = money(
+                select(
+                    func.coalesce(
+                        func.sum(installments.c.principal - installments.c.paid_principal), 0
+                    )
+                )
+                .join(loans, loans.c.id == installments.c.loan_id)
+                .where(
+                    installments.c.state == S.INST_OVERDUE, loans.c.state.in_(S.OPEN_LOAN_STATES)
+                )
+            )
+            defaulted = money(
+                select(func.coalesce(func.sum(loans.c.outstanding_principal), 0)).where(
+                    loans.c.state == S.DEFAULTED
+                )
+            )
+            revenue = money(
+                select(func.coalesce(func.sum(accounts.c.balance), 0)).where(
+                    accounts.c.code == f"platform:revenue:revenue:{cur}"
+                )
+            )
+            states: dict[str, int] = dict(
+                conn.execute(
+                    select(listings.c.state, func.count()).group_by(listings.c.state)
+                ).all()
+            )
+            return PlatformTotals(
+                volume,
+                count,
+                outstanding,
+                overdue,
+                defaulted,
+                revenue,
+                {str(k): int(v) for k, v in states.items()},
+            )
+
+        return self._p.runner.run("reports.totals", run)
+
+    def fees(self) -> Money:
+        """Fees booked on payments (management, prepayment) — the revenue less service fees."""
+
+        def run(tx: Tx) -> Money:
+            total = tx.conn.execute(select(func.coalesce(func.sum(payments.c.fee), 0))).scalar_one()
+            return Money.from_minor(int(total), self._p.config.currency)
+
+        return self._p.runner.run("reports.fees", run)
+
+    def disclosure(self) -> list[Disclosure]:
+        """Platform totals plus every enabled plugin's disclosures."""
+        t = self.totals()
+        own = [
+            Disclosure("platform", "volume", str(t.volume)),
+            Disclosure("platform", "outstanding principal", str(t.outstanding_principal)),
+            Disclosure("platform", "overdue rate", t.overdue_rate),
+            Disclosure("platform", "bad-debt rate", t.bad_debt_rate),
+        ]
+
+        def run(tx: Tx) -> list[Disclosure]:
+            return self._p.hooks.disclosures(Ctx(tx))
+
+        return own + self._p.runner.run("reports.disclosure", run)

@@ -344,3 +344,24 @@ def verify_ledger(conn: Connection) -> VerifyReport:
         accounts=len(acct_rows),
         first_bad_entry=first,
     )
+
+
+def party_accounts(
+    conn: Connection, party_ids: Sequence[str], currency: str
+) -> dict[str, AccountRef]:
+    """Available accounts of many parties in a few queries (bulk distributions)."""
+    out: dict[str, AccountRef] = {}
+    codes = {f"party:{pid}:available:{currency}": pid for pid in set(party_ids)}
+    keys = list(codes)
+    for start in range(0, len(keys), 900):
+        chunk = keys[start : start + 900]
+        for row in conn.execute(
+            select(accounts.c.id, accounts.c.code, accounts.c.allow_negative).where(
+                accounts.c.code.in_(chunk)
+            )
+        ):
+            out[codes[row.code]] = AccountRef(row.id, row.code, currency, bool(row.allow_negative))
+    missing = set(codes.values()) - set(out)
+    if missing:
+        raise NotFound(f"parties without a custody account: {sorted(missing)[:5]}")
+    return out

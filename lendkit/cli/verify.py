@@ -1,0 +1,89 @@
+"""``lendkit verify``: rebuild every balance from the journal and check the ledger's invariants.
+
+Exit status 0 when the ledger is sound, 1 when it is not (the first bad journal entry named, then
+every problem), 2 when it cannot be checked (bad URL, unreachable database, schema missing or
+behind). Plugins are not loaded: verification reads lendkit's own tables only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from lendkit.cli.base import db_url, main
+from lendkit.cli.db import check_schema, database_errors, display_url, sqlite_file, tool_engine
+from lendkit.core.errors import SchemaOutOfDate
+from lendkit.store.ledger import VerifyReport, verify_ledger
+
+__all__ = ["problem_lines", "report_dict", "run_verify", "verify_command"]
+
+_FIRST_BAD_PREFIX = "first bad entry:"
+
+
+def run_verify(url: str) -> VerifyReport:
+    """Check the ledger at ``url`` in one consistent read transaction."""
+    engine = tool_engine(url)  # checks the URL and driver; connects to nothing yet
+    try:
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            raise SchemaOutOfDate(
+                f"database file {str(path)!r} does not exist: run `lendkit db upgrade` to create it"
+            )
+        with database_errors(url), engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # one snapshot for every query, so concurrent writers cannot cause false alarms
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                check_schema(conn)
+                return verify_ledger(conn)
+    finally:
+        engine.dispose()
+
+
+def problem_lines(report: VerifyReport) -> list[str]:
+    """The report's problems without the summary line ``first bad entry: N``."""
+    return [p for p in report.problems if not p.startswith(_FIRST_BAD_PREFIX)]
+
+
+def report_dict(report: VerifyReport) -> dict[str, Any]:
+    """The ``--json`` shape: ok, entries, accounts, first_bad_entry, problems."""
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "accounts": report.accounts,
+        "first_bad_entry": report.first_bad_entry,
+        "problems": problem_lines(report),
+    }
+
+
+@main.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.pass_context
+def verify_command(ctx: click.Context, as_json: bool) -> None:
+    """Rebuild balances from the journal and check every ledger invariant.
+
+    Exit status 0 if the ledger is sound, 1 if not, 2 if it could not be checked.
+    """
+    url = db_url(ctx)
+    report = run_verify(url)
+    if as_json:
+        click.echo(json.dumps(report_dict(report)))
+    elif report.ok:
+        click.echo(f"OK: {report.entries} entries, {report.accounts} accounts verified")
+    else:
+        problems = problem_lines(report)
+        if report.first_bad_entry is not None:
+            click.echo(f"FAILED: first bad entry {report.first_bad_entry}")
+        else:
+            click.echo(
+                f"FAILED: {len(problems)} problem{'s' if len(problems) != 1 else ''}"
+                " (every journal entry is sound; balances or holds disagree with it)"
+            )
+        for line in problems:
+            click.echo(f"  {line}")
+        click.echo(f"database: {display_url(url)}")
+    if not report.ok:
+        sys.exit(1)
