@@ -1,0 +1,145 @@
+"""``lendkit cob``: run close of business (日终) for one business date.
+
+Also the helpers the database commands that run the platform share: :func:`parse_plugins` and
+:func:`open_platform` (opens an existing, migrated database; a missing SQLite file, a schema that is
+behind or an unreachable server is one line and exit status 2, never a traceback).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+import click
+
+from lendkit.cli.base import db_url, main
+from lendkit.cli.db import database_errors, sqlite_file, tool_engine
+from lendkit.core.errors import InvalidValue, SchemaOutOfDate
+from lendkit.core.records import CobResult
+from lendkit.platform import Platform
+from lendkit.services.cob import parse_shard
+
+__all__ = [
+    "cob_command",
+    "open_platform",
+    "parse_cob_date",
+    "parse_plugins",
+    "render_cob_result",
+]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PLUGIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def parse_cob_date(text: str | None) -> date:
+    """``YYYY-MM-DD`` (``None``: today, UTC, the platform clock's zone); ``InvalidValue`` otherwise."""
+    if text is None:
+        return datetime.now(UTC).date()
+    stripped = text.strip()
+    try:
+        if not _ISO_DATE.fullmatch(stripped):
+            raise ValueError(stripped)
+        return date.fromisoformat(stripped)
+    except ValueError:
+        raise InvalidValue(f"COB date {text!r} is not a valid date: use YYYY-MM-DD") from None
+
+
+def parse_plugins(text: str) -> list[str]:
+    """``"online,guarantee"`` -> ``["online", "guarantee"]``; ``InvalidValue`` for a bad list."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise InvalidValue(f"--plugins {text!r} names no plugin: e.g. --plugins online,guarantee")
+    for name in names:
+        if not _PLUGIN_NAME.fullmatch(name):
+            raise InvalidValue(
+                f"plugin name {name[:40]!r} is not valid: use names as `lendkit plugins` lists them"
+            )
+    return list(dict.fromkeys(names))
+
+
+@contextmanager
+def open_platform(url: str, plugins: list[str], **kwargs: Any) -> Iterator[Platform]:
+    """Open the platform on an existing database that is migrated to the current schema."""
+    tool_engine(url).dispose()  # checks the URL and the driver up front
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise SchemaOutOfDate(
+            f"database file {str(path)!r} does not exist: run `lendkit db upgrade` to create it"
+        )
+    with database_errors(url):
+        platform = Platform.open(url, plugins, create=False, **kwargs)
+    try:
+        with database_errors(url):
+            yield platform
+    finally:
+        platform.close()
+
+
+def render_cob_result(result: CobResult) -> list[str]:
+    """The summary lines ``lendkit cob`` prints."""
+    head = f"COB {result.date.isoformat()} shard {result.shard}"
+    if result.already_done:
+        return [f"{head}: already done (nothing changed; each date runs once per shard)"]
+    rows = (
+        ("listings closed at window end", result.expired_listings),
+        ("loans collected from", result.collected),
+        ("installments overdue", result.overdue),
+        ("loans defaulted", result.defaulted),
+        ("holds expired", result.expired_holds),
+    )
+    width = max(len(label) for label, _ in rows)
+    return [f"{head}: done", *(f"  {label.ljust(width)}  {n}" for label, n in rows)]
+
+
+def stderr_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress callback writing ``label: done/total loans`` on one stderr line, and its end."""
+    shown = {"any": False}
+
+    def progress(done: int, total: int) -> None:
+        shown["any"] = True
+        click.echo(f"\r{label}: {done}/{total} loans", err=True, nl=False)
+
+    def finish() -> None:
+        if shown["any"]:
+            click.echo("", err=True)
+
+    return progress, finish
+
+
+@main.command("cob")
+@click.option("--date", "date_text", default=None, help="Business date YYYY-MM-DD (default: today, UTC).")
+@click.option(
+    "--shard",
+    default="1/1",
+    show_default=True,
+    help="Run one shard i/n of the loans (several processes may share a date on PostgreSQL).",
+)
+@click.option(
+    "--plugins",
+    "plugins_text",
+    default="online",
+    show_default=True,
+    help="Comma-separated plugins to enable, as the application enables them.",
+)
+@click.pass_context
+def cob_command(ctx: click.Context, date_text: str | None, shard: str, plugins_text: str) -> None:
+    """Run close of business for one date: expire listings, collect, mark overdue, default.
+
+    Idempotent: rerunning a finished date (and shard) changes nothing.
+    """
+    run_date = parse_cob_date(date_text)
+    i, n = parse_shard(shard.strip())
+    plugins = parse_plugins(plugins_text)
+    url = db_url(ctx)
+    label = f"COB {run_date.isoformat()} shard {i}/{n}"
+    progress, finish = stderr_progress(label)
+    with open_platform(url, plugins) as platform:
+        try:
+            result = platform.cob.run(run_date, f"{i}/{n}", progress=progress)
+        finally:
+            finish()
+    for line in render_cob_result(result):
+        click.echo(line)

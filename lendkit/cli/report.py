@@ -1,0 +1,115 @@
+"""``lendkit report``: the platform's headline totals and its disclosures (信息披露).
+
+Also :func:`render_table`, the aligned text table the reporting commands share; it measures East
+Asian wide characters (Chinese names) as two columns so that columns line up in a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from lendkit.cli.base import db_url, main
+from lendkit.cli.cob import open_platform, parse_plugins
+from lendkit.core.records import Disclosure
+from lendkit.services.reports import PlatformTotals
+
+__all__ = ["render_table", "report_command", "report_dict", "text_width"]
+
+
+def text_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (wide and full-width characters count two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    gap = " " * max(0, width - text_width(text))
+    return gap + text if right else text + gap
+
+
+def render_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool] | None = None
+) -> list[str]:
+    """Rows under a header and a rule; columns in ``right`` are right-aligned (numbers)."""
+    align = list(right) if right is not None else [False] * len(headers)
+    widths = [
+        max(text_width(r[i]) for r in (headers, *rows)) for i in range(len(headers))
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            _pad(c, w, a) for c, w, a in zip(cells, widths, align, strict=True)
+        ).rstrip()
+
+    return [line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def report_dict(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> dict[str, Any]:
+    """The ``--json`` shape: amounts as decimal strings in ``currency``, rates as percentages."""
+    return {
+        "currency": totals.volume.currency,
+        "volume": totals.volume.format(),
+        "loans": totals.loans,
+        "outstanding_principal": totals.outstanding_principal.format(),
+        "overdue_principal": totals.overdue_principal.format(),
+        "defaulted_principal": totals.defaulted_principal.format(),
+        "overdue_rate": totals.overdue_rate,
+        "bad_debt_rate": totals.bad_debt_rate,
+        "revenue": totals.revenue.format(),
+        "listings_by_state": dict(sorted(totals.listings_by_state.items())),
+        "disclosures": [{"plugin": d.plugin, "name": d.name, "value": d.value} for d in disclosures],
+    }
+
+
+def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> list[str]:
+    """The text report: totals, listings by state, disclosures."""
+    cur = totals.volume.currency
+    figures = [
+        ("volume (principal lent)", f"{totals.volume.format()} {cur}"),
+        ("loans", str(totals.loans)),
+        ("outstanding principal", f"{totals.outstanding_principal.format()} {cur}"),
+        ("overdue principal", f"{totals.overdue_principal.format()} {cur}"),
+        ("defaulted principal", f"{totals.defaulted_principal.format()} {cur}"),
+        ("overdue rate", totals.overdue_rate),
+        ("bad-debt rate", totals.bad_debt_rate),
+        ("platform revenue (fees)", f"{totals.revenue.format()} {cur}"),
+    ]
+    lines = ["Platform totals", *render_table(("figure", "value"), figures, (False, True))]
+    states = sorted(totals.listings_by_state.items())
+    lines += ["", "Listings by state"]
+    if states:
+        lines += render_table(("state", "listings"), [(s, str(n)) for s, n in states], (False, True))
+    else:
+        lines.append("  (no listings)")
+    lines += ["", "Disclosures"]
+    lines += render_table(
+        ("plugin", "figure", "value"), [(d.plugin, d.name, d.value) for d in disclosures]
+    )
+    return lines
+
+
+@main.command("report")
+@click.option(
+    "--plugins",
+    "plugins_text",
+    default="online",
+    show_default=True,
+    help="Comma-separated plugins whose disclosures to include, as the application enables them.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.pass_context
+def report_command(ctx: click.Context, plugins_text: str, as_json: bool) -> None:
+    """Platform totals (volume, outstanding, overdue and bad-debt rates, revenue) and disclosures."""
+    plugins = parse_plugins(plugins_text)
+    with open_platform(db_url(ctx), plugins) as platform:
+        totals = platform.reports.totals()
+        disclosures = platform.reports.disclosure()
+    if as_json:
+        click.echo(json.dumps(report_dict(totals, disclosures), ensure_ascii=False))
+    else:
+        for line in report_lines(totals, disclosures):
+            click.echo(line)
