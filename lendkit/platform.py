@@ -21,6 +21,7 @@ from lendkit.core.errors import ConfigError, SchemaOutOfDate
 from lendkit.core.hooks import Hooks
 from lendkit.core.records import Product
 from lendkit.core.serde import structure
+from lendkit.migrations import PluginSchema
 from lendkit.plugin_manager import make_plugin_manager
 from lendkit.services.context import Ctx
 from lendkit.services.custody import CustodyGateway, CustodyService
@@ -115,22 +116,33 @@ class Platform:
         synchronous = cfg.sqlite_synchronous if cfg else "FULL"
         engine = create_lendkit_engine(url, sqlite_synchronous=synchronous, **engine_kwargs)
         try:
-            if create:
-                schema.upgrade(engine)
-            else:
-                with engine.connect() as conn:
-                    todo = schema.pending(conn)
-                if todo:
-                    raise SchemaOutOfDate(
-                        f"database schema is behind ({len(todo)} migrations pending):"
-                        " run `lendkit db upgrade`"
-                    )
-            return cls(
+            platform = cls(
                 engine, plugins=plugins, config=cfg, clock=clock, gateway=gateway, owns_engine=True
             )
+            plugin_schemas = platform.plugin_schemas()
+            if create:
+                schema.upgrade(engine, plugin_schemas)
+            else:
+                with engine.connect() as conn:
+                    todo = schema.pending(conn, plugin_schemas)
+                if todo:
+                    raise SchemaOutOfDate(
+                        f"database schema is behind ({len(todo)} migrations pending:"
+                        f" {', '.join(todo[:5])}): run `lendkit db upgrade`"
+                    )
+            return platform
         except BaseException:
             engine.dispose()
             raise
+
+    def plugin_schemas(self) -> list[PluginSchema]:
+        """The tables and migrations of every enabled plugin that owns tables."""
+        found = []
+        for _name, plugin in self.pm.list_name_plugin():
+            declared = getattr(plugin, "lendkit_schema", None)
+            if isinstance(declared, PluginSchema):
+                found.append(declared)
+        return found
 
     def close(self) -> None:
         """Release pooled connections (only if the Platform created the engine)."""

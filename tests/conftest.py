@@ -79,7 +79,7 @@ def _truncate_pg() -> None:
             for r in conn.execute(
                 text(
                     "SELECT tablename FROM pg_tables WHERE schemaname='public'"
-                    " AND tablename LIKE 'lendkit_%' AND tablename <> 'lendkit_alembic_version'"
+                    " AND tablename LIKE 'lendkit_%' AND tablename NOT LIKE '%alembic_version'"
                 )
             )
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic.config import Config
@@ -9,46 +10,62 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
+from lendkit.migrations import PluginSchema
 from lendkit.store.ledger import init_head
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "lendkit_alembic_version"
 
 
-def alembic_config(conn: Connection | None = None) -> Config:
+def alembic_config(conn: Connection | None = None, plugin: PluginSchema | None = None) -> Config:
+    """Alembic config for lendkit's scripts, or for one plugin's (own version table)."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    location = plugin.script_location if plugin else MIGRATIONS
+    cfg.set_main_option("script_location", str(location))
+    cfg.attributes["version_table"] = plugin.version_table if plugin else VERSION_TABLE
     if conn is not None:
         cfg.attributes["connection"] = conn
     return cfg
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revision(plugin: PluginSchema | None = None) -> str:
+    head = ScriptDirectory.from_config(alembic_config(plugin=plugin)).get_current_head()
     assert head is not None
     return head
 
 
-def current_revision(conn: Connection) -> str | None:
-    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+def current_revision(conn: Connection, plugin: PluginSchema | None = None) -> str | None:
+    table = plugin.version_table if plugin else VERSION_TABLE
+    ctx = MigrationContext.configure(conn, opts={"version_table": table})
     return ctx.get_current_revision()
 
 
-def pending(conn: Connection) -> list[str]:
-    """Revisions not yet applied, oldest first."""
-    script = ScriptDirectory.from_config(alembic_config())
-    current = current_revision(conn)
+def _pending_one(conn: Connection, plugin: PluginSchema | None) -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config(plugin=plugin))
+    current = current_revision(conn, plugin)
     revs = [r.revision for r in script.iterate_revisions(script.get_current_head(), current)]
     return list(reversed(revs))
 
 
-def upgrade(engine: Engine) -> list[str]:
-    """Apply every pending migration and create the ledger head; returns what was applied."""
+def pending(conn: Connection, plugins: Sequence[PluginSchema] = ()) -> list[str]:
+    """Revisions not yet applied, oldest first (plugins' prefixed with ``name:``)."""
+    out = _pending_one(conn, None)
+    for plugin in plugins:
+        out.extend(f"{plugin.name}:{r}" for r in _pending_one(conn, plugin))
+    return out
+
+
+def upgrade(engine: Engine, plugins: Sequence[PluginSchema] = ()) -> list[str]:
+    """Apply every pending migration (lendkit's, then each plugin's) and create the ledger head."""
     from alembic import command
 
+    applied: list[str] = []
     with engine.begin() as conn:
-        todo = pending(conn)
-        if todo:
-            command.upgrade(alembic_config(conn), "head")
+        for plugin in (None, *plugins):
+            todo = _pending_one(conn, plugin)
+            if todo:
+                command.upgrade(alembic_config(conn, plugin), "head")
+                prefix = f"{plugin.name}:" if plugin else ""
+                applied.extend(prefix + r for r in todo)
         init_head(conn)
-    return todo
+    return applied
