@@ -389,6 +389,21 @@ class LoansService:
 
         return self._p.runner.run("loans.position", run)
 
+    def agreements(self, loan_id: str) -> list[dict[str, Any]]:
+        """The loan agreement (借款合同) of every position: parties, amount, rate, schedule."""
+        loan_id = check_id(loan_id, "loan")
+
+        def run(tx: Tx) -> list[dict[str, Any]]:
+            get_row(tx.conn, loans, loan_id, "loan")
+            rows = tx.conn.execute(
+                select(agreements.c.terms)
+                .where(agreements.c.loan_id == loan_id)
+                .order_by(agreements.c.created_at, agreements.c.id)
+            ).all()
+            return [json.loads(r.terms) for r in rows]
+
+        return self._p.runner.run("loans.agreements", run)
+
     def find(self, state: str | None = None) -> list[LoanRecord]:
         """Loans (without positions), optionally in one state."""
 
