@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import lendkit
+from lendkit.plugins.online import lendkit_schema as online_schema
 from lendkit.store import schema
 from lendkit.store.db import create_nullpool_engine
 from lendkit.store.tables import metadata
@@ -62,7 +63,7 @@ def _pg_available() -> str | None:
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
-        schema.upgrade(engine)
+        schema.upgrade(engine, [online_schema])
         engine.dispose()
     except Exception as exc:  # pragma: no cover - depends on the machine
         reason = f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}: {exc}"[:300]
@@ -96,7 +97,7 @@ def _truncate_pg() -> None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     engine = create_nullpool_engine(f"sqlite:///{path}")
-    schema.upgrade(engine)
+    schema.upgrade(engine, [online_schema])
     engine.dispose()  # the last connection's close checkpoints the WAL into the file
     return path
 

@@ -8,8 +8,11 @@ and exit with status 2, never a traceback.
 from __future__ import annotations
 
 # Commands register themselves on ``main`` when their module is imported.
+from lendkit.cli import cob as _cob  # noqa: F401  (registers ``lendkit cob``)
 from lendkit.cli import db as _db  # noqa: F401  (registers ``lendkit db upgrade|pending``)
+from lendkit.cli import demo as _demo  # noqa: F401  (registers ``lendkit demo``)
 from lendkit.cli import plugins as _plugins  # noqa: F401  (registers ``lendkit plugins``)
+from lendkit.cli import report as _report  # noqa: F401  (registers ``lendkit report``)
 from lendkit.cli import schedule as _schedule  # noqa: F401  (registers ``lendkit schedule``)
 from lendkit.cli import verify as _verify  # noqa: F401  (registers ``lendkit verify``)
 from lendkit.cli.base import main

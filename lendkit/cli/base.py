@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from lendkit.core.errors import LendkitError
+from lendkit.core.errors import InvalidValue, LendkitError
 
 DEFAULT_DB_URL = "sqlite:///lendkit.db"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,3 +57,19 @@ def db_url(ctx: click.Context) -> str:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in {"1", "true", "yes"}
+
+
+_PLUGIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def parse_plugins(text: str) -> list[str]:
+    """``"online,guarantee"`` -> ``["online", "guarantee"]``; ``InvalidValue`` for a bad list."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise InvalidValue(f"--plugins {text!r} names no plugin: e.g. --plugins online,guarantee")
+    for name in names:
+        if not _PLUGIN_NAME.fullmatch(name):
+            raise InvalidValue(
+                f"plugin name {name[:40]!r} is not valid: use names as `lendkit plugins` lists them"
+            )
+    return list(dict.fromkeys(names))

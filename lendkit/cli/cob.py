@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import db_url, main
+from lendkit.cli.base import db_url, main, parse_plugins
 from lendkit.cli.db import database_errors, sqlite_file, tool_engine
 from lendkit.core.errors import InvalidValue, SchemaOutOfDate
 from lendkit.core.records import CobResult
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_PLUGIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
 def parse_cob_date(text: str | None) -> date:
@@ -45,19 +44,6 @@ def parse_cob_date(text: str | None) -> date:
         return date.fromisoformat(stripped)
     except ValueError:
         raise InvalidValue(f"COB date {text!r} is not a valid date: use YYYY-MM-DD") from None
-
-
-def parse_plugins(text: str) -> list[str]:
-    """``"online,guarantee"`` -> ``["online", "guarantee"]``; ``InvalidValue`` for a bad list."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise InvalidValue(f"--plugins {text!r} names no plugin: e.g. --plugins online,guarantee")
-    for name in names:
-        if not _PLUGIN_NAME.fullmatch(name):
-            raise InvalidValue(
-                f"plugin name {name[:40]!r} is not valid: use names as `lendkit plugins` lists them"
-            )
-    return list(dict.fromkeys(names))
 
 
 @contextmanager
@@ -110,7 +96,9 @@ def stderr_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[]
 
 
 @main.command("cob")
-@click.option("--date", "date_text", default=None, help="Business date YYYY-MM-DD (default: today, UTC).")
+@click.option(
+    "--date", "date_text", default=None, help="Business date YYYY-MM-DD (default: today, UTC)."
+)
 @click.option(
     "--shard",
     default="1/1",

@@ -18,8 +18,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from lendkit.cli.base import db_url, main
+from lendkit.cli.base import db_url, main, parse_plugins
 from lendkit.core.errors import ConfigError, SchemaOutOfDate
+from lendkit.migrations import PluginSchema
+from lendkit.plugin_manager import load_plugin
 from lendkit.store import schema
 from lendkit.store.db import create_nullpool_engine, normalize_url
 
@@ -103,10 +105,14 @@ def database_errors(url: str) -> Iterator[None]:
         ) from None
 
 
-def all_revisions() -> list[str]:
+def all_revisions(plugins: list[PluginSchema] | None = None) -> list[str]:
     """Every migration revision, oldest first (what an empty database has pending)."""
-    script = ScriptDirectory.from_config(schema.alembic_config())
-    return [r.revision for r in reversed(list(script.walk_revisions()))]
+    out: list[str] = []
+    for plugin in (None, *(plugins or [])):
+        script = ScriptDirectory.from_config(schema.alembic_config(plugin=plugin))
+        prefix = f"{plugin.name}:" if plugin else ""
+        out.extend(prefix + r.revision for r in reversed(list(script.walk_revisions())))
+    return out
 
 
 def check_schema(conn: Connection) -> None:
@@ -127,39 +133,62 @@ def db_group() -> None:
     """Manage the database schema (lendkit's own Alembic migrations)."""
 
 
+def plugin_schemas(plugins_text: str) -> list[PluginSchema]:
+    """The schemas (tables + migrations) of the named plugins that own tables."""
+    found = []
+    for name in parse_plugins(plugins_text):
+        declared = getattr(load_plugin(name), "lendkit_schema", None)
+        if isinstance(declared, PluginSchema):
+            found.append(declared)
+    return found
+
+
+plugins_option = click.option(
+    "--plugins",
+    "plugins_text",
+    default="online",
+    show_default=True,
+    help="Comma-separated plugins whose own tables are migrated too.",
+)
+
+
 @db_group.command("upgrade")
+@plugins_option
 @click.pass_context
-def upgrade_command(ctx: click.Context) -> None:
-    """Apply every pending migration (creates a new SQLite file if needed)."""
+def upgrade_command(ctx: click.Context, plugins_text: str) -> None:
+    """Apply every pending migration, lendkit's then the plugins' (creates a SQLite file if needed)."""
     url = db_url(ctx)
+    plugins = plugin_schemas(plugins_text)
     engine = tool_engine(url)
     try:
         with database_errors(url):
-            applied = schema.upgrade(engine)
+            applied = schema.upgrade(engine, plugins)
     finally:
         engine.dispose()
     if applied:
         click.echo(f"applied {len(applied)} migration{'s' if len(applied) != 1 else ''}:")
         for rev in applied:
             click.echo(f"  {rev}")
-        click.echo(f"{display_url(url)} is at {applied[-1]} (head)")
+        click.echo(f"{display_url(url)} is up to date")
     else:
         click.echo(f"up to date: {display_url(url)} is at {schema.head_revision()} (head)")
 
 
 @db_group.command("pending")
+@plugins_option
 @click.pass_context
-def pending_command(ctx: click.Context) -> None:
+def pending_command(ctx: click.Context, plugins_text: str) -> None:
     """List the migrations not yet applied, oldest first ("none" if up to date)."""
     url = db_url(ctx)
+    plugins = plugin_schemas(plugins_text)
     engine = tool_engine(url)  # checks the URL and driver; connects to nothing yet
     try:
         path = sqlite_file(url)
         if path is not None and not path.exists():
-            todo = all_revisions()  # do not create the file just to look at it
+            todo = all_revisions(plugins)  # do not create the file just to look at it
         else:
             with database_errors(url), engine.connect() as conn:
-                todo = schema.pending(conn)
+                todo = schema.pending(conn, plugins)
     finally:
         engine.dispose()
     if not todo:

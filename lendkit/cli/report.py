@@ -36,9 +36,7 @@ def render_table(
 ) -> list[str]:
     """Rows under a header and a rule; columns in ``right`` are right-aligned (numbers)."""
     align = list(right) if right is not None else [False] * len(headers)
-    widths = [
-        max(text_width(r[i]) for r in (headers, *rows)) for i in range(len(headers))
-    ]
+    widths = [max(text_width(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
@@ -61,7 +59,9 @@ def report_dict(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> di
         "bad_debt_rate": totals.bad_debt_rate,
         "revenue": totals.revenue.format(),
         "listings_by_state": dict(sorted(totals.listings_by_state.items())),
-        "disclosures": [{"plugin": d.plugin, "name": d.name, "value": d.value} for d in disclosures],
+        "disclosures": [
+            {"plugin": d.plugin, "name": d.name, "value": d.value} for d in disclosures
+        ],
     }
 
 
@@ -82,7 +82,9 @@ def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> l
     states = sorted(totals.listings_by_state.items())
     lines += ["", "Listings by state"]
     if states:
-        lines += render_table(("state", "listings"), [(s, str(n)) for s, n in states], (False, True))
+        lines += render_table(
+            ("state", "listings"), [(s, str(n)) for s, n in states], (False, True)
+        )
     else:
         lines.append("  (no listings)")
     lines += ["", "Disclosures"]

@@ -60,11 +60,20 @@ class HookContext(Protocol):
         """Book one balanced journal entry (amounts signed: positive into the account)."""
 
     def pay_investors(
-        self, loan_id: str, source: AccountRef, principal: Money, interest: Money, *, reason: str
+        self,
+        loan_id: str,
+        source: AccountRef,
+        principal: Money,
+        interest: Money,
+        *,
+        reason: str,
+        period: int | None = None,
     ) -> Money:
         """Pay a loan's investors pro rata from ``source`` (a third party's or reserve account).
 
-        Returns what was paid. The payer is recorded as holding the claim it paid (追偿).
+        Pays what investors are still owed on due installments (``period``, or oldest first),
+        at most ``principal`` and ``interest``. Returns what was paid. The payer holds the claim
+        it paid: the borrower's later payments on those installments go to ``source`` (追偿).
         """
 
     def after_commit(self, fn: Callable[[], None]) -> None:

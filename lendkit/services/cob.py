@@ -28,6 +28,7 @@ from lendkit.core.records import Claim, CobResult, Installment
 from lendkit.services import custody
 from lendkit.services.common import get_row
 from lendkit.services.context import Ctx
+from lendkit.services.loans import investors_owed
 from lendkit.services.uow import Tx
 from lendkit.store.tables import cob_runs, cob_steps, installments, listings, loans
 
@@ -254,17 +255,19 @@ class CobService:
             )
             self._p.hooks.installment_overdue(ctx, record, inst, days)
             if cfg.waterfall and days >= cfg.cover_after_days:
-                self._waterfall(
-                    ctx,
-                    Claim(
-                        loan_id,
-                        r.period,
-                        "overdue",
-                        days,
-                        Money.from_minor(r.principal - r.paid_principal, cur),
-                        Money.from_minor(r.interest - r.paid_interest, cur),
-                    ),
-                )
+                owed_p, owed_i = investors_owed(r)
+                if owed_p or owed_i:
+                    self._waterfall(
+                        ctx,
+                        Claim(
+                            loan_id,
+                            r.period,
+                            "overdue",
+                            days,
+                            Money.from_minor(owed_p, cur),
+                            Money.from_minor(owed_i, cur),
+                        ),
+                    )
         defaulted = 0
         if worst >= cfg.default_after_days and loan.state != S.DEFAULTED:
             ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.DEFAULTED))
@@ -273,24 +276,33 @@ class CobService:
         return collected, late, defaulted
 
     def _waterfall(self, ctx: Ctx, claim: Claim) -> Money:
-        """Ask each covering plugin in the configured order to pay what is still unpaid."""
+        """Ask each covering plugin in the configured order to pay what is still unpaid.
+
+        The claim each plugin sees is re-read after the previous one paid, so no part of an
+        installment is paid twice.
+        """
         paid_total = Money.zero(claim.principal.currency)
         for _name, impl in self._p.hooks.coverers(self._p.config.waterfall):
             if not (claim.principal + claim.interest).is_positive():
                 break
             paid = self._p.hooks.cover_claim(impl, ctx, claim)
-            if isinstance(paid, Money) and paid.is_positive():
+            if isinstance(paid, Money):
                 paid_total = paid_total + paid
-                left = claim.principal + claim.interest - paid
-                principal = min(claim.principal, left) if left.is_positive() else left - left
-                claim = Claim(
-                    claim.loan_id,
-                    claim.period,
-                    claim.reason,
-                    claim.days_overdue,
-                    principal,
-                    left - principal,
+            row = ctx.conn.execute(
+                select(installments).where(
+                    installments.c.loan_id == claim.loan_id, installments.c.period == claim.period
                 )
+            ).one()
+            owed_p, owed_i = investors_owed(row)
+            cur = claim.principal.currency
+            claim = Claim(
+                claim.loan_id,
+                claim.period,
+                claim.reason,
+                claim.days_overdue,
+                Money.from_minor(owed_p, cur),
+                Money.from_minor(owed_i, cur),
+            )
         return paid_total
 
     def status(self, run_date: date) -> list[dict[str, Any]]:

@@ -90,9 +90,16 @@ class Ctx:
         )
 
     def pay_investors(
-        self, loan_id: str, source: AccountRef, principal: Money, interest: Money, *, reason: str
+        self,
+        loan_id: str,
+        source: AccountRef,
+        principal: Money,
+        interest: Money,
+        *,
+        reason: str,
+        period: int | None = None,
     ) -> Money:
         paid: Money = self.platform.loans._pay_investors_from(
-            self, loan_id, source, principal, interest, reason=reason
+            self, loan_id, source, principal, interest, reason=reason, period=period
         )
         return paid

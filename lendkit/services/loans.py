@@ -38,6 +38,7 @@ from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import (
     agreements,
     bids,
+    claims,
     installments,
     listings,
     loans,
@@ -473,64 +474,57 @@ class LoansService:
     def _apply(
         self, ctx: Ctx, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
     ) -> PaymentRecord | None:
-        """Apply ``amount`` (None: the next unpaid installment in full) and distribute it."""
+        """Apply ``amount`` (None: the next unpaid installment in full) and distribute it.
+
+        Within an installment, what a third party already paid investors (covered) is owed to that
+        payer: the borrower's payment goes to the investors' unpaid part first, then recovers
+        the payers' claims (追偿).
+        """
         rows = self._installments(ctx, loan.id, unpaid=True)
         if not rows:
             return None
-
-        def owed(r: Any) -> dict[str, int]:
-            return {
-                "penalty": r.penalty - r.paid_penalty,
-                "interest": r.interest - r.paid_interest,
-                "principal": r.principal - r.paid_principal,
-            }
-
         if amount is None:
-            amount = sum(owed(rows[0]).values())
-        total_owed = sum(sum(owed(r).values()) for r in rows)
+            amount = sum(_owed(rows[0]).values())
+        total_owed = sum(sum(_owed(r).values()) for r in rows)
         if amount > total_owed:
             raise InvalidAmount(
                 f"payment {Money.from_minor(amount, loan.currency)} exceeds everything owed on loan"
                 f" {loan.id} ({Money.from_minor(total_owed, loan.currency)}); use prepay() to pay early"
             )
+        if amount == 0:
+            return None
         order = self._allocation_order(ctx, loan)
         parts = {"penalty": 0, "interest": 0, "principal": 0}
+        recoveries: list[tuple[int, int, int]] = []
         left = amount
-        changes = []
         for r in rows:
             if left == 0:
                 break
-            due = owed(r)
+            due = _owed(r)
             took = {}
             for part in order:
-                take = min(due[part], left)
-                took[part] = take
-                left -= take
-                parts[part] += take
-            paid_all = all(due[k] == took.get(k, 0) for k in due)
-            changes.append(
-                {
-                    "lid": loan.id,
-                    "per": r.period,
-                    "pp": r.paid_principal + took.get("principal", 0),
-                    "pi": r.paid_interest + took.get("interest", 0),
-                    "pn": r.paid_penalty + took.get("penalty", 0),
-                    "st": S.INST_PAID if paid_all else r.state,
-                    "at": ctx.now if paid_all else None,
-                }
-            )
-        if amount == 0:
-            return None
-        for c in changes:
+                took[part] = min(due[part], left)
+                left -= took[part]
+            to_payers = {}
+            for part in ("principal", "interest"):
+                claimed = getattr(r, f"covered_{part}") - getattr(r, f"recovered_{part}")
+                to_payers[part] = max(0, took[part] - (due[part] - claimed))
+                parts[part] += took[part] - to_payers[part]
+            parts["penalty"] += took["penalty"]
+            if to_payers["principal"] or to_payers["interest"]:
+                recoveries.append((r.period, to_payers["principal"], to_payers["interest"]))
+            paid_all = all(due[k] == took[k] for k in due)
             ctx.conn.execute(
                 update(installments)
-                .where(installments.c.loan_id == c["lid"], installments.c.period == c["per"])
+                .where(installments.c.loan_id == loan.id, installments.c.period == r.period)
                 .values(
-                    paid_principal=c["pp"],
-                    paid_interest=c["pi"],
-                    paid_penalty=c["pn"],
-                    state=c["st"],
-                    paid_at=c["at"],
+                    paid_principal=r.paid_principal + took["principal"],
+                    paid_interest=r.paid_interest + took["interest"],
+                    paid_penalty=r.paid_penalty + took["penalty"],
+                    recovered_principal=r.recovered_principal + to_payers["principal"],
+                    recovered_interest=r.recovered_interest + to_payers["interest"],
+                    state=S.INST_PAID if paid_all else r.state,
+                    paid_at=ctx.now if paid_all else None,
                 )
             )
         source = source or ctx.party_account(loan.borrower_id, loan.currency)
@@ -543,7 +537,32 @@ class LoansService:
             parts["interest"],
             parts["principal"],
             extra_fee=0,
+            recoveries=recoveries,
         )
+
+    def _recover(self, ctx: Ctx, loan: Any, recoveries: list[tuple[int, int, int]]) -> list[Leg]:
+        """Legs paying third parties back what they covered, pro rata per installment."""
+        legs: list[Leg] = []
+        for period, principal, interest in recoveries:
+            rows = ctx.conn.execute(
+                select(claims)
+                .where(claims.c.loan_id == loan.id, claims.c.period == period)
+                .order_by(claims.c.created_at, claims.c.id)
+            ).all()
+            p_sh = allocate_minor(principal, [c.principal - c.recovered_principal for c in rows])
+            i_sh = allocate_minor(interest, [c.interest - c.recovered_interest for c in rows])
+            for c, ps, is_ in zip(rows, p_sh, i_sh, strict=True):
+                if ps or is_:
+                    legs.append(Leg(store_ledger.account_by_id(ctx.conn, c.account_id), ps + is_))
+                    ctx.conn.execute(
+                        update(claims)
+                        .where(claims.c.id == c.id)
+                        .values(
+                            recovered_principal=c.recovered_principal + ps,
+                            recovered_interest=c.recovered_interest + is_,
+                        )
+                    )
+        return legs
 
     def _book(
         self,
@@ -557,8 +576,10 @@ class LoansService:
         *,
         extra_fee: int,
         borrower_pays: bool = True,
+        recoveries: list[tuple[int, int, int]] | None = None,
     ) -> PaymentRecord:
-        """Move one payment from ``source`` to investors (and fees to revenue); update the loan."""
+        """Move one payment from ``source`` to investors (and fees to revenue, recoveries to the
+        third parties that covered installments); update the loan."""
         cur = loan.currency
         pos = ctx.conn.execute(
             select(positions).where(positions.c.loan_id == loan.id).order_by(positions.c.seq)
@@ -571,10 +592,13 @@ class LoansService:
         i_shares = allocate_minor(interest, _interest_weights(pos)) if interest else [0] * len(pos)
         f_shares = allocate_minor(fee_total, i_shares) if fee_total else [0] * len(pos)
         accounts = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
-        total = penalty + interest + principal + extra_fee
+        recovered_p = sum(r[1] for r in recoveries or ())
+        recovered_i = sum(r[2] for r in recoveries or ())
+        total = penalty + interest + principal + extra_fee + recovered_p + recovered_i
         legs = [Leg(source, -total)]
         if fee_total + extra_fee:
             legs.append(Leg(ctx.system("revenue", REVENUE), fee_total + extra_fee))
+        legs.extend(self._recover(ctx, loan, recoveries or []))
         updates = []
         for p, ps, ns, is_, fs in zip(pos, p_shares, n_shares, i_shares, f_shares, strict=True):
             net = ps + ns + is_ - fs
@@ -603,8 +627,8 @@ class LoansService:
                 kind=kind,
                 amount=total,
                 penalty=penalty,
-                interest=interest,
-                principal=principal,
+                interest=interest + recovered_i,
+                principal=principal + recovered_p,
                 fee=fee_total + extra_fee,
                 paid_on=ctx.today,
                 entry_seq=seq,
@@ -615,7 +639,9 @@ class LoansService:
             ctx.conn.execute(
                 update(loans)
                 .where(loans.c.id == loan.id)
-                .values(outstanding_principal=loans.c.outstanding_principal - principal)
+                .values(
+                    outstanding_principal=loans.c.outstanding_principal - principal - recovered_p
+                )
             )
         record = PaymentRecord(
             payment_id,
@@ -623,14 +649,19 @@ class LoansService:
             kind,
             Money.from_minor(total, cur),
             Money.from_minor(penalty, cur),
-            Money.from_minor(interest, cur),
-            Money.from_minor(principal, cur),
+            Money.from_minor(interest + recovered_i, cur),
+            Money.from_minor(principal + recovered_p, cur),
             Money.from_minor(fee_total + extra_fee, cur),
             ctx.today,
         )
         if borrower_pays:
             self._after_payment(ctx, loan.id)
-            self._p.hooks.repayment_received(ctx, self._load(ctx, loan.id), record)
+            current = self._load(ctx, loan.id)
+            if recovered_p + recovered_i:
+                self._p.hooks.recovery_received(
+                    ctx, current, Money.from_minor(recovered_p + recovered_i, cur)
+                )
+            self._p.hooks.repayment_received(ctx, current, record)
         return record
 
     def _after_payment(self, ctx: Ctx, loan_id: str) -> None:
@@ -764,25 +795,76 @@ class LoansService:
         interest: Money,
         *,
         reason: str,
+        period: int | None = None,
     ) -> Money:
-        """A third party (guarantor, reserve, insurer) pays investors pro rata from ``source``."""
+        """A third party (guarantor, reserve, insurer) pays investors from ``source`` (代偿).
+
+        Pays what investors are still owed on due installments (``period`` or oldest first), at
+        most ``principal`` and ``interest``; records the payer's claim so the borrower's later
+        payments on those installments go to the payer. Returns what was paid.
+        """
         loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
         if principal.is_negative() or interest.is_negative():
             raise InvalidValue("compensation amounts must not be negative")
-        if not (principal + interest).is_positive():
+        rows = [
+            r
+            for r in self._installments(ctx, loan_id, unpaid=True)
+            if r.due_date <= ctx.today and (period is None or r.period == period)
+        ]
+        want_p, want_i = principal.minor, interest.minor
+        paid_p = paid_i = 0
+        for r in rows:
+            owed_p, owed_i = investors_owed(r)
+            take_p, take_i = min(owed_p, want_p - paid_p), min(owed_i, want_i - paid_i)
+            if not (take_p or take_i):
+                continue
+            paid_p, paid_i = paid_p + take_p, paid_i + take_i
+            ctx.conn.execute(
+                update(installments)
+                .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
+                .values(
+                    covered_principal=r.covered_principal + take_p,
+                    covered_interest=r.covered_interest + take_i,
+                )
+            )
+            ctx.conn.execute(
+                claims.insert().values(
+                    id=new_id("clm"),
+                    loan_id=loan_id,
+                    period=r.period,
+                    account_id=source.id,
+                    reason=str(reason)[:40],
+                    principal=take_p,
+                    interest=take_i,
+                    recovered_principal=0,
+                    recovered_interest=0,
+                    created_at=ctx.now,
+                )
+            )
+        if not (paid_p or paid_i):
             return Money.zero(loan.currency)
         record = self._book(
-            ctx,
-            loan,
-            source,
-            "cover",
-            0,
-            interest.minor,
-            principal.minor,
-            extra_fee=0,
-            borrower_pays=False,
+            ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False
         )
         return record.amount
+
+
+def _owed(r: Any) -> dict[str, int]:
+    """What the borrower still owes on an installment, by part."""
+    return {
+        "penalty": r.penalty - r.paid_penalty,
+        "interest": r.interest - r.paid_interest,
+        "principal": r.principal - r.paid_principal,
+    }
+
+
+def investors_owed(r: Any) -> tuple[int, int]:
+    """(principal, interest) investors are still owed on an installment: unpaid and not covered."""
+    owed = _owed(r)
+    return (
+        owed["principal"] - (r.covered_principal - r.recovered_principal),
+        owed["interest"] - (r.covered_interest - r.recovered_interest),
+    )
 
 
 def _principal_weights(pos: Sequence[Any]) -> list[int]:

@@ -304,6 +304,10 @@ installments = Table(
     Column("penalty", Amount, nullable=False, default=0),
     Column("paid_penalty", Amount, nullable=False, default=0),
     Column("penalty_through", Date, nullable=True),
+    Column("covered_principal", Amount, nullable=False, default=0),
+    Column("covered_interest", Amount, nullable=False, default=0),
+    Column("recovered_principal", Amount, nullable=False, default=0),
+    Column("recovered_interest", Amount, nullable=False, default=0),
     Column("state", String(10), nullable=False),  # pending | paid | overdue
     _ts("paid_at", nullable=True),
     Index("ix_lendkit_installments_due", "state", "due_date"),
@@ -377,4 +381,21 @@ cob_steps = Table(
     Column("loan_id", ID, primary_key=True),
     Column("step", String(20), primary_key=True),
     _ts("done_at"),
+)
+
+
+claims = Table(
+    "lendkit_claims",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("loan_id", ID, ForeignKey("lendkit_loans.id"), nullable=False),
+    Column("period", Integer, nullable=False),
+    Column("account_id", Integer, ForeignKey("lendkit_accounts.id"), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("principal", Amount, nullable=False),
+    Column("interest", Amount, nullable=False),
+    Column("recovered_principal", Amount, nullable=False, default=0),
+    Column("recovered_interest", Amount, nullable=False, default=0),
+    _ts("created_at"),
+    Index("ix_lendkit_claims_loan_period", "loan_id", "period"),
 )

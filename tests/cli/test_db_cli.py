@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from lendkit.cli import main
-from lendkit.cli.db import all_revisions
+from lendkit.cli.db import all_revisions, plugin_schemas
 from lendkit.store import schema
 from lendkit.store.db import create_nullpool_engine
 
@@ -55,8 +55,9 @@ def test_database_url_from_environment(db_url: str, monkeypatch: pytest.MonkeyPa
 def test_fresh_sqlite_file_pending_upgrade_verify(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     url = f"sqlite:///{path}"
-    revisions = all_revisions()
-    assert revisions and revisions[-1] == schema.head_revision()
+    revisions = all_revisions(plugin_schemas("online"))
+    assert revisions[-1] == "online:online_0001"
+    assert schema.head_revision() in revisions
 
     pending = run("--db", url, "db", "pending")
     assert pending.exit_code == 0, pending.stderr

@@ -98,7 +98,9 @@ def lendkit_loan_defaulted(ctx: HookContext, loan: LoanRecord) -> None:
 def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
     """How many installments are in each collection stage."""
     rows = ctx.conn.execute(
-        select(collections.c.stage, func.count()).group_by(collections.c.stage)
+        select(collections.c.stage, func.count())
+        .group_by(collections.c.stage)
+        .order_by(collections.c.stage)
     ).all()
     return [Disclosure("online", f"collections at stage {stage}", str(n)) for stage, n in rows]
 

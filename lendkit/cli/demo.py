@@ -1,0 +1,509 @@
+"""``lendkit demo``: a year of a small lending platform, simulated day by day, then a report.
+
+The story: two borrowers and six investors register and are verified, investors deposit; a fixed
+rate listing fills (the last bid trimmed to what remained) and is disbursed; an auction clears at
+the lowest rates and is disbursed; a third listing fails (流标) when its funding window closes
+short and every hold is voided. Close of business then runs for every day of the year: the first
+borrower deposits each installment before its due date and COB collects it; the second pays two
+installments and stops, so its loan goes overdue, accrues penalty interest and defaults after
+``default_after_days``. The report lists listings, investors' returns, platform fees and loan
+states, and ends with the ledger check.
+
+Deterministic: a fixed clock starting 2026-01-05 09:00 UTC and ``random.Random(seed)`` drive
+everything, so two runs with the same seed print the identical report (names, never ids).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import click
+from sqlalchemy import func, inspect, select
+
+from lendkit.cli.base import fail, main
+from lendkit.cli.db import database_errors, display_url, sqlite_file, tool_engine
+from lendkit.cli.report import render_table
+from lendkit.core import states as S
+from lendkit.core.money import Money
+from lendkit.core.records import LoanRecord
+from lendkit.platform import Platform
+from lendkit.store.tables import installments, parties
+
+__all__ = ["DEMO_FILE", "DemoClock", "demo_command", "run_demo"]
+
+DEMO_FILE = "lendkit-demo.db"
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DAYS = 366  # 2026-01-05 .. 2027-01-05: every due date of a 12-month loan started on day one
+
+BORROWERS = (("Acme Trading Co.", "enterprise"), ("Lotus Tea House 莲心茶馆", "enterprise"))
+INVESTORS = (
+    "王芳 (Wang Fang)",
+    "Emily Carter",
+    "李明 (Li Ming)",
+    "Oliver Brown",
+    "张伟 (Zhang Wei)",
+    "陈静 (Chen Jing)",
+)
+AUCTION_RATES = ("9.5%", "10%", "10.5%", "11%", "11.5%", "12%", "12.5%", "13%", "13.5%", "14%")
+
+
+class DemoClock:
+    """The demo's clock: fixed, moved forward by the simulation."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, day: date, hour: int) -> None:
+        self.now = datetime.combine(day, time(hour), tzinfo=UTC)
+
+
+def _pct(rate: object) -> str:
+    return f"{float(str(rate)) * 100:.2f}%"
+
+
+class Demo:
+    """One simulation run; ``lines`` is the report."""
+
+    def __init__(self, platform: Platform, clock: DemoClock, seed: int) -> None:
+        self.p = platform
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.names: dict[str, str] = {}
+        self.events: list[tuple[date, str]] = []
+        self.listings: list[tuple[str, str]] = []  # (label, listing id)
+        self.loans: list[tuple[str, str]] = []  # (label, loan id)
+        self.deposits: dict[str, Money] = {}
+        self.planned: dict[date, list[tuple[str, Money, str]]] = {}  # day -> (party, amount, what)
+        self.trimmed = ""
+        self.auction_lines: list[str] = []
+        self.failed_holds = 0
+
+    @property
+    def today(self) -> date:
+        return self.clock.now.date()
+
+    def event(self, text: str) -> None:
+        self.events.append((self.today, text))
+
+    def money(self, value: Money) -> str:
+        return f"{value.format()} {value.currency}"
+
+    # -- the story --------------------------------------------------------------------------------
+
+    def register(self) -> tuple[str, str, list[str]]:
+        p = self.p
+        ids = []
+        for name, kind in BORROWERS:
+            party = p.parties.register(name, kind)
+            p.parties.verify(party.id)
+            self.names[party.id] = name
+            ids.append(party.id)
+        investors = []
+        for name in INVESTORS:
+            party = p.parties.register(name, "person")
+            p.parties.verify(party.id)
+            self.names[party.id] = name
+            amount = Money.of(self.rng.randrange(100, 151) * 1000, p.config.currency)
+            p.custody.deposit(party.id, amount)
+            self.deposits[party.id] = amount
+            investors.append(party.id)
+        total = sum(self.deposits.values(), Money.zero(p.config.currency))
+        self.event(
+            f"registered and verified {len(BORROWERS)} borrowers and {len(INVESTORS)} investors;"
+            f" investors deposited {self.money(total)}"
+        )
+        return ids[0], ids[1], investors
+
+    def fixed_listing(self, acme: str, investors: list[str]) -> None:
+        p = self.p
+        listing = p.listings.apply(
+            acme, "120000.00", annual_rate="10%", months=12, method="equal-installment"
+        )
+        p.listings.approve(listing.id, grade="A", annual_rate="10%", reviewer="risk desk")
+        p.listings.publish(listing.id)
+        self.listings.append(("1", listing.id))
+        order = self.rng.sample(investors, len(investors))
+        count = 0
+        while p.listings.get(listing.id).state == S.PUBLISHED:
+            investor = order[count % len(order)]
+            remaining = int(p.listings.get(listing.id).remaining.amount)
+            amount = self.rng.randrange(30, 61) * 500
+            if amount >= remaining:
+                amount = remaining + self.rng.randrange(1, 11) * 500  # crosses the target
+            bid = p.bidding.bid(listing.id, investor, str(amount))
+            count += 1
+            if bid.amount != bid.requested:
+                self.trimmed = (
+                    f"{self.names[investor]} bid {self.money(bid.requested)},"
+                    f" trimmed to the {self.money(bid.amount)} that remained"
+                )
+        self.event(
+            f"listing 1 (Acme, 120000.00, fixed 10%, grade A): {count} bids filled it (满标);"
+            f" {self.trimmed}"
+        )
+        loan = p.loans.disburse(listing.id, reviewer="customer service")
+        self.loans.append(("1", loan.id))
+        self._spend_proceeds(acme)
+        self.event("listing 1 disbursed (放款); Acme received the principal less the service fee")
+        sched = p.loans.schedule(loan.id)
+        for inst in sched.installments:
+            self._plan(inst.due_date - timedelta(days=2), acme, inst.payment, "installment")
+
+    def auction_listing(self, lotus: str, investors: list[str]) -> str:
+        p = self.p
+        listing = p.listings.apply(
+            lotus, "60000.00", months=12, bidding="auction", max_rate="14%", window_days=7
+        )
+        p.listings.approve(listing.id, grade="B", reviewer="risk desk")
+        p.listings.publish(listing.id)
+        self.listings.append(("2", listing.id))
+        for investor in self.rng.sample(investors, len(investors)):
+            amount = self.rng.randrange(20, 41) * 500
+            rate = self.rng.choice(AUCTION_RATES)
+            p.bidding.bid(listing.id, investor, str(amount), rate=rate)
+        self.event(
+            f"listing 2 (Lotus Tea House, 60000.00, auction, max 14%, grade B): {len(investors)} bids"
+        )
+        return listing.id
+
+    def failing_listing(self, acme: str, investors: list[str]) -> None:
+        p = self.p
+        listing = p.listings.apply(acme, "80000.00", annual_rate="11%", months=6, window_days=5)
+        p.listings.approve(listing.id, grade="A", reviewer="risk desk")
+        p.listings.publish(listing.id)
+        self.listings.append(("3", listing.id))
+        bidders = self.rng.sample(investors, 2)
+        for investor in bidders:
+            p.bidding.bid(listing.id, investor, str(self.rng.randrange(20, 61) * 500))
+        self.failed_holds = len(bidders)
+        total = p.listings.get(listing.id).bid_total
+        self.event(
+            f"listing 3 (Acme, 80000.00, fixed 11%, 5-day window): {len(bidders)} bids,"
+            f" {self.money(total)} frozen"
+        )
+
+    def close_auction(self, listing_id: str, lotus: str) -> None:
+        p = self.p
+        closed = p.listings.close(listing_id)
+        won = lost = 0
+        for bid in p.bidding.bids(listing_id):
+            if bid.state == S.BID_LOST:
+                lost += 1
+            else:
+                won += 1
+            result = bid.state if bid.amount == bid.requested else f"{bid.state} (part)"
+            self.auction_lines.append(
+                f"{self.names[bid.investor_id]}|{bid.requested.format()}|{_pct(bid.rate)}|"
+                f"{result}|{bid.amount.format() if bid.state != S.BID_LOST else '0.00'}"
+            )
+        self.event(
+            f"listing 2 closed: lowest rates win ({won} won, {lost} released);"
+            f" average rate {_pct(closed.annual_rate)}"
+        )
+        loan = p.loans.disburse(listing_id, reviewer="customer service")
+        self.loans.append(("2", loan.id))
+        self._spend_proceeds(lotus)
+        self.event("listing 2 disbursed; Lotus Tea House received the principal less the fee")
+        for inst in p.loans.schedule(loan.id).installments[:2]:  # pays two, then stops
+            self._plan(inst.due_date - timedelta(days=2), lotus, inst.payment, "installment")
+
+    def _spend_proceeds(self, borrower: str) -> None:
+        available = self.p.custody.balance(borrower).available
+        if available.is_positive():
+            self.p.custody.withdraw(borrower, available)
+
+    def _plan(self, day: date, party: str, amount: Money, what: str) -> None:
+        self.planned.setdefault(day, []).append((party, amount, what))
+
+    # -- the year -----------------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[str], None]) -> None:
+        p, clock = self.p, self.clock
+        first = START.date()
+        acme = lotus = ""
+        investors: list[str] = []
+        auction = ""
+        states: dict[str, str] = {}
+        for offset in range(DAYS):
+            day = first + timedelta(days=offset)
+            clock.at(day, 9)
+            if offset == 0:
+                acme, lotus, investors = self.register()
+                self.fixed_listing(acme, investors)
+            elif offset == 1:
+                auction = self.auction_listing(lotus, investors)
+                self.failing_listing(acme, investors)
+            elif offset == 3:
+                self.close_auction(auction, lotus)
+            for party, amount, _what in self.planned.get(day, []):
+                p.custody.deposit(party, amount)
+            clock.at(day, 20)
+            result = p.cob.run(day)
+            if result.expired_listings:
+                label, lid = self.listings[2]
+                listing = p.listings.get(lid)
+                self.event(
+                    f"COB: listing 3's window closed at {self.money(listing.bid_total)} of"
+                    f" {self.money(listing.amount)}: {listing.state} (流标),"
+                    f" {self.failed_holds} holds voided"
+                )
+            for label, loan_id in self.loans:
+                state = p.loans.get(loan_id).state
+                if states.get(loan_id, S.ACTIVE) != state:
+                    self.event(f"COB: loan {label} is now {state}{self._overdue_note(loan_id)}")
+                states[loan_id] = state
+            if day.day == first.day and offset:
+                progress(f"simulated through {day.isoformat()}")
+
+    def _overdue_note(self, loan_id: str) -> str:
+        days, penalty, _ = self.arrears(loan_id)
+        if not days:
+            return ""
+        return f" ({days} days past the oldest unpaid due date, penalty {self.money(penalty)})"
+
+    def arrears(self, loan_id: str) -> tuple[int, Money, int]:
+        """Days past the oldest unpaid due date, unpaid penalty, installments paid."""
+        with self.p.engine.connect() as conn:
+            rows = conn.execute(
+                select(installments)
+                .where(
+                    installments.c.loan_id == loan_id,
+                    installments.c.state != S.INST_CANCELLED,
+                )
+                .order_by(installments.c.period)
+            ).all()
+        cur = self.p.config.currency
+        unpaid = [r for r in rows if r.state != S.INST_PAID]
+        due = [r for r in unpaid if r.due_date < self.today]
+        days = (self.today - due[0].due_date).days if due else 0
+        penalty = sum(r.penalty - r.paid_penalty for r in rows)
+        return days, Money.from_minor(penalty, cur), len(rows) - len(unpaid)
+
+    # -- the report ---------------------------------------------------------------------------------
+
+    def report(self, where: str) -> list[str]:
+        p = self.p
+        cur = p.config.currency
+        zero = Money.zero(cur)
+        out = [
+            f"lendkit demo (seed {self.seed}): a year of lending, day by day",
+            f"database: {where}",
+            "",
+            "Timeline",
+        ]
+        out += [f"  {d.isoformat()}  {text}" for d, text in self.events]
+        out += [f"  {self.today.isoformat()}  close of business ran every day for a year"]
+
+        out += ["", "Listings"]
+        rows = []
+        for label, lid in self.listings:
+            lst = p.listings.get(lid)
+            rows.append(
+                (
+                    label,
+                    self.names[lst.borrower_id],
+                    lst.amount.format(),
+                    f"{lst.months}m",
+                    lst.bidding,
+                    "-" if lst.annual_rate is None else _pct(lst.annual_rate),
+                    lst.grade or "-",
+                    lst.bid_total.format(),
+                    lst.state,
+                )
+            )
+        out += self._indent(
+            render_table(
+                ("#", "borrower", "amount", "term", "style", "rate", "grade", "bid", "state"),
+                rows,
+                (True, False, True, True, False, True, False, True, False),
+            )
+        )
+        if self.auction_lines:
+            out += ["", "Auction of listing 2 (lowest rates fill first, the rest is released)"]
+            out += self._indent(
+                render_table(
+                    ("investor", "bid", "rate", "result", "lent"),
+                    [tuple(line.split("|")) for line in self.auction_lines],
+                    (False, True, True, False, True),
+                )
+            )
+
+        loans: list[LoanRecord] = [p.loans.get(loan_id) for _, loan_id in self.loans]
+        per: dict[str, list[Money]] = {i: [zero] * 5 for i in self.deposits}
+        for loan in loans:
+            for pos in loan.positions:
+                acc = per[pos.investor_id]
+                for k, value in enumerate(
+                    (
+                        pos.principal,
+                        pos.received_principal,
+                        pos.received_interest,
+                        pos.received_penalty,
+                        pos.outstanding_principal,
+                    )
+                ):
+                    acc[k] = acc[k] + value
+        out += ["", f"Investors ({cur}; interest is net of the platform's management fee)"]
+        inv_rows = []
+        totals = [zero] * 6
+        for investor, acc in per.items():
+            balance = p.custody.balance(investor).total
+            values = [*acc, balance]
+            totals = [a + b for a, b in zip(totals, values, strict=True)]
+            inv_rows.append((self.names[investor], *(v.format() for v in values)))
+        inv_rows.append(("total", *(v.format() for v in totals)))
+        out += self._indent(
+            render_table(
+                (
+                    "investor",
+                    "lent",
+                    "principal back",
+                    "interest (net)",
+                    "penalty",
+                    "still owed",
+                    "balance",
+                ),
+                inv_rows,
+                (False, True, True, True, True, True, True),
+            )
+        )
+
+        out += ["", "Loans"]
+        loan_rows = []
+        for (label, _), loan in zip(self.loans, loans, strict=True):
+            days, penalty, paid = self.arrears(loan.id)
+            loan_rows.append(
+                (
+                    label,
+                    self.names[loan.borrower_id],
+                    loan.principal.format(),
+                    _pct(loan.annual_rate),
+                    f"{paid}/{loan.months}",
+                    loan.outstanding_principal.format(),
+                    loan.state,
+                    str(days),
+                    penalty.format(),
+                )
+            )
+        out += self._indent(
+            render_table(
+                (
+                    "loan",
+                    "borrower",
+                    "principal",
+                    "rate",
+                    "paid",
+                    "outstanding",
+                    "state",
+                    "days overdue",
+                    "penalty due",
+                ),
+                loan_rows,
+                (True, False, True, True, True, True, False, True, True),
+            )
+        )
+
+        totals_rec = p.reports.totals()
+        fees = p.reports.fees()
+        service = totals_rec.revenue - fees
+        out += ["", "Platform"]
+        figures = [
+            ("service fees (at disbursement)", self.money(service)),
+            ("management fees (on interest)", self.money(fees)),
+            ("revenue", self.money(totals_rec.revenue)),
+        ]
+        own: list[tuple[str, str]] = []
+        plugins: list[tuple[str, str]] = []
+        for d in p.reports.disclosure():
+            (own if d.plugin == "platform" else plugins).append((f"{d.name} ({d.plugin})", d.value))
+        figures += own + sorted(plugins)  # plugins need not order their figures
+        out += self._indent(render_table(("figure", "value"), figures, (False, True)))
+        return out
+
+    @staticmethod
+    def _indent(lines: list[str]) -> list[str]:
+        return [f"  {line}" for line in lines]
+
+
+def run_demo(
+    url: str, seed: int, where: str, progress: Callable[[str], None] = lambda _: None
+) -> tuple[list[str], bool]:
+    """Simulate on ``url`` (empty database); the report's lines and whether the ledger verified."""
+    clock = DemoClock(START)
+    config = {"default_after_days": 90, "sqlite_synchronous": "NORMAL"}
+    with database_errors(url), Platform.open(url, ["online"], config=config, clock=clock) as p:
+        demo = Demo(p, clock, seed)
+        demo.run(progress)
+        lines = demo.report(where)
+        check = p.verify()
+    lines.append("")
+    if check.ok:
+        lines.append(f"ledger verified: {check.entries} entries, {check.accounts} accounts")
+    else:
+        lines.append(f"LEDGER CHECK FAILED: {len(check.problems)} problems")
+        lines += [f"  {problem}" for problem in check.problems]
+    return lines, check.ok
+
+
+def _party_count(url: str) -> int:
+    """Parties already in the database at ``url`` (0 for a new or empty one)."""
+    engine = tool_engine(url)
+    try:
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            return 0
+        with database_errors(url), engine.connect() as conn:
+            if not inspect(conn).has_table(parties.name):
+                return 0
+            return int(conn.execute(select(func.count()).select_from(parties)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@main.command("demo")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed for the amounts.")
+@click.option(
+    "--db",
+    "demo_db",
+    default=None,
+    help=f"Database to use (must hold no parties). Default: a new SQLite file {DEMO_FILE}.",
+)
+@click.pass_context
+def demo_command(ctx: click.Context, seed: int, demo_db: str | None) -> None:
+    """Simulate a year of a lending platform (listings, bids, COB every day) and print a report.
+
+    Uses ``--db`` (of ``demo`` or of ``lendkit``, or LENDKIT_DATABASE_URL) when given, refusing a
+    database that already has parties; otherwise recreates ``lendkit-demo.db`` here.
+    """
+    root = ctx.find_root()
+    source = root.get_parameter_source("db_url")
+    url = demo_db
+    if url is None and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+        url = str(root.obj["db_url"])
+    if url is None:
+        path = Path(DEMO_FILE).resolve()
+        for extra in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+        where = str(path)
+    else:
+        where = display_url(url)
+        found = _party_count(url)
+        if found:
+            fail(
+                f"database {where!r} already has {found} parties: the demo needs an empty"
+                " database (omit --db to use a new lendkit-demo.db)"
+            )
+    click.echo(f"lendkit demo: simulating a year on {where} ...", err=True)
+    lines, ok = run_demo(url, seed, where, lambda text: click.echo(f"  {text}", err=True))
+    for line in lines:
+        click.echo(line)
+    if not ok:
+        ctx.exit(1)

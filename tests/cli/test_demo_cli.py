@@ -1,0 +1,124 @@
+"""Tests for ``lendkit demo``: the default SQLite file, reproducibility, and an explicit --db."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import text
+
+import lendkit
+from lendkit.cli import main
+from lendkit.store.db import create_nullpool_engine
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def check_report(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Traceback" not in result.output
+    assert "failed" in out  # listing 3: 流标
+    assert "overdue" in out or "defaulted" in out
+    assert re.search(r"^ledger verified: \d+ entries", out, re.MULTILINE)
+    for name in ("Acme Trading Co.", "王芳 (Wang Fang)", "Emily Carter"):
+        assert name in out
+    # names, never the random ids
+    assert not re.search(r"\b(pty|lst|loan|bid|hld|pos)_[0-9a-f]{8}", out)
+    return out
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LENDKIT_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def test_demo_default_file_is_reproducible(in_tmp: Path) -> None:
+    started = time.monotonic()
+    first = run("demo", "--seed", "1")
+    elapsed = time.monotonic() - started
+    out1 = check_report(first)
+    demo_file = in_tmp / "lendkit-demo.db"
+    assert demo_file.exists()
+    assert str(demo_file.resolve()) in out1
+    assert elapsed < 20, f"demo took {elapsed:.1f}s"
+    # the second run deletes and recreates the file: the same seed prints the same report
+    second = run("demo", "--seed", "1")
+    assert check_report(second) == out1
+    # the file holds exactly one demo (the first run's parties are gone)
+    engine = create_nullpool_engine(f"sqlite:///{demo_file}")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM lendkit_parties")).scalar_one() == 8
+    engine.dispose()
+    # the database the demo leaves behind verifies with the CLI too
+    verified = run("--db", f"sqlite:///{demo_file}", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert verified.stdout.startswith("OK:")
+
+
+def section(out: str, title: str) -> list[list[str]]:
+    """The rows (split on whitespace) of the table under ``title``, header and rule dropped."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows = []
+    for line in lines[start + 3 :]:
+        if not line.strip():
+            break
+        rows.append(line.split())
+    return rows
+
+
+def test_demo_story_states(in_tmp: Path) -> None:
+    out = check_report(run("demo", "--seed", "7"))
+    assert "trimmed to the" in out
+    assert "lowest rates win" in out
+    listings = {row[0]: row[-1] for row in section(out, "Listings")}
+    assert listings == {"1": "disbursed", "2": "disbursed", "3": "failed"}
+    loans = section(out, "Loans")
+    assert [row[0] for row in loans] == ["1", "2"]
+    assert loans[0][-3:] == ["settled", "0", "0.00"]
+    state, days, penalty = loans[1][-3:]
+    assert state == "defaulted"
+    assert int(days) > 90 and float(penalty) > 0
+    investors = section(out, "Investors")
+    assert len(investors) == 7 and investors[-1][0] == "total"
+
+
+def test_demo_with_explicit_db(db_url: str, in_tmp: Path) -> None:
+    result = run("demo", "--seed", "3", "--db", db_url)
+    check_report(result)
+    assert not (in_tmp / "lendkit-demo.db").exists()
+    with lendkit.Platform.open(db_url, create=False) as p:
+        assert p.verify().ok
+        assert p.reports.totals().loans == 2
+        states = sorted(lst.state for lst in p.listings.find())
+        assert states == ["disbursed", "disbursed", "failed"]
+    # the database now has parties: a second demo there is refused, one line, exit 2
+    again = run("demo", "--db", db_url)
+    assert again.exit_code == 2
+    assert "already has 8 parties" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in again.output
+
+
+def test_demo_uses_root_db_option(tmp_path: Path, in_tmp: Path) -> None:
+    target = tmp_path / "elsewhere.db"
+    result = run("--db", f"sqlite:///{target}", "demo", "--seed", "2")
+    check_report(result)
+    assert target.exists()
+    assert not (in_tmp / "lendkit-demo.db").exists()
+
+
+def test_demo_bad_db_url_is_one_line(in_tmp: Path) -> None:
+    result = run("demo", "--db", "nosuchdb://x/y")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
