@@ -233,6 +233,10 @@ def to_decimal(value: object, what: str = "amount") -> Decimal:
     return _parse(value, what, InvalidAmount)
 
 
+#: rates carry at most this many decimal places as a fraction
+MAX_RATE_PLACES = 8
+
+
 def parse_rate(value: object, what: str = "annual rate") -> Decimal:
     """Parse a rate given as a fraction (``"0.12"``) or a percentage (``"12%"``).
 
@@ -259,7 +263,14 @@ def parse_rate(value: object, what: str = "annual rate") -> Decimal:
         raise InvalidRate(f"{what} {shown} is out of range: allowed 0..100%")
     if d.is_zero():
         return Decimal(0)
-    return d.normalize(_CTX)
+    d = d.normalize(_CTX)
+    if -d.as_tuple().exponent > MAX_RATE_PLACES:  # type: ignore[operator]
+        shown = value.strip() if isinstance(value, str) else value
+        raise InvalidRate(
+            f"{what} {shown} is too precise: at most {MAX_RATE_PLACES} decimal places"
+            " as a fraction (0.00000001 = 0.000001%)"
+        )
+    return d
 
 
 # ---------------------------------------------------------------------------------------------

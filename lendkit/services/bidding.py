@@ -204,7 +204,7 @@ class BiddingService:
             result_type=AutoBidRule,
         )
 
-    def disable_rule(self, rule_id: str) -> None:
+    def disable_rule(self, rule_id: str, key: str | None = None) -> None:
         """Stop an auto-bid rule."""
         rule_id = check_id(rule_id, "auto-bid rule")
 
@@ -214,7 +214,7 @@ class BiddingService:
                 update(autobid_rules).where(autobid_rules.c.id == rule_id).values(active=False)
             )
 
-        self._p.runner.run("bidding.disable_rule", run)
+        self._p.runner.run("bidding.disable_rule", run, key=key, payload=[rule_id])
 
     # -- internals ---------------------------------------------------------------------------------
 

@@ -134,11 +134,7 @@ class ListingsService:
                 f"bid limits min {low.format()} / max {high.format() if high else '-'} must satisfy"
                 f" min <= max <= amount {money.format()}"
             )
-        if product not in self._p.products:
-            raise InvalidValue(
-                f"product {str(product)[:40]!r} is not offered; enabled products:"
-                f" {', '.join(sorted(self._p.products)) or 'none'}"
-            )
+        product = check_choice(product, "product", tuple(sorted(self._p.products)))
         payload = [
             borrower_id,
             money.format(),

@@ -85,7 +85,9 @@ class PartiesService:
             "parties.register", run, key=key, payload=[name, kind], result_type=PartyRecord
         )
 
-    def set_check(self, party_id: str, check: str, state: str, detail: str = "") -> PartyRecord:
+    def set_check(
+        self, party_id: str, check: str, state: str, detail: str = "", key: str | None = None
+    ) -> PartyRecord:
         """Record one verification check (id_card, phone, email, documents) as pending/verified/rejected."""
         party_id = check_id(party_id, "party")
         check = check_choice(check, "verification check", CHECKS)
@@ -101,9 +103,15 @@ class PartiesService:
             )
             return self._record(ctx, party_id)
 
-        return self._p.runner.run("parties.set_check", run)
+        return self._p.runner.run(
+            "parties.set_check",
+            run,
+            key=key,
+            payload=[party_id, check, state, str(detail)],
+            result_type=PartyRecord,
+        )
 
-    def verify(self, party_id: str) -> PartyRecord:
+    def verify(self, party_id: str, key: str | None = None) -> PartyRecord:
         """Mark every verification check of the party verified."""
         party_id = check_id(party_id, "party")
 
@@ -117,14 +125,18 @@ class PartiesService:
             )
             return self._record(ctx, party_id)
 
-        return self._p.runner.run("parties.verify", run)
+        return self._p.runner.run(
+            "parties.verify", run, key=key, payload=[party_id], result_type=PartyRecord
+        )
 
     def get(self, party_id: str) -> PartyRecord:
         """One party."""
         party_id = check_id(party_id, "party")
         return self._p.runner.run("parties.get", lambda tx: self._record(Ctx(tx), party_id))
 
-    def add_rating_report(self, party_id: str, agency: str, grade: str) -> bool:
+    def add_rating_report(
+        self, party_id: str, agency: str, grade: str, key: str | None = None
+    ) -> bool:
         """File a third-party rating report; it counts only if ``agency`` is whitelisted.
 
         Returns whether the report was accepted.
@@ -149,9 +161,15 @@ class PartiesService:
             )
             return accepted
 
-        return self._p.runner.run("parties.add_rating_report", run)
+        return self._p.runner.run(
+            "parties.add_rating_report",
+            run,
+            key=key,
+            payload=[party_id, agency, grade],
+            result_type=bool,
+        )
 
-    def assess(self, party_id: str) -> CreditAssessment:
+    def assess(self, party_id: str, key: str | None = None) -> CreditAssessment:
         """Score the party (the ``lendkit_assess_credit`` hook; default scorecard last)."""
         party_id = check_id(party_id, "party")
 
@@ -190,12 +208,26 @@ class PartiesService:
             )
             return result
 
-        return self._p.runner.run("parties.assess", run)
+        return self._p.runner.run(
+            "parties.assess", run, key=key, payload=[party_id], result_type=CreditAssessment
+        )
 
-    def set_risk_level(self, party_id: str, answers: Sequence[int] | Mapping[str, int]) -> int:
+    def set_risk_level(
+        self,
+        party_id: str,
+        answers: Sequence[int] | Mapping[str, int],
+        key: str | None = None,
+    ) -> int:
         """Score an investor's risk questionnaire (answers 0..4 each) into a risk level 1..5."""
         party_id = check_id(party_id, "party")
-        values = list(answers.values()) if isinstance(answers, Mapping) else list(answers)
+        if isinstance(answers, Mapping):
+            values = list(answers.values())
+        elif isinstance(answers, list | tuple):
+            values = list(answers)
+        else:
+            raise InvalidValue(
+                f"questionnaire answers {str(answers)[:40]!r}: give a list of integers 0..4"
+            )
         if not values or any(
             isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 4 for v in values
         ):
@@ -211,7 +243,9 @@ class PartiesService:
             )
             return level
 
-        return self._p.runner.run("parties.set_risk_level", run)
+        return self._p.runner.run(
+            "parties.set_risk_level", run, key=key, payload=[party_id, values], result_type=int
+        )
 
     # -- internals used by other services ---------------------------------------------------------
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Connection, Engine, event, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lendkit.core import errors as E
@@ -133,12 +133,33 @@ class Runner:
                 key=key,
                 command=command,
                 payload_hash=digest,
-                status="failed" if error else "ok",
-                response=None if error else json.dumps(response, default=str),
-                error_type=type(error).__name__ if error else None,
-                error_message=str(error) if error else None,
+                status="failed",
+                error_type=type(error).__name__,
+                error_message=str(error),
                 created_at=now,
             )
+        )
+
+    @staticmethod
+    def _claim(conn: Connection, key: str, digest: str, command: str, now: datetime) -> None:
+        """Insert the key as ``pending`` before the command runs.
+
+        A concurrent call with the same key blocks on this row (PostgreSQL) or waits for the
+        write lock (SQLite) until the first commits, then replays its outcome: the duplicate
+        never runs the command itself.
+        """
+        conn.execute(
+            idempotency.insert().values(
+                key=key, command=command, payload_hash=digest, status="pending", created_at=now
+            )
+        )
+
+    @staticmethod
+    def _complete(conn: Connection, key: str, response: Any) -> None:
+        conn.execute(
+            update(idempotency)
+            .where(idempotency.c.key == key)
+            .values(status="ok", response=json.dumps(response, default=str))
         )
 
 
@@ -178,10 +199,10 @@ class OwnRunner(Runner):
                             if found:
                                 trans.rollback()
                                 return _decode(stored, result_type)  # type: ignore[no-any-return]
+                            self._claim(conn, key, digest, command, tx.now)
                         result = fn(tx)
                         if key:
-                            response = _encode(result, result_type)
-                            self._record(conn, key, digest, command, tx.now, response=response)
+                            self._complete(conn, key, _encode(result, result_type))
                         trans.commit()
                     except LendkitError as exc:
                         trans.rollback()
@@ -246,10 +267,11 @@ class HostRunner(Runner):
                 return _decode(stored, result_type)  # type: ignore[no-any-return]
         savepoint = conn.begin_nested()
         try:
+            if key:
+                self._claim(conn, key, digest, command, tx.now)
             result = fn(tx)
             if key:
-                response = _encode(result, result_type)
-                self._record(conn, key, digest, command, tx.now, response=response)
+                self._complete(conn, key, _encode(result, result_type))
         except BaseException:
             savepoint.rollback()
             raise
