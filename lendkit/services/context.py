@@ -58,15 +58,22 @@ class Ctx:
         *,
         allow_negative: bool = False,
     ) -> AccountRef:
-        return store_ledger.ensure_account(
+        cache = self.platform.accounts
+        ref = cache.get(f"{owner_kind}:{owner_id}:{purpose}:{currency}")
+        if ref is not None:
+            return ref
+        ref = store_ledger.ensure_account(
             self.conn,
-            self.platform.accounts,
+            cache,
             owner_kind=owner_kind,
             owner_id=owner_id,
             purpose=purpose,
             currency=currency,
             allow_negative=allow_negative,
         )
+        # cached only once committed: a rolled back creation must not leave a dangling id
+        self.after_commit(lambda: cache.put(ref))
+        return ref
 
     def party_account(self, party_id: str, currency: str | None = None) -> AccountRef:
         return self.account("party", party_id, AVAILABLE, currency or self.currency)

@@ -8,7 +8,7 @@ that moves a user's money to an arbitrary account.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -231,6 +231,39 @@ def void_hold(ctx: Ctx, hold_id: str, *, state: str = HOLD_VOIDED) -> HoldRecord
         [Leg(frozen_acct, -amount), Leg(src, amount)],
     )
     return hold_record(row)
+
+
+def release_holds(ctx: Ctx, hold_ids: Sequence[str], *, state: str = HOLD_VOIDED) -> list[str]:
+    """Return many holds to their owners in one journal entry (sweeps, failed listings).
+
+    Each hold flips from open by one guarded statement that reports the rows it changed
+    (``UPDATE ... WHERE state = 'open' RETURNING id``), so a hold a concurrent sweeper already
+    released is skipped, never released twice. Returns the ids released here.
+    """
+    released: list[str] = []
+    legs: list[Leg] = []
+    refs: dict[int, AccountRef] = {}
+    for start in range(0, len(hold_ids), 900):
+        chunk = list(hold_ids[start : start + 900])
+        rows = ctx.conn.execute(
+            update(holds)
+            .where(holds.c.id.in_(chunk), holds.c.state == HOLD_OPEN)
+            .values(state=state, resolved_at=ctx.now)
+            .returning(
+                holds.c.id, holds.c.amount, holds.c.source_account_id, holds.c.frozen_account_id
+            )
+        ).all()
+        for r in rows:
+            for aid in (r.source_account_id, r.frozen_account_id):
+                if aid not in refs:
+                    refs[aid] = store_ledger.account_by_id(ctx.conn, aid)
+            legs.append(Leg(refs[r.frozen_account_id], -r.amount))
+            legs.append(Leg(refs[r.source_account_id], r.amount))
+            released.append(r.id)
+    if released:
+        kind = "hold.void" if state == HOLD_VOIDED else "hold.expire"
+        ctx.post(kind, f"{len(released)} holds from {min(released)}", legs)
+    return released
 
 
 def balance_of(ctx: Ctx, party_id: str, currency: str) -> Balance:
@@ -473,13 +506,7 @@ class CustodyService:
                     .scalars()
                     .all()
                 )
-                done = 0
-                for hid in ids:
-                    try:
-                        void_hold(ctx, hid, state=HOLD_EXPIRED)
-                        done += 1
-                    except HoldResolved:
-                        continue
+                done = len(release_holds(ctx, ids, state=HOLD_EXPIRED))
                 return done if ids else -1
 
             done = self._p.runner.run("custody.expire_holds", run)

@@ -405,8 +405,9 @@ class ListingsService:
             .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
             .order_by(bids.c.seq)
         ).all()
-        for b in open_bids:
-            custody.void_hold(ctx, b.hold_id)
+        held = [b.hold_id for b in open_bids]
+        if len(custody.release_holds(ctx, held)) != len(held):
+            raise InvalidState(f"listing {row.id}: a bid's hold was resolved elsewhere")
         ctx.conn.execute(
             update(bids)
             .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)

@@ -86,12 +86,10 @@ def ensure_account(
         row = conn.execute(
             select(accounts.c.id, accounts.c.allow_negative).where(accounts.c.code == code)
         ).one()
-    ref = AccountRef(
+    # the caller caches it once its transaction commits (see Ctx.account)
+    return AccountRef(
         id=row.id, code=code, currency=currency, allow_negative=bool(row.allow_negative)
     )
-    # Only cache once the row is known to be committed-or-ours; a rolled back creation would leave
-    # a dangling id, so cache lazily on lookups that found an existing row.
-    return ref
 
 
 def find_account(conn: Connection, cache: AccountCache, code: str) -> AccountRef:
