@@ -209,6 +209,7 @@ class CobService:
         late = 0
         worst = 0
         record = None
+        to_cover: list[tuple[int, int]] = []
         for r in loans_svc._installments(ctx, loan_id, unpaid=True):
             if r.due_date > run_date:
                 break
@@ -255,24 +256,35 @@ class CobService:
             )
             self._p.hooks.installment_overdue(ctx, record, inst, days)
             if cfg.waterfall and days >= cfg.cover_after_days:
-                owed_p, owed_i = investors_owed(r)
-                if owed_p or owed_i:
-                    self._waterfall(
-                        ctx,
-                        Claim(
-                            loan_id,
-                            r.period,
-                            "overdue",
-                            days,
-                            Money.from_minor(owed_p, cur),
-                            Money.from_minor(owed_i, cur),
-                        ),
-                    )
+                to_cover.append((r.period, days))
         defaulted = 0
         if worst >= cfg.default_after_days and loan.state != S.DEFAULTED:
             ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.DEFAULTED))
             self._p.hooks.loan_defaulted(ctx, loans_svc._load(ctx, loan_id))
             defaulted = 1
+        # the waterfall runs after the default decision, so cover that pays only on default
+        # (general liability, default-triggered policies) pays on the day the loan defaults
+        reason = "default" if defaulted or loan.state == S.DEFAULTED else "overdue"
+        for period, days in to_cover:
+            row = ctx.conn.execute(
+                select(installments).where(
+                    installments.c.loan_id == loan_id, installments.c.period == period
+                )
+            ).one()
+            owed_p, owed_i = investors_owed(row)
+            if owed_p or owed_i:
+                cur = loan.currency
+                self._waterfall(
+                    ctx,
+                    Claim(
+                        loan_id,
+                        period,
+                        reason,
+                        days,
+                        Money.from_minor(owed_p, cur),
+                        Money.from_minor(owed_i, cur),
+                    ),
+                )
         return collected, late, defaulted
 
     def _waterfall(self, ctx: Ctx, claim: Claim) -> Money:

@@ -265,6 +265,7 @@ class HostRunner(Runner):
             found, stored = self._replay(conn, key, digest, command)
             if found:
                 return _decode(stored, result_type)  # type: ignore[no-any-return]
+        _start_sqlite_transaction(conn)
         savepoint = conn.begin_nested()
         try:
             if key:
@@ -278,6 +279,20 @@ class HostRunner(Runner):
         savepoint.commit()
         self._pending.extend(tx._after)
         return result
+
+
+def _start_sqlite_transaction(conn: Connection) -> None:
+    """Make sure a host's SQLite connection really is inside a transaction.
+
+    Python's sqlite3 (legacy transaction control, SQLAlchemy's default) only emits BEGIN before
+    DML; a SAVEPOINT issued first would run in autocommit and its RELEASE would commit
+    lendkit's step on its own, outside the host's rollback. Begin explicitly if needed.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not getattr(raw, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _encode(result: Any, result_type: Any) -> Any:

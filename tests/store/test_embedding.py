@@ -52,3 +52,23 @@ def test_host_commit_and_rollback_cover_lendkit(platform: lendkit.Platform, db_u
     finally:
         host_meta.drop_all(engine)
         engine.dispose()
+
+
+def test_rollback_covers_lendkit_when_the_host_wrote_nothing_yet(
+    platform: lendkit.Platform, db_url: str
+) -> None:
+    """Plain host engine, no host write before lendkit's step: the rollback still covers it."""
+    engine = create_engine(normalize_url(db_url))
+    alice = platform.parties.register("Alice").id
+    platform.parties.verify(alice)
+    try:
+        with pytest.raises(RuntimeError), Session(engine) as session, session.begin():
+            platform.using(session).custody.deposit(alice, "50", key="first-step")
+            raise RuntimeError("host failure")
+        assert platform.custody.balance(alice).available == Money.of("0")
+        with Session(engine) as session, session.begin():
+            platform.using(session).custody.deposit(alice, "50", key="first-step")
+        assert platform.custody.balance(alice).available == Money.of("50")
+        assert platform.verify().ok
+    finally:
+        engine.dispose()

@@ -237,12 +237,14 @@ def test_general_liability_pays_only_after_default(
     loan = fund(p, listing.id, {inv: "1200"})
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)
     first = p.loans.schedule(loan.id).installments[0]
-    for days in (1, 10, 19, 20):  # overdue, then defaulted on day 20 (after that day's waterfall)
+    for days in (1, 10, 19):  # overdue: general liability does not pay yet
         p.cob.run(first.due_date + timedelta(days=days))
         assert guarantee.compensations(p) == []
+    # day 20 defaults the loan; the waterfall runs after the default decision, so it pays today
+    p.cob.run(first.due_date + timedelta(days=20))
     assert p.loans.get(loan.id).state == "defaulted"
     assert guarantee.guarantee_of(p, loan.id).defaulted
-    p.cob.run(first.due_date + timedelta(days=21))
+    p.cob.run(first.due_date + timedelta(days=21))  # and only once
     paid = guarantee.compensations(p)
     assert [(c.period, c.principal, c.interest) for c in paid] == [(1, first.principal, M(0))]
     position = p.loans.position(loan.id, inv)
