@@ -13,6 +13,7 @@ from lendkit.cli import db as _db  # noqa: F401  (registers ``lendkit db upgrade
 from lendkit.cli import demo as _demo  # noqa: F401  (registers ``lendkit demo``)
 from lendkit.cli import plugins as _plugins  # noqa: F401  (registers ``lendkit plugins``)
 from lendkit.cli import report as _report  # noqa: F401  (registers ``lendkit report``)
+from lendkit.cli import scaffold as _scaffold  # noqa: F401  (registers ``lendkit new``, ``new-plugin``)
 from lendkit.cli import schedule as _schedule  # noqa: F401  (registers ``lendkit schedule``)
 from lendkit.cli import verify as _verify  # noqa: F401  (registers ``lendkit verify``)
 from lendkit.cli.base import main
