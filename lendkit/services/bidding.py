@@ -291,15 +291,7 @@ class BiddingService:
                 f"listing {listing_id} no longer has {Money.from_minor(fill, cur)} left"
             )
         destination = store_ledger.account_by_id(ctx.conn, row.account_id)
-        hold = custody.freeze(
-            ctx,
-            investor_id,
-            Money.from_minor(fill, cur),
-            destination,
-            reference=listing_id,
-            reason="bid",
-        )
-        bid_id = new_id("bid")
+        bid_id, hold_id = new_id("bid"), new_id("hld")
         ctx.conn.execute(
             bids.insert().values(
                 id=bid_id,
@@ -310,11 +302,21 @@ class BiddingService:
                 amount=fill,
                 filled=0,
                 rate=None if rate is None else str(rate),
-                hold_id=hold.id,
+                hold_id=hold_id,
                 state=S.BID_OPEN,
                 auto=auto,
                 created_at=ctx.now,
             )
+        )
+        # the hold's journal entry comes last: the ledger head is locked only until commit
+        hold = custody.freeze(
+            ctx,
+            investor_id,
+            Money.from_minor(fill, cur),
+            destination,
+            reference=listing_id,
+            reason="bid",
+            hold_id=hold_id,
         )
         if row.bidding == "fixed" and row.bid_total + fill == row.amount:
             ctx.conn.execute(

@@ -120,8 +120,12 @@ def freeze(
     reference: str,
     reason: str,
     expires_at: datetime | None = None,
+    hold_id: str | None = None,
 ) -> HoldRecord:
-    """Move ``amount`` from available to frozen for ``destination``; refused if not available."""
+    """Move ``amount`` from available to frozen for ``destination``; refused if not available.
+
+    The journal entry is written last, so the ledger head is locked as briefly as possible.
+    """
     if not amount.is_positive():
         raise InvalidAmount(f"hold amount {amount} must be more than zero")
     if destination.currency != amount.currency:
@@ -130,12 +134,7 @@ def freeze(
         )
     available = ctx.party_account(party_id, amount.currency)
     frozen_acct = ctx.party_frozen(party_id, amount.currency)
-    hold_id = new_id("hld")
-    ctx.post(
-        "hold.freeze",
-        hold_id,
-        [Leg(available, -amount.minor), Leg(frozen_acct, amount.minor)],
-    )
+    hold_id = hold_id or new_id("hld")
     ctx.conn.execute(
         holds.insert().values(
             id=hold_id,
@@ -152,6 +151,11 @@ def freeze(
             created_at=ctx.now,
             expires_at=expires_at,
         )
+    )
+    ctx.post(
+        "hold.freeze",
+        hold_id,
+        [Leg(available, -amount.minor), Leg(frozen_acct, amount.minor)],
     )
     return HoldRecord(
         id=hold_id,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from lendkit.core.config import GRADES
-from lendkit.core.errors import Forbidden, InvalidValue
+from lendkit.core.errors import Forbidden, InvalidValue, NotFound
 from lendkit.core.money import Money
 from lendkit.core.records import CreditAssessment, PartyRecord
 from lendkit.services.common import MAX_NAME_LENGTH, check_choice, check_id, get_row, new_id
@@ -250,8 +250,25 @@ class PartiesService:
     # -- internals used by other services ---------------------------------------------------------
 
     def _require(self, ctx: Ctx, party_id: str, *, verified: bool = False, action: str = "") -> Any:
-        row = get_row(ctx.conn, parties, party_id, "party")
-        if verified and not self._is_verified(ctx, party_id):
+        if not verified:
+            return get_row(ctx.conn, parties, party_id, "party")
+        # one query: the party and how many of the required checks it passed
+        passed = (
+            select(func.count())
+            .where(
+                verifications.c.party_id == parties.c.id,
+                verifications.c.check.in_(REQUIRED_CHECKS),
+                verifications.c.state == "verified",
+            )
+            .scalar_subquery()
+        )
+        found = ctx.conn.execute(
+            select(parties, passed.label("passed")).where(parties.c.id == party_id)
+        ).first()
+        if found is None:
+            raise NotFound(f"party {party_id!r} does not exist")
+        row = found
+        if row.passed < len(REQUIRED_CHECKS):
             raise Forbidden(
                 f"party {party_id} is not verified ({', '.join(REQUIRED_CHECKS)} needed) and may not"
                 f" {action or 'do this'}"
