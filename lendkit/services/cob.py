@@ -19,18 +19,35 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from lendkit.core import states as S
 from lendkit.core.errors import InvalidValue
-from lendkit.core.money import DEFAULT_ROUNDING, Money
+from lendkit.core.ledger import REVENUE, AccountRef, Leg
+from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
 from lendkit.core.records import Claim, CobResult, Installment
 from lendkit.services import custody
-from lendkit.services.common import get_row
+from lendkit.services.common import get_row, new_id
 from lendkit.services.context import Ctx
-from lendkit.services.loans import investors_owed
+from lendkit.services.loans import (
+    _interest_weights,
+    _owed,
+    _principal_weights,
+    _round_rate,
+    investors_owed,
+)
 from lendkit.services.uow import Tx
-from lendkit.store.tables import cob_runs, cob_steps, installments, listings, loans
+from lendkit.store.ledger import NewEntry
+from lendkit.store.tables import (
+    accounts,
+    cob_runs,
+    cob_steps,
+    installments,
+    listings,
+    loans,
+    payments,
+    positions,
+)
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -106,17 +123,22 @@ class CobService:
                         )
                     )
                 }
-                c = o = d = 0
-                for loan_id in part:
-                    if loan_id in done:
-                        continue
-                    got, late, dflt = self._process_loan(ctx, loan_id, run_date)
-                    c, o, d = c + got, o + late, d + dflt
-                    tx.conn.execute(
-                        cob_steps.insert().values(
-                            run_date=run_date, loan_id=loan_id, step="loan", done_at=tx.now
-                        )
-                    )
+                ids = [loan_id for loan_id in part if loan_id not in done]
+                if not ids:
+                    return 0, 0, 0
+                c, o, d = self._process_loans(ctx, ids, run_date)
+                tx.conn.execute(
+                    cob_steps.insert(),
+                    [
+                        {
+                            "run_date": run_date,
+                            "loan_id": loan_id,
+                            "step": "loan",
+                            "done_at": tx.now,
+                        }
+                        for loan_id in ids
+                    ],
+                )
                 return c, o, d
 
             c, o, d = self._p.runner.run("cob.loans", work)
@@ -180,6 +202,37 @@ class CobService:
             return [r.loan_id for r in rows if r.loan_id not in done and in_shard(r.loan_id, i, n)]
 
         return self._p.runner.run("cob.due_loans", run)
+
+    def _process_loans(self, ctx: Ctx, ids: list[str], run_date: date) -> tuple[int, int, int]:
+        """Close business for ``ids`` in order, as ``_process_loan`` on each would.
+
+        Loans whose day is a plain collection (an active loan, no claims, not settled by it,
+        nothing left past the grace days) are computed in Python from a few bulk reads and
+        written in bulk; any other loan flushes what is pending and takes ``_process_loan``,
+        after which the rest is read again.
+        """
+        hook = self._p.pm.hook
+        if (
+            hook.lendkit_payment_allocation_order.get_hookimpls()
+            or hook.lendkit_repayment_received.get_hookimpls()
+        ):
+            c = o = d = 0
+            for loan_id in ids:
+                got, late, dflt = self._process_loan(ctx, loan_id, run_date)
+                c, o, d = c + got, o + late, d + dflt
+            return c, o, d
+        c = o = d = 0
+        rest = ids
+        while rest:
+            batch = _CollectionBatch(self._p, ctx, rest, run_date)
+            slow = batch.run()
+            c += batch.collected
+            if slow is None:
+                break
+            got, late, dflt = self._process_loan(ctx, rest[slow], run_date)
+            c, o, d = c + got, o + late, d + dflt
+            rest = rest[slow + 1 :]
+        return c, o, d
 
     def _process_loan(self, ctx: Ctx, loan_id: str, run_date: date) -> tuple[int, int, int]:
         loans_svc = self._p.loans
@@ -327,3 +380,259 @@ class CobService:
             ]
 
         return self._p.runner.run("cob.status", run)
+
+
+class _CollectionBatch:
+    """The plain collections of a run of loans, computed in Python and written in bulk."""
+
+    def __init__(self, platform: Platform, ctx: Ctx, ids: list[str], run_date: date) -> None:
+        self._p = platform
+        self.ctx = ctx
+        self.ids = ids
+        self.run_date = run_date
+        self.collected = 0
+        self._inst_updates: list[dict[str, Any]] = []
+        self._entries: list[NewEntry] = []
+        self._pos_updates: list[dict[str, Any]] = []
+        self._payments: list[dict[str, Any]] = []
+        self._loan_updates: list[dict[str, Any]] = []
+        self._revenue: AccountRef | None = None
+
+    def _load(self) -> None:
+        conn = self.ctx.conn
+        ids = self.ids
+        self.loans: dict[str, Any] = {}
+        self.rows: dict[str, list[Any]] = {}
+        self.pos: dict[str, list[Any]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            stmt = select(loans).where(loans.c.id.in_(part)).order_by(loans.c.id)
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            for r in conn.execute(stmt):
+                self.loans[r.id] = r
+            for r in conn.execute(
+                select(installments)
+                .where(
+                    installments.c.loan_id.in_(part),
+                    installments.c.state != S.INST_CANCELLED,
+                    installments.c.state != S.INST_PAID,
+                )
+                .order_by(installments.c.loan_id, installments.c.period)
+            ):
+                self.rows.setdefault(r.loan_id, []).append(r)
+            for r in conn.execute(
+                select(positions)
+                .where(positions.c.loan_id.in_(part))
+                .order_by(positions.c.loan_id, positions.c.seq)
+            ):
+                self.pos.setdefault(r.loan_id, []).append(r)
+        codes: set[str] = set()
+        for loan in self.loans.values():
+            codes.add(f"party:{loan.borrower_id}:available:{loan.currency}")
+            for p in self.pos.get(loan.id, ()):
+                codes.add(f"party:{p.holder_id}:available:{loan.currency}")
+        self.accounts: dict[str, AccountRef] = {}
+        self.balances: dict[int, int] = {}
+        code_list = sorted(codes)
+        for start in range(0, len(code_list), 900):
+            for r in conn.execute(
+                select(
+                    accounts.c.id,
+                    accounts.c.code,
+                    accounts.c.currency,
+                    accounts.c.allow_negative,
+                    accounts.c.balance,
+                ).where(accounts.c.code.in_(code_list[start : start + 900]))
+            ):
+                self.accounts[r.code] = AccountRef(r.id, r.code, r.currency, bool(r.allow_negative))
+                self.balances[r.id] = int(r.balance)
+
+    def run(self) -> int | None:
+        """Process loans in order; the index of the first loan that needs the full path, if any."""
+        self._load()
+        for index, loan_id in enumerate(self.ids):
+            if not self._plan(loan_id):
+                self._flush()
+                return index
+        self._flush()
+        return None
+
+    def _plan(self, loan_id: str) -> bool:
+        """Queue this loan's collection; False (nothing queued) if it needs the full path."""
+        cfg = self._p.config
+        run_date = self.run_date
+        loan = self.loans.get(loan_id)
+        if loan is None:
+            return False
+        if loan.state not in S.OPEN_LOAN_STATES:
+            return True
+        if loan.state != S.ACTIVE or cfg.default_after_days <= 0:
+            return False
+        rows = self.rows.get(loan_id, [])
+        for r in rows:
+            if r.covered_principal != r.recovered_principal:
+                return False
+            if r.covered_interest != r.recovered_interest:
+                return False
+        owed = sum(
+            r.principal
+            + r.interest
+            + r.penalty
+            - r.paid_principal
+            - r.paid_interest
+            - r.paid_penalty
+            for r in rows
+            if r.due_date <= run_date
+        )
+        cur = loan.currency
+        source = self.accounts.get(f"party:{loan.borrower_id}:available:{cur}")
+        available = self.balances.get(source.id, 0) if source is not None else 0
+        pay = min(owed, available)
+        # what is left unpaid after the collection: (due_date, state) per row, by period
+        left_rows: list[Any] = []
+        inst_updates: list[dict[str, Any]] = []
+        parts = {"penalty": 0, "interest": 0, "principal": 0}
+        if pay > 0:
+            order = cfg.allocation_order
+            left = pay
+            for r in rows:
+                if left == 0:
+                    left_rows.append(r)
+                    continue
+                due = _owed(r)
+                took = {}
+                for part in order:
+                    took[part] = min(due[part], left)
+                    left -= took[part]
+                for part in ("penalty", "interest", "principal"):
+                    parts[part] += took[part]
+                paid_all = all(due[k] == took[k] for k in due)
+                inst_updates.append(
+                    {
+                        "lid": loan_id,
+                        "per": r.period,
+                        "pp": r.paid_principal + took["principal"],
+                        "pi": r.paid_interest + took["interest"],
+                        "pn": r.paid_penalty + took["penalty"],
+                        "rp": r.recovered_principal,
+                        "ri": r.recovered_interest,
+                        "st": S.INST_PAID if paid_all else r.state,
+                        "pa": self.ctx.now if paid_all else None,
+                    }
+                )
+                if not paid_all:
+                    left_rows.append(r)
+            if not left_rows:
+                return False  # the loan settles: closing hooks and credit release
+        else:
+            left_rows = rows
+        for r in left_rows:
+            if r.due_date > run_date:
+                break
+            if (run_date - r.due_date).days > cfg.grace_days:
+                return False  # overdue handling, hooks, waterfall, default
+        if pay <= 0:
+            return True
+        assert source is not None
+        pos = self.pos.get(loan_id, [])
+        if not pos:
+            return False
+        holders = {}
+        for p in pos:
+            ref = self.accounts.get(f"party:{p.holder_id}:available:{cur}")
+            if ref is None:
+                return False
+            holders[p.holder_id] = ref
+        penalty, interest, principal = parts["penalty"], parts["interest"], parts["principal"]
+        fee_total = _round_rate(interest, cfg.management_fee_rate)
+        p_shares = (
+            allocate_minor(principal, _principal_weights(pos)) if principal else [0] * len(pos)
+        )
+        n_shares = allocate_minor(penalty, _principal_weights(pos)) if penalty else [0] * len(pos)
+        i_shares = allocate_minor(interest, _interest_weights(pos)) if interest else [0] * len(pos)
+        f_shares = allocate_minor(fee_total, i_shares) if fee_total else [0] * len(pos)
+        total = penalty + interest + principal
+        legs = [Leg(source, -total)]
+        if fee_total:
+            if self._revenue is None:
+                self._revenue = self.ctx.system("revenue", REVENUE)
+            legs.append(Leg(self._revenue, fee_total))
+        pos_updates = []
+        for p, ps, ns, is_, fs in zip(pos, p_shares, n_shares, i_shares, f_shares, strict=True):
+            net = ps + ns + is_ - fs
+            if net:
+                legs.append(Leg(holders[p.holder_id], net))
+            if ps or ns or is_:
+                pos_updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
+        payment_id = new_id("pay")
+        for leg in legs:
+            self.balances[leg.account.id] = self.balances.get(leg.account.id, 0) + leg.amount
+        self._inst_updates.extend(inst_updates)
+        self._entries.append(NewEntry("loan.collection", payment_id, legs, loan.id))
+        self._pos_updates.extend(pos_updates)
+        self._payments.append(
+            {
+                "id": payment_id,
+                "loan_id": loan.id,
+                "kind": "collection",
+                "amount": total,
+                "penalty": penalty,
+                "interest": interest,
+                "principal": principal,
+                "fee": fee_total,
+                "paid_on": self.ctx.today,
+                "entry_seq": None,
+                "created_at": self.ctx.now,
+            }
+        )
+        self._loan_updates.append({"lid": loan.id, "p": principal})
+        self.collected += 1
+        return True
+
+    def _flush(self) -> None:
+        conn = self.ctx.conn
+        if self._inst_updates:
+            conn.execute(_inst_paid, self._inst_updates)
+        if self._entries:
+            seqs = self.ctx.post_many(self._entries)
+            for row, seq in zip(self._payments, seqs, strict=True):
+                row["entry_seq"] = seq
+        if self._pos_updates:
+            conn.execute(_pos_received, self._pos_updates)
+        if self._payments:
+            conn.execute(payments.insert(), self._payments)
+        if self._loan_updates:
+            conn.execute(_loan_repaid, self._loan_updates)
+        self._inst_updates, self._entries, self._pos_updates = [], [], []
+        self._payments, self._loan_updates = [], []
+
+
+_inst_paid = (
+    update(installments)
+    .where(installments.c.loan_id == bindparam("lid"), installments.c.period == bindparam("per"))
+    .values(
+        paid_principal=bindparam("pp"),
+        paid_interest=bindparam("pi"),
+        paid_penalty=bindparam("pn"),
+        recovered_principal=bindparam("rp"),
+        recovered_interest=bindparam("ri"),
+        state=bindparam("st"),
+        paid_at=bindparam("pa"),
+    )
+)
+_pos_received = (
+    update(positions)
+    .where(positions.c.id == bindparam("pid"))
+    .values(
+        received_principal=positions.c.received_principal + bindparam("p"),
+        received_penalty=positions.c.received_penalty + bindparam("n"),
+        received_interest=positions.c.received_interest + bindparam("i"),
+        fees_paid=positions.c.fees_paid + bindparam("f"),
+    )
+)
+_loan_repaid = (
+    update(loans)
+    .where(loans.c.id == bindparam("lid"))
+    .values(outstanding_principal=loans.c.outstanding_principal - bindparam("p"))
+)

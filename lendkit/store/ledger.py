@@ -128,7 +128,7 @@ def balance_of(conn: Connection, account_id: int) -> int:
 _guarded = (
     update(accounts)
     .where(accounts.c.id == bindparam("aid"))
-    .where(accounts.c.balance + bindparam("d") >= 0)
+    .where(accounts.c.balance + bindparam("low") >= 0)
     .values(balance=accounts.c.balance + bindparam("d"))
 )
 _plain = (
@@ -136,6 +136,61 @@ _plain = (
     .where(accounts.c.id == bindparam("aid"))
     .values(balance=accounts.c.balance + bindparam("d"))
 )
+_balance = select(accounts.c.balance).where(accounts.c.id == bindparam("aid"))
+_take_head = (
+    update(ledger_head)
+    .where(ledger_head.c.id == 1)
+    .values(seq=ledger_head.c.seq + bindparam("n"))
+    .returning(ledger_head.c.seq, ledger_head.c.hash)
+)
+_set_head = (
+    update(ledger_head).where(ledger_head.c.id == 1).values(seq=bindparam("s"), hash=bindparam("h"))
+)
+_insert_entries = journal_entries.insert()
+_insert_postings = postings.insert()
+_HEAD_KEY = "lendkit.ledger_head"
+
+
+def _refuse(conn: Connection, account: AccountRef, need: int) -> InsufficientFunds:
+    have = int(conn.execute(_balance, {"aid": account.id}).scalar() or 0)
+    return InsufficientFunds(
+        f"account {account.code} holds {Money.from_minor(have, account.currency)}"
+        f", {Money.from_minor(need, account.currency)} is needed"
+    )
+
+
+def _apply_steps(conn: Connection, steps: Sequence[Sequence[Leg]]) -> None:
+    """Apply the balance changes of several movements in order, one statement per account.
+
+    Per account, the sum of its changes is applied with the guard ``balance + low >= 0`` where
+    ``low`` is the lowest running total after each movement: exactly the check of applying the
+    movements one after another (nothing else can observe the intermediate balances). Accounts
+    are updated in id order (the lock order on PostgreSQL).
+    """
+    net: dict[int, int] = {}
+    low: dict[int, int] = {}
+    refs: dict[int, AccountRef] = {}
+    for legs in steps:
+        for leg in legs:
+            aid = leg.account.id
+            total = net.get(aid, 0) + leg.amount
+            net[aid] = total
+            if aid not in refs:
+                refs[aid] = leg.account
+                low[aid] = min(0, total)
+            elif total < low[aid]:
+                low[aid] = total
+    credits = []
+    for aid in sorted(net):
+        ref = refs[aid]
+        d, lo = net[aid], low[aid]
+        if lo < 0 and not ref.allow_negative:
+            if conn.execute(_guarded, {"aid": aid, "d": d, "low": lo}).rowcount != 1:
+                raise _refuse(conn, ref, -lo)
+        elif d:
+            credits.append({"aid": aid, "d": d})
+    if credits:
+        conn.execute(_plain, credits)
 
 
 def apply_legs(conn: Connection, legs: Sequence[Leg]) -> None:
@@ -144,21 +199,82 @@ def apply_legs(conn: Connection, legs: Sequence[Leg]) -> None:
     Guarded debits are single statements (``... WHERE balance + :d >= 0``) checked by rowcount,
     so two concurrent debits can never both pass on either database.
     """
-    credits = []
-    for leg in legs:
-        if leg.amount < 0 and not leg.account.allow_negative:
-            result = conn.execute(_guarded, {"aid": leg.account.id, "d": leg.amount})
-            if result.rowcount != 1:
-                have = balance_of(conn, leg.account.id)
-                need = Money.from_minor(-leg.amount, leg.account.currency)
-                raise InsufficientFunds(
-                    f"account {leg.account.code} holds {Money.from_minor(have, leg.account.currency)}"
-                    f", {need} is needed"
-                )
-        else:
-            credits.append({"aid": leg.account.id, "d": leg.amount})
-    if credits:
-        conn.execute(_plain, credits)
+    _apply_steps(conn, [merge_legs(legs)])
+
+
+def _head(conn: Connection, n: int) -> tuple[int, str]:
+    """Reserve ``n`` sequence numbers: (last seq before them, hash of that entry).
+
+    The head row is locked by the first movement of a transaction (PostgreSQL row lock, SQLite
+    write lock) and stays locked until it ends, so later movements of the same transaction (or
+    savepoint) continue from the state this connection last wrote without reading it again.
+    """
+    trans = conn.get_nested_transaction() or conn.get_transaction()
+    cached = conn.info.get(_HEAD_KEY)
+    if cached is not None and trans is not None and cached[0] is trans and trans.is_active:
+        return int(cached[1]), str(cached[2])
+    head = conn.execute(_take_head, {"n": 0}).one()
+    return int(head.seq), str(head.hash)
+
+
+def _remember_head(conn: Connection, seq: int, digest: str) -> None:
+    conn.execute(_set_head, {"s": seq, "h": digest})
+    trans = conn.get_nested_transaction() or conn.get_transaction()
+    conn.info[_HEAD_KEY] = (trans, seq, digest)
+
+
+@frozen
+class NewEntry:
+    """One journal entry for ``append_entries``."""
+
+    kind: str
+    reference: str
+    legs: Sequence[Leg]
+    memo: str = ""
+
+
+def append_entries(conn: Connection, entries: Sequence[NewEntry], now: datetime) -> list[int]:
+    """Write balanced journal entries in order and update balances; returns their sequence numbers.
+
+    Equivalent to ``append_entry`` for each entry in turn (same guards, seqs, hashes) in a few
+    statements: one balance update per account, the head advanced once, two inserts.
+    """
+    prepared: list[tuple[NewEntry, list[Leg]]] = []
+    for entry in entries:
+        merged = merge_legs(entry.legs)
+        check_balanced(merged)
+        if not merged:
+            raise ValueError("a journal entry needs at least one non-zero posting")
+        prepared.append((entry, merged))
+    if not prepared:
+        return []
+    _apply_steps(conn, [merged for _, merged in prepared])
+    seq, prev = _head(conn, len(prepared))
+    entry_rows: list[dict[str, object]] = []
+    posting_rows: list[dict[str, object]] = []
+    seqs = []
+    for entry, merged in prepared:
+        seq += 1
+        pairs = [(leg.account.id, leg.amount) for leg in merged]
+        digest = entry_hash(prev, seq, entry.kind, entry.reference, pairs)
+        entry_rows.append(
+            {
+                "seq": seq,
+                "kind": entry.kind,
+                "reference": entry.reference,
+                "memo": entry.memo[:400],
+                "created_at": now,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        posting_rows.extend({"entry_seq": seq, "account_id": a, "amount": m} for a, m in pairs)
+        seqs.append(seq)
+        prev = digest
+    _remember_head(conn, seq, prev)
+    conn.execute(_insert_entries, entry_rows)
+    conn.execute(_insert_postings, posting_rows)
+    return seqs
 
 
 def append_entry(
@@ -175,37 +291,7 @@ def append_entry(
     The head row (one per database) carries the last sequence number and hash; taking it is the
     last write of the movement so its lock is held as briefly as possible.
     """
-    merged = merge_legs(legs)
-    check_balanced(merged)
-    if not merged:
-        raise ValueError("a journal entry needs at least one non-zero posting")
-    apply_legs(conn, merged)
-    head = conn.execute(
-        update(ledger_head)
-        .where(ledger_head.c.id == 1)
-        .values(seq=ledger_head.c.seq + 1)
-        .returning(ledger_head.c.seq, ledger_head.c.hash)
-    ).one()
-    seq, prev = int(head.seq), str(head.hash)
-    pairs = [(leg.account.id, leg.amount) for leg in merged]
-    digest = entry_hash(prev, seq, kind, reference, pairs)
-    conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(hash=digest))
-    conn.execute(
-        journal_entries.insert().values(
-            seq=seq,
-            kind=kind,
-            reference=reference,
-            memo=memo[:400],
-            created_at=now,
-            prev_hash=prev,
-            hash=digest,
-        )
-    )
-    conn.execute(
-        postings.insert(),
-        [{"entry_seq": seq, "account_id": a, "amount": m} for a, m in pairs],
-    )
-    return seq
+    return append_entries(conn, [NewEntry(kind, reference, legs, memo)], now)[0]
 
 
 def init_head(conn: Connection) -> None:
