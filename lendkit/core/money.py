@@ -54,6 +54,7 @@ _CTX: Final = decimal.Context(
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
 _LIMIT: Final = Decimal(10) ** MAX_INTEGER_DIGITS
+_scaleb: Final = Decimal.scaleb
 _HUNDRED: Final = Decimal(100)
 
 
@@ -364,7 +365,7 @@ class Money:
     @property
     def minor(self) -> int:
         """The amount as an integer count of minor units (``1.50 CNY`` -> ``150``)."""
-        return int(self.amount.scaleb(_EXP[self.currency], _CTX))
+        return int(_scaleb(self.amount, _EXP[self.currency], _CTX))
 
     @property
     def exponent(self) -> int:
@@ -498,9 +499,17 @@ def _money(amount: Decimal, currency: str) -> Money:
 def _money_from_minor(units: int, exp: int, currency: str) -> Money:
     """Fast internal constructor from minor units (no validation)."""
     m: Money = _new(Money)
-    _set_amount(m, Decimal(units).scaleb(-exp, _CTX))
+    _set_amount(m, _scaleb(Decimal(units), -exp, _CTX))
     _set_currency(m, currency)
     return m
+
+
+def _format_minor(units: int, exp: int) -> str:
+    """``Money.from_minor(units, code).format()`` for a currency with ``exp`` places, from ints."""
+    if exp == 0:
+        return str(units)
+    whole, frac = divmod(-units if units < 0 else units, 10**exp)
+    return f"{'-' if units < 0 else ''}{whole}.{frac:0{exp}d}"
 
 
 def _checked(amount: Decimal, currency: str) -> Money:
