@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -12,28 +13,25 @@ import pytest
 
 import lendkit
 from lendkit import Money
-from tests.conftest import FixedClock
 
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
     from datetime import date, datetime, timezone
+    from sqlalchemy import event
     import lendkit
 
     url, mode, kill_after, target = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    p = lendkit.Platform.open(url, plugins=["online"], config={"cob_chunk": 3}, create=False,
+                              clock=lambda: datetime(2026, 3, 1, 9, tzinfo=timezone.utc))
     seen = {"n": 0}
 
-    class Killer:
-        lendkit_plugin_name = "killer"
+    @event.listens_for(p.engine, "before_cursor_execute")
+    def die(*args):  # SIGKILL before the kill_after-th statement: any point of the run
+        seen["n"] += 1
+        if seen["n"] >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
 
-        @lendkit.hookimpl
-        def lendkit_repayment_received(self, ctx, loan, payment):
-            seen["n"] += 1
-            if seen["n"] >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    p = lendkit.Platform.open(url, plugins=["online", Killer()], config={"cob_chunk": 3},
-                              clock=lambda: datetime(2026, 3, 1, 9, tzinfo=timezone.utc))
     if mode == "cob":
         p.cob.run(date.fromisoformat(target))
     else:
@@ -43,70 +41,96 @@ KILLER = textwrap.dedent(
 )
 
 
+def _kill(db_url: str, mode: str, kill_after: int, target: str) -> bool:
+    """Run the command in a subprocess killed at statement ``kill_after``; True if it died."""
+    result = subprocess.run(
+        [sys.executable, "-c", KILLER, db_url, mode, str(kill_after), target],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode == 0:
+        return False
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    return True
+
+
 def _build(p: lendkit.Platform, loans: int, investors: int) -> list[tuple[str, list[str]]]:
+    """Loans with ``investors`` equal positions each, built in one host transaction (fast)."""
     out = []
-    borrower_cash = Money.of("100000")
-    for k in range(loans):
-        borrower = p.parties.register(f"b{k}").id
-        p.parties.verify(borrower)
-        invs = []
-        listing = p.listings.apply(
-            borrower, amount=str(100 * investors), annual_rate="12%", months=3
-        )
-        p.listings.approve(listing.id, grade="A")
-        p.listings.publish(listing.id)
-        for j in range(investors):
-            inv = p.parties.register(f"i{k}-{j}").id
-            p.parties.verify(inv)
-            p.custody.deposit(inv, "100")
-            p.bidding.bid(listing.id, inv, "100")
-            invs.append(inv)
-        loan = p.loans.disburse(listing.id)
-        p.custody.deposit(borrower, borrower_cash)
-        out.append((loan.id, invs))
+    with p.engine.begin() as conn:
+        v = p.using(conn)
+        for k in range(loans):
+            borrower = v.parties.register(f"b{k}").id
+            v.parties.verify(borrower)
+            listing = v.listings.apply(
+                borrower, amount=str(100 * investors), annual_rate="12%", months=3
+            )
+            v.listings.approve(listing.id, grade="A")
+            v.listings.publish(listing.id)
+            invs = []
+            for j in range(investors):
+                inv = v.parties.register(f"i{k}-{j}").id
+                v.parties.verify(inv)
+                v.custody.deposit(inv, "100")
+                v.bidding.bid(listing.id, inv, "100")
+                invs.append(inv)
+            loan = v.loans.disburse(listing.id)
+            v.custody.deposit(borrower, "100000")
+            out.append((loan.id, invs))
     return out
 
 
-@pytest.mark.parametrize("kill_after", [1, 4, 7])
-def test_cob_killed_mid_run_pays_once(
-    make_platform: Callable[..., lendkit.Platform], db_url: str, clock: FixedClock, kill_after: int
+@pytest.mark.parametrize(
+    "seed", [*range(4), *(pytest.param(n, marks=pytest.mark.slow) for n in range(4, 16))]
+)
+def test_cob_killed_at_a_random_point_pays_once(
+    make_platform: Callable[..., lendkit.Platform], db_url: str, seed: int
 ) -> None:
     p = make_platform()
     book = _build(p, loans=8, investors=4)
     due = p.loans.schedule(book[0][0]).installments[0].due_date
-    result = subprocess.run(
-        [sys.executable, "-c", KILLER, db_url, "cob", str(kill_after), due.isoformat()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    p.cob.run(due)  # the rerun finishes the date
+    cash = {
+        loan_id: p.custody.balance(p.loans.get(loan_id).borrower_id).available
+        for loan_id, _ in book
+    }
+    # a date's COB over 8 loans runs well over 40 statements: every seed kills it somewhere
+    died = _kill(db_url, "cob", random.Random(seed).randint(1, 40), due.isoformat())
+    assert died
+    p.cob.run(due)  # the rerun finishes the date (or finds it done)
     assert p.cob.run(due).already_done
     for loan_id, invs in book:
-        sched = p.loans.schedule(loan_id)
-        first = sched.installments[0]
+        first = p.loans.schedule(loan_id).installments[0]
         got = [p.loans.position(loan_id, inv).received_principal for inv in invs]
         assert got == lendkit.allocate(first.principal, [1] * len(invs))
+        borrower = p.loans.get(loan_id).borrower_id
+        assert p.custody.balance(borrower).available == cash[loan_id] - first.payment  # once
     assert p.verify().ok
 
 
+@pytest.mark.parametrize(
+    ("investors", "seed"),
+    [
+        (200, 0),
+        (200, 1),
+        pytest.param(5000, 2, marks=pytest.mark.slow),
+        pytest.param(5000, 3, marks=pytest.mark.slow),
+    ],
+)
 def test_big_repayment_killed_then_retried_pays_once(
-    make_platform: Callable[..., lendkit.Platform], db_url: str
+    make_platform: Callable[..., lendkit.Platform], db_url: str, investors: int, seed: int
 ) -> None:
     p = make_platform()
-    [(loan_id, invs)] = _build(p, loans=1, investors=200)
-    result = subprocess.run(
-        [sys.executable, "-c", KILLER, db_url, "repay", "1", loan_id],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert all(p.loans.position(loan_id, i).received_principal.is_zero() for i in invs)
+    [(loan_id, invs)] = _build(p, loans=1, investors=investors)
+    borrower = p.loans.get(loan_id).borrower_id
+    before = p.custody.balance(borrower).available
+    died = _kill(db_url, "repay", random.Random(seed).randint(1, 12), loan_id)
+    assert died
+    assert p.custody.balance(borrower).available == before  # nothing half-written
     payment = p.loans.repay(loan_id, key="big-repay")
     again = p.loans.repay(loan_id, key="big-repay")
     assert again == payment
+    assert p.custody.balance(borrower).available == before - payment.amount  # debited once
     received = sum((p.loans.position(loan_id, i).received_principal for i in invs), Money.of(0))
     assert received == payment.principal
     assert p.verify().ok

@@ -299,6 +299,9 @@ def test_reconciliation_flags_gap(
         "DELETE FROM lendkit_postings WHERE id = (SELECT MIN(id) FROM lendkit_postings)",
         "UPDATE lendkit_journal_entries SET reference = 'forged' WHERE seq = 2",
         "UPDATE lendkit_accounts SET balance = balance + 100 WHERE id = 2",
+        "INSERT INTO lendkit_postings (entry_seq, account_id, amount) VALUES (1, 1, 0)",
+        "INSERT INTO lendkit_journal_entries (seq, kind, reference, memo, created_at, prev_hash,"
+        " hash) VALUES (99, 'deposit', 'forged', '', '2026-01-01 00:00:00', 'x', 'y')",
     ],
 )
 def test_verify_detects_tampering(
