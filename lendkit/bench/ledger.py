@@ -191,15 +191,15 @@ def run_core(db: Database, sizes: Sizes) -> tuple[Result, float]:
 
 def _pa_run(engine: Engine, n: int, batch: int) -> tuple[float, float]:
     """(entries/s one commit each, entries/s batched) through python-accounting."""
-    from python_accounting.database.session import get_session  # type: ignore[import-untyped]
-    from python_accounting.models import (  # type: ignore[import-untyped]
+    from python_accounting.database.session import get_session
+    from python_accounting.models import (
         Account,
         Base,
         Currency,
         Entity,
         LineItem,
     )
-    from python_accounting.transactions import JournalEntry  # type: ignore[import-untyped]
+    from python_accounting.transactions import JournalEntry
 
     Base.metadata.create_all(engine)
     with get_session(engine) as session:
@@ -262,7 +262,7 @@ def run_python_accounting(
     name = "ledger-postings-vs-python-accounting"
     unit, base = "entries/s", "python-accounting, one durable commit per entry"
     try:
-        import python_accounting  # type: ignore[import-untyped]  # noqa: F401
+        import python_accounting  # noqa: F401
     except Exception as exc:
         return unavailable(
             name,

@@ -86,7 +86,7 @@ def run(sizes: Sizes, database: str) -> Result:
     }
     amort_rate: float | None = None
     try:
-        from amortization.schedule import amortization_schedule  # type: ignore[import-untyped]
+        from amortization.schedule import amortization_schedule
 
         def am(months: int) -> object:
             return list(amortization_schedule(100000.0, 0.12, months))
@@ -106,7 +106,7 @@ def run(sizes: Sizes, database: str) -> Result:
         cond["amortization"] = f"unavailable: {exc} (pip install 'lendkit[bench]')"
     try:
         import numpy as np
-        import numpy_financial as npf  # type: ignore[import-untyped]
+        import numpy_financial as npf
 
         def nf(months: int) -> list[tuple[float, float, float]]:
             r = 0.12 / 12
