@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import click
@@ -64,7 +65,8 @@ class DemoClock:
 
 
 def _pct(rate: object) -> str:
-    return f"{float(str(rate)) * 100:.2f}%"
+    """``Decimal("0.1145")`` -> ``"11.45%"`` (exact: no float on the way)."""
+    return f"{(Decimal(str(rate)) * 100).quantize(Decimal('0.01'), ROUND_HALF_UP)}%"
 
 
 class Demo:
