@@ -147,6 +147,12 @@ class Hooks:
     def listing_failed(self, ctx: HookContext, listing: ListingRecord) -> None:
         self._h.lendkit_listing_failed(ctx=ctx, listing=listing)
 
+    def listing_approved(self, ctx: HookContext, listing: ListingRecord) -> None:
+        self._h.lendkit_listing_approved(ctx=ctx, listing=listing)
+
+    def listing_withdrawn(self, ctx: HookContext, listing: ListingRecord, reason: str) -> None:
+        self._h.lendkit_listing_withdrawn(ctx=ctx, listing=listing, reason=reason)
+
     def disbursement_deductions(
         self, ctx: HookContext, listing: ListingRecord, principal: Any
     ) -> list[Deduction]:

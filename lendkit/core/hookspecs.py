@@ -143,6 +143,24 @@ def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequen
     raise NotImplementedError
 
 
+@hookspec
+def lendkit_listing_approved(ctx: HookContext, listing: ListingRecord) -> None:
+    """Notification: risk control approved a listing (grade and rate are set).
+
+    Called in the approving transaction, after every ``lendkit_validate_listing`` passed. Used by
+    ``guarantee`` (commit the guarantor's capacity) and ``collateral`` (the pledge takes effect).
+    """
+
+
+@hookspec
+def lendkit_listing_withdrawn(ctx: HookContext, listing: ListingRecord, reason: str) -> None:
+    """Notification: a listing ended before funding: ``reason`` is ``rejected`` or ``cancelled``.
+
+    Called in the same transaction as the change. ``guarantee`` releases committed capacity,
+    ``collateral`` releases the pledge, ``insurance`` releases reserved capacity.
+    """
+
+
 @hookspec(firstresult=True)
 def lendkit_price_listing(ctx: HookContext, listing: ListingRecord, grade: str) -> Decimal | None:
     """Decision: the annual rate for an approved listing of ``grade`` when the reviewer set none.

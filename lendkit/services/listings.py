@@ -237,6 +237,7 @@ class ListingsService:
             )
             record = self._load(ctx, listing_id)
             self._p.hooks.validate_listing(ctx, record)
+            self._p.hooks.listing_approved(ctx, record)
             return record
 
         return self._p.runner.run(
@@ -297,7 +298,9 @@ class ListingsService:
             ctx.conn.execute(
                 update(listings).where(listings.c.id == listing_id).values(state=S.CANCELLED)
             )
-            return self._load(ctx, listing_id)
+            record = self._load(ctx, listing_id)
+            self._p.hooks.listing_withdrawn(ctx, record, "cancelled")
+            return record
 
         return self._p.runner.run(
             "listings.cancel", run, key=key, payload=[listing_id], result_type=ListingRecord
@@ -351,7 +354,10 @@ class ListingsService:
             ctx.conn.execute(
                 update(listings).where(listings.c.id == listing_id).values(state=target, **values)
             )
-            return self._load(ctx, listing_id)
+            record = self._load(ctx, listing_id)
+            if target in (S.REJECTED, S.CANCELLED):
+                self._p.hooks.listing_withdrawn(ctx, record, target)
+            return record
 
         return self._p.runner.run(
             command, run, key=key, payload=[listing_id, values], result_type=ListingRecord

@@ -367,8 +367,7 @@ class LoansService:
 
         def run(tx: Tx) -> PositionRecord:
             ctx = Ctx(tx)
-            loan = self._load(ctx, loan_id)
-            mine = [p for p in loan.positions if p.investor_id == investor_id]
+            mine = list(self._load(ctx, loan_id, investor_id).positions)
             if not mine:
                 raise NotFound(f"investor {investor_id} has no position in loan {loan_id}")
             total = mine[0]
@@ -432,7 +431,9 @@ class LoansService:
             raise InvalidState(f"loan {loan_id} is {loan.state}; it takes no more payments")
         return loan
 
-    def _load(self, ctx: Ctx, loan_id: str) -> LoanRecord:
+    def _load(self, ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRecord:
+        """The loan with its positions (only ``investor_id``'s when given; the interest still
+        outstanding is split over all positions either way)."""
         loan = get_row(ctx.conn, loans, loan_id, "loan")
         cur = loan.currency
         pos = ctx.conn.execute(
@@ -464,6 +465,7 @@ class LoansService:
                 fees_paid=Money.from_minor(p.fees_paid, cur),
             )
             for p, share in zip(pos, interest_shares, strict=True)
+            if investor_id is None or p.investor_id == investor_id
         )
         return _loan_record(loan, records)
 

@@ -56,11 +56,12 @@ def _kill(db_url: str, mode: str, kill_after: int, target: str) -> bool:
 
 
 def _build(p: lendkit.Platform, loans: int, investors: int) -> list[tuple[str, list[str]]]:
-    """Loans with ``investors`` equal positions each, built in one host transaction (fast)."""
+    """Loans with ``investors`` equal positions each, built in host transactions of up to 200
+    investors (fast; PostgreSQL slows down with thousands of savepoints in one transaction)."""
     out = []
-    with p.engine.begin() as conn:
-        v = p.using(conn)
-        for k in range(loans):
+    for k in range(loans):
+        with p.engine.begin() as conn:
+            v = p.using(conn)
             borrower = v.parties.register(f"b{k}").id
             v.parties.verify(borrower)
             listing = v.listings.apply(
@@ -68,16 +69,21 @@ def _build(p: lendkit.Platform, loans: int, investors: int) -> list[tuple[str, l
             )
             v.listings.approve(listing.id, grade="A")
             v.listings.publish(listing.id)
-            invs = []
-            for j in range(investors):
-                inv = v.parties.register(f"i{k}-{j}").id
-                v.parties.verify(inv)
-                v.custody.deposit(inv, "100")
-                v.bidding.bid(listing.id, inv, "100")
-                invs.append(inv)
+        invs: list[str] = []
+        for start in range(0, investors, 200):
+            with p.engine.begin() as conn:
+                v = p.using(conn)
+                for j in range(start, min(start + 200, investors)):
+                    inv = v.parties.register(f"i{k}-{j}").id
+                    v.parties.verify(inv)
+                    v.custody.deposit(inv, "100")
+                    v.bidding.bid(listing.id, inv, "100")
+                    invs.append(inv)
+        with p.engine.begin() as conn:
+            v = p.using(conn)
             loan = v.loans.disburse(listing.id)
             v.custody.deposit(borrower, "100000")
-            out.append((loan.id, invs))
+        out.append((loan.id, invs))
     return out
 
 
@@ -114,7 +120,6 @@ def test_cob_killed_at_a_random_point_pays_once(
         (200, 0),
         (200, 1),
         pytest.param(5000, 2, marks=pytest.mark.slow),
-        pytest.param(5000, 3, marks=pytest.mark.slow),
     ],
 )
 def test_big_repayment_killed_then_retried_pays_once(
@@ -131,6 +136,7 @@ def test_big_repayment_killed_then_retried_pays_once(
     again = p.loans.repay(loan_id, key="big-repay")
     assert again == payment
     assert p.custody.balance(borrower).available == before - payment.amount  # debited once
-    received = sum((p.loans.position(loan_id, i).received_principal for i in invs), Money.of(0))
-    assert received == payment.principal
+    positions = p.loans.get(loan_id).positions
+    assert len(positions) == len(invs)
+    assert sum((x.received_principal for x in positions), Money.of(0)) == payment.principal
     assert p.verify().ok

@@ -689,6 +689,12 @@ def lendkit_listing_failed(ctx: HookContext, listing: ListingRecord) -> None:
 
 
 @lendkit.hookimpl
+def lendkit_listing_withdrawn(ctx: HookContext, listing: ListingRecord, reason: str) -> None:
+    """A rejected or cancelled listing releases its pledges, like a failed one."""
+    lendkit_listing_failed(ctx, listing)
+
+
+@lendkit.hookimpl
 def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
     """The lien becomes active on the new loan."""
     ctx.conn.execute(

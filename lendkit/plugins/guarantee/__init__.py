@@ -869,8 +869,12 @@ def apply_recommended(
 
 
 def release_listing(platform: lendkit.Platform, listing_id: str) -> Guarantee:
-    """Release the guarantee of a listing that was rejected, cancelled or failed (lendkit has no
-    hook for rejection or cancellation), freeing the guarantor's committed capacity."""
+    """Release the guarantee of a listing, freeing the guarantor's committed capacity.
+
+    Rejected, cancelled and failed listings release theirs automatically
+    (``lendkit_listing_withdrawn`` / ``lendkit_listing_failed``); this is for an applied listing
+    whose guarantor is being replaced.
+    """
     listing_id = _check_text(listing_id, "listing id")
     listing = platform.listings.get(listing_id)
     if listing.state not in ("rejected", "cancelled", "failed", "applied"):
@@ -989,6 +993,12 @@ def lendkit_listing_failed(ctx: HookContext, listing: ListingRecord) -> None:
         .where(guarantees.c.listing_id == listing.id, guarantees.c.state.in_((PENDING, COMMITTED)))
         .values(state=RELEASED)
     )
+
+
+@lendkit.hookimpl
+def lendkit_listing_withdrawn(ctx: HookContext, listing: ListingRecord, reason: str) -> None:
+    """A rejected or cancelled listing frees the capacity it had committed, like a failed one."""
+    lendkit_listing_failed(ctx, listing)
 
 
 @lendkit.hookimpl

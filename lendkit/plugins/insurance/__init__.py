@@ -902,6 +902,12 @@ def lendkit_listing_failed(ctx: HookContext, listing: ListingRecord) -> None:
 
 
 @lendkit.hookimpl
+def lendkit_listing_withdrawn(ctx: HookContext, listing: ListingRecord, reason: str) -> None:
+    """A rejected or cancelled listing cancels its pending policies, like a failed one."""
+    lendkit_listing_failed(ctx, listing)
+
+
+@lendkit.hookimpl
 def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
     """A repaid or written-off loan ends its policies and frees the insurers' capacity."""
     _end(ctx, policies.c.loan_id == loan.id, IN_FORCE, EXPIRED)

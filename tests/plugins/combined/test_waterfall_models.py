@@ -92,3 +92,33 @@ def test_collateral_guarantee_reserve_in_order(
     )
     assert sale.surplus.is_positive()
     assert p.verify().ok
+
+
+def test_withdrawn_listings_release_guarantee_and_pledge(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = make_platform(plugins=["online", "collateral", "guarantee"])
+    company = p.parties.register("Acme Guarantee", kind="enterprise").id
+    borrower = p.parties.register("b").id
+    for x in (company, borrower):
+        p.parties.verify(x)
+    p.custody.deposit(company, "100")
+    g = guarantee.register_guarantor(p, "Acme Guarantee", company, capital="100")  # cap 1000
+    guarantee.fund_deposit(p, g.id, "100")  # 10 % of one 1000 listing
+    car = collateral.register_asset(p, "vehicle", "VIN-1", borrower, "10000", date(2026, 1, 1))
+    for how in ("reject", "cancel"):
+        listing = p.listings.apply(borrower, amount="1000", annual_rate="12%", months=3)
+        collateral.pledge(p, listing.id, car.id)
+        guarantee.guarantee_listing(p, listing.id, g.id)
+        if how == "cancel":
+            p.listings.approve(listing.id, grade="B")  # commits capacity and deposit
+            p.listings.cancel(listing.id)
+        else:
+            p.listings.reject(listing.id, "documents missing")
+        # the whole capacity and the car are free again for the next listing
+        assert guarantee.guarantee_of(p, listing.id).state == "released"
+    again = p.listings.apply(borrower, amount="1000", annual_rate="12%", months=3)
+    collateral.pledge(p, again.id, car.id)
+    guarantee.guarantee_listing(p, again.id, g.id)
+    p.listings.approve(again.id, grade="B")
+    assert p.verify().ok
