@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from attrs import frozen
@@ -42,7 +43,7 @@ class PlatformTotals:
 def _ratio(part: Money, whole: Money) -> str:
     if whole.is_zero():
         return "0.00%"
-    return f"{(part.amount * 100 / whole.amount).quantize(part.amount.__class__('0.01'))}%"
+    return f"{(part.amount * 100 / whole.amount).quantize(Decimal('0.01'))}%"
 
 
 class ReportsService:
