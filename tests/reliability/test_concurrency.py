@@ -151,11 +151,10 @@ PROCESS_BIDDER = textwrap.dedent(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # processes: the production DB
 def test_last_units_race_across_processes(
     platform: lendkit.Platform, funded: Callable[..., str], db_url: str, clock: FixedClock
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("separate processes sharing a database: the PostgreSQL variant")
     clock.set(datetime.now(UTC))  # the bidder processes use the system clock
     p = platform
     borrower, big = funded("0"), funded("9900")
