@@ -24,17 +24,15 @@ from sqlalchemy import bindparam, select, update
 from lendkit.core import states as S
 from lendkit.core.errors import InvalidValue
 from lendkit.core.ledger import REVENUE, AccountRef, Leg
-from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
+from lendkit.core.money import DEFAULT_ROUNDING, Money
 from lendkit.core.records import Claim, CobResult, Installment
 from lendkit.services import custody
 from lendkit.services.common import get_row, new_id
 from lendkit.services.context import Ctx
 from lendkit.services.loans import (
-    _interest_weights,
     _owed,
-    _principal_weights,
-    _round_rate,
     investors_owed,
+    split_to_positions,
 )
 from lendkit.services.uow import Tx
 from lendkit.store.ledger import NewEntry
@@ -545,26 +543,16 @@ class _CollectionBatch:
                 return False
             holders[p.holder_id] = ref
         penalty, interest, principal = parts["penalty"], parts["interest"], parts["principal"]
-        fee_total = _round_rate(interest, cfg.management_fee_rate)
-        p_shares = (
-            allocate_minor(principal, _principal_weights(pos)) if principal else [0] * len(pos)
+        fee_total, investor_legs, pos_updates = split_to_positions(
+            pos, holders, penalty, interest, principal, cfg.management_fee_rate
         )
-        n_shares = allocate_minor(penalty, _principal_weights(pos)) if penalty else [0] * len(pos)
-        i_shares = allocate_minor(interest, _interest_weights(pos)) if interest else [0] * len(pos)
-        f_shares = allocate_minor(fee_total, i_shares) if fee_total else [0] * len(pos)
         total = penalty + interest + principal
         legs = [Leg(source, -total)]
         if fee_total:
             if self._revenue is None:
                 self._revenue = self.ctx.system("revenue", REVENUE)
             legs.append(Leg(self._revenue, fee_total))
-        pos_updates = []
-        for p, ps, ns, is_, fs in zip(pos, p_shares, n_shares, i_shares, f_shares, strict=True):
-            net = ps + ns + is_ - fs
-            if net:
-                legs.append(Leg(holders[p.holder_id], net))
-            if ps or ns or is_:
-                pos_updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
+        legs.extend(investor_legs)
         payment_id = new_id("pay")
         for leg in legs:
             self.balances[leg.account.id] = self.balances.get(leg.account.id, 0) + leg.amount

@@ -11,7 +11,7 @@ one transaction, so a crash pays nobody half and a rerun pays nobody twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -586,14 +586,10 @@ class LoansService:
         pos = ctx.conn.execute(
             select(positions).where(positions.c.loan_id == loan.id).order_by(positions.c.seq)
         ).all()
-        fee_total = _round_rate(interest, self._p.config.management_fee_rate)
-        p_shares = (
-            allocate_minor(principal, _principal_weights(pos)) if principal else [0] * len(pos)
-        )
-        n_shares = allocate_minor(penalty, _principal_weights(pos)) if penalty else [0] * len(pos)
-        i_shares = allocate_minor(interest, _interest_weights(pos)) if interest else [0] * len(pos)
-        f_shares = allocate_minor(fee_total, i_shares) if fee_total else [0] * len(pos)
         accounts = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
+        fee_total, investor_legs, updates = split_to_positions(
+            pos, accounts, penalty, interest, principal, self._p.config.management_fee_rate
+        )
         recovered_p = sum(r[1] for r in recoveries or ())
         recovered_i = sum(r[2] for r in recoveries or ())
         total = penalty + interest + principal + extra_fee + recovered_p + recovered_i
@@ -601,13 +597,7 @@ class LoansService:
         if fee_total + extra_fee:
             legs.append(Leg(ctx.system("revenue", REVENUE), fee_total + extra_fee))
         legs.extend(self._recover(ctx, loan, recoveries or []))
-        updates = []
-        for p, ps, ns, is_, fs in zip(pos, p_shares, n_shares, i_shares, f_shares, strict=True):
-            net = ps + ns + is_ - fs
-            if net:
-                legs.append(Leg(accounts[p.holder_id], net))
-            if ps or ns or is_:
-                updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
+        legs.extend(investor_legs)
         payment_id = new_id("pay")
         seq = ctx.post(f"loan.{kind}", payment_id, legs, memo=loan.id)
         if updates:
@@ -849,6 +839,39 @@ class LoansService:
             ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False
         )
         return record.amount
+
+
+def split_to_positions(
+    pos: Sequence[Any],
+    holders: Mapping[str, AccountRef],
+    penalty: int,
+    interest: int,
+    principal: int,
+    fee_rate: Decimal,
+) -> tuple[int, list[Leg], list[dict[str, Any]]]:
+    """Split one payment over a loan's positions, to the cent.
+
+    Principal and penalty go by outstanding principal, interest by principal x rate, each with
+    ``allocate_minor``; the management fee (``interest x fee_rate``, HALF_UP) is split over the
+    investors' gross interest the same way. Returns the fee, the legs paying each holder and the
+    position updates (``pid``, ``p``, ``n``, ``i`` net of fee, ``f``). Every payment path (a
+    single repayment, a bulk close-of-business chunk, a third party's cover) uses this.
+    """
+    n = len(pos)
+    fee_total = _round_rate(interest, fee_rate)
+    p_shares = allocate_minor(principal, _principal_weights(pos)) if principal else [0] * n
+    n_shares = allocate_minor(penalty, _principal_weights(pos)) if penalty else [0] * n
+    i_shares = allocate_minor(interest, _interest_weights(pos)) if interest else [0] * n
+    f_shares = allocate_minor(fee_total, i_shares) if fee_total else [0] * n
+    legs: list[Leg] = []
+    updates: list[dict[str, Any]] = []
+    for p, ps, ns, is_, fs in zip(pos, p_shares, n_shares, i_shares, f_shares, strict=True):
+        net = ps + ns + is_ - fs
+        if net:
+            legs.append(Leg(holders[p.holder_id], net))
+        if ps or ns or is_:
+            updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
+    return fee_total, legs, updates
 
 
 def _owed(r: Any) -> dict[str, int]:
