@@ -538,21 +538,17 @@ def insure_account(
 ) -> Policy:
     """Insure an investor's account funds; the investor pays the premium now (own command)."""
     with platform.transaction() as ctx:
-        _insurer_row(ctx.conn, insurer_id)
-        row = _write(
+        return _issue_paid_now(
             ctx,
+            ctx.party_account(investor_id, ctx.currency),
+            f"investor {investor_id}",
             insurer_id=insurer_id,
             kind="account",
-            sum_insured=Money.of(sum_insured, ctx.currency, what="sum insured"),
+            sum_insured=sum_insured,
             premium_rate=premium_rate,
             payer="investor",
-            state=IN_FORCE,
             subject=str(investor_id),
         )
-        _collect_now(
-            ctx, row, ctx.party_account(investor_id, ctx.currency), f"investor {investor_id}"
-        )
-        return _policy_record(_policy_row(ctx.conn, row.id), ctx.currency)
 
 
 def insure_platform(
@@ -570,20 +566,39 @@ def insure_platform(
     if trigger is None:
         raise InvalidValue("a platform policy needs trigger_days (days overdue), not 'default'")
     with platform.transaction() as ctx:
-        _insurer_row(ctx.conn, insurer_id)
-        row = _write(
+        return _issue_paid_now(
             ctx,
+            ctx.account("platform", "revenue", "revenue", ctx.currency),
+            "the platform's revenue account",
             insurer_id=insurer_id,
             kind="platform",
-            sum_insured=Money.of(sum_insured, ctx.currency, what="sum insured"),
+            sum_insured=sum_insured,
             premium_rate=premium_rate,
             payer="platform",
-            state=IN_FORCE,
             trigger_days=trigger,
         )
-        revenue = ctx.account("platform", "revenue", "revenue", ctx.currency)
-        _collect_now(ctx, row, revenue, "the platform's revenue account")
-        return _policy_record(_policy_row(ctx.conn, row.id), ctx.currency)
+
+
+def _issue_paid_now(
+    ctx: HookContext,
+    source: AccountRef,
+    label: str,
+    *,
+    insurer_id: str,
+    sum_insured: object,
+    **fields: Any,
+) -> Policy:
+    """Write a policy in force whose whole premium ``source`` pays at once."""
+    _insurer_row(ctx.conn, insurer_id)
+    row = _write(
+        ctx,
+        insurer_id=insurer_id,
+        sum_insured=Money.of(sum_insured, ctx.currency, what="sum insured"),
+        state=IN_FORCE,
+        **fields,
+    )
+    _collect_now(ctx, row, source, label)
+    return _policy_record(_policy_row(ctx.conn, row.id), ctx.currency)
 
 
 # -- claims ---------------------------------------------------------------------------------------
