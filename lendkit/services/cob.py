@@ -30,6 +30,7 @@ from lendkit.services import custody
 from lendkit.services.common import get_row, new_id
 from lendkit.services.context import Ctx
 from lendkit.services.loans import (
+    POSITIONS_RECEIVED,
     _owed,
     investors_owed,
     split_to_positions,
@@ -242,15 +243,7 @@ class CobService:
         due_rows = [
             r for r in loans_svc._installments(ctx, loan_id, unpaid=True) if r.due_date <= run_date
         ]
-        owed = sum(
-            r.principal
-            + r.interest
-            + r.penalty
-            - r.paid_principal
-            - r.paid_interest
-            - r.paid_penalty
-            for r in due_rows
-        )
+        owed = sum(sum(_owed(r).values()) for r in due_rows)
         available = custody.balance_of(ctx, loan.borrower_id, loan.currency).available.minor
         pay = min(owed, available)
         if pay > 0:
@@ -473,16 +466,7 @@ class _CollectionBatch:
                 return False
             if r.covered_interest != r.recovered_interest:
                 return False
-        owed = sum(
-            r.principal
-            + r.interest
-            + r.penalty
-            - r.paid_principal
-            - r.paid_interest
-            - r.paid_penalty
-            for r in rows
-            if r.due_date <= run_date
-        )
+        owed = sum(sum(_owed(r).values()) for r in rows if r.due_date <= run_date)
         cur = loan.currency
         source = self.accounts.get(f"party:{loan.borrower_id}:available:{cur}")
         available = self.balances.get(source.id, 0) if source is not None else 0
@@ -587,7 +571,7 @@ class _CollectionBatch:
             for row, seq in zip(self._payments, seqs, strict=True):
                 row["entry_seq"] = seq
         if self._pos_updates:
-            conn.execute(_pos_received, self._pos_updates)
+            conn.execute(POSITIONS_RECEIVED, self._pos_updates)
         if self._payments:
             conn.execute(payments.insert(), self._payments)
         if self._loan_updates:
@@ -607,16 +591,6 @@ _inst_paid = (
         recovered_interest=bindparam("ri"),
         state=bindparam("st"),
         paid_at=bindparam("pa"),
-    )
-)
-_pos_received = (
-    update(positions)
-    .where(positions.c.id == bindparam("pid"))
-    .values(
-        received_principal=positions.c.received_principal + bindparam("p"),
-        received_penalty=positions.c.received_penalty + bindparam("n"),
-        received_interest=positions.c.received_interest + bindparam("i"),
-        fees_paid=positions.c.fees_paid + bindparam("f"),
     )
 )
 _loan_repaid = (

@@ -601,17 +601,7 @@ class LoansService:
         payment_id = new_id("pay")
         seq = ctx.post(f"loan.{kind}", payment_id, legs, memo=loan.id)
         if updates:
-            ctx.conn.execute(
-                update(positions)
-                .where(positions.c.id == bindparam("pid"))
-                .values(
-                    received_principal=positions.c.received_principal + bindparam("p"),
-                    received_penalty=positions.c.received_penalty + bindparam("n"),
-                    received_interest=positions.c.received_interest + bindparam("i"),
-                    fees_paid=positions.c.fees_paid + bindparam("f"),
-                ),
-                updates,
-            )
+            ctx.conn.execute(POSITIONS_RECEIVED, updates)
         ctx.conn.execute(
             payments.insert().values(
                 id=payment_id,
@@ -839,6 +829,19 @@ class LoansService:
             ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False
         )
         return record.amount
+
+
+#: executemany with the updates split_to_positions() returns
+POSITIONS_RECEIVED = (
+    update(positions)
+    .where(positions.c.id == bindparam("pid"))
+    .values(
+        received_principal=positions.c.received_principal + bindparam("p"),
+        received_penalty=positions.c.received_penalty + bindparam("n"),
+        received_interest=positions.c.received_interest + bindparam("i"),
+        fees_paid=positions.c.fees_paid + bindparam("f"),
+    )
+)
 
 
 def split_to_positions(
