@@ -384,11 +384,18 @@ def loads_by_name(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 def test_fresh_virtualenv_as_a_new_user(tmp_path: Path) -> None:
-    """The issue's walk-through: new project + README commands; new plugin, installed, listed."""
+    """The issue's walk-through: new project + README commands; new plugin, installed, listed.
+
+    The virtualenv sees nothing outside itself (no system site-packages): lendkit is installed
+    into it from the checkout under test, then the scaffolded project, as a new user would. Run
+    inside tox, the "system" site-packages would be the base interpreter's, which on a fresh
+    machine has no lendkit.
+    """
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, system_site_packages=False, with_pip=True)
     python = str(env_dir / "bin" / "python")
     env = clean_env(VIRTUAL_ENV=str(env_dir), PATH=f"{env_dir / 'bin'}:{os.environ['PATH']}")
+    env.pop("PYTHONPATH", None)
 
     def sh(*args: str, cwd: Path = tmp_path) -> str:
         done = subprocess.run(
@@ -397,9 +404,15 @@ def test_fresh_virtualenv_as_a_new_user(tmp_path: Path) -> None:
         assert done.returncode == 0, f"{args}\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
+    checkout = Path(lendkit.__file__).resolve().parents[1]
+    assert "not importable" in sh(
+        python, "-c", "import importlib.util as u; print(u.find_spec('lendkit') or 'not importable')"
+    )
+    sh(python, "-m", "pip", "install", "-q", "-e", str(checkout), "pytest>=8")
+    assert sh(python, "-c", "import lendkit; print(lendkit.__file__)").startswith(str(checkout))
     cli = [python, "-c", "from lendkit.cli import main; main()"]
     sh(*cli, "new", "acme", "--plugins", "online")
-    sh(python, "-m", "pip", "install", "-q", "--no-deps", "-e", ".", cwd=tmp_path / "acme")
+    sh(python, "-m", "pip", "install", "-q", "-e", ".", cwd=tmp_path / "acme")
     assert "acme on sqlite:///" in sh(python, "-m", "acme", cwd=tmp_path / "acme")
     assert "2 passed" in sh(
         python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "acme"
