@@ -433,15 +433,27 @@ class LoansService:
 
     def _load(self, ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRecord:
         """The loan with its positions (only ``investor_id``'s when given; the interest still
-        outstanding is split over all positions either way)."""
+        outstanding is split over all positions either way).
+
+        What the investors are still owed is what ``investors_owed`` says per installment: unpaid
+        by the borrower and not already paid by a third party (guarantor, reserve, insurer), whose
+        cover the borrower owes to that payer instead. Principal nets the cover through the
+        positions' ``received_principal``; interest nets it here.
+        """
         loan = get_row(ctx.conn, loans, loan_id, "loan")
         cur = loan.currency
         pos = ctx.conn.execute(
             select(positions).where(positions.c.loan_id == loan_id).order_by(positions.c.seq)
         ).all()
+        i = installments.c
         unpaid_interest = ctx.conn.execute(
             select(
-                func.coalesce(func.sum(installments.c.interest - installments.c.paid_interest), 0)
+                func.coalesce(
+                    func.sum(
+                        i.interest - i.paid_interest - (i.covered_interest - i.recovered_interest)
+                    ),
+                    0,
+                )
             ).where(
                 installments.c.loan_id == loan_id,
                 installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),
