@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import lendkit
 from lendkit import Money
@@ -30,14 +31,12 @@ def _on(day: date) -> datetime:
     return datetime.combine(day, time(10), tzinfo=UTC)
 
 
-def _guaranteed_loan(
-    p: lendkit.Platform, **guarantor: str | int
-) -> tuple[str, str, list[str], str]:
+def _guaranteed_loan(p: lendkit.Platform, **guarantor: Any) -> tuple[str, str, list[str], str]:
     """A 3000.00 CNY, 12 %, 3-month loan held 1500/1000/500 by three investors, guaranteed."""
     borrower = _party(p, "borrower")
     investors = [_party(p, f"investor {n}") for n in (1, 2, 3)]
     g_party = _party(p, "Guarantee Co", "5000")
-    g = guarantee.register_guarantor(p, "Guarantee Co", g_party, "1000", **guarantor)  # type: ignore[arg-type]
+    g = guarantee.register_guarantor(p, "Guarantee Co", g_party, "1000", **guarantor)
     guarantee.fund_deposit(p, g.id, "1000")
     listing = p.listings.apply(borrower, amount="3000", annual_rate="12%", months=3)
     guarantee.guarantee_listing(p, listing.id, g.id)
