@@ -30,7 +30,15 @@ from lendkit.core.records import (
 )
 from lendkit.core.schedule import Schedule, build_schedule
 from lendkit.services import custody
-from lendkit.services.common import check_choice, check_id, get_row, new_id, parse_amount
+from lendkit.services.common import (
+    MAX_REVIEWER_LENGTH,
+    check_choice,
+    check_id,
+    check_text,
+    get_row,
+    new_id,
+    parse_amount,
+)
 from lendkit.services.context import Ctx
 from lendkit.services.listings import listing_record
 from lendkit.services.uow import Tx
@@ -73,7 +81,9 @@ class LoansService:
         """The reviewer confirms a funded listing: holds post to it, the borrower is paid (less
         fees), and the loan is created with one position and one agreement per winning bid."""
         listing_id = check_id(listing_id, "listing")
-        reviewer = None if reviewer is None else str(reviewer)[:100]
+        reviewer = (
+            None if reviewer is None else check_text(reviewer, "reviewer", MAX_REVIEWER_LENGTH)
+        )
 
         def run(tx: Tx) -> LoanRecord:
             return self._disburse(Ctx(tx), listing_id, reviewer)
@@ -406,6 +416,9 @@ class LoansService:
 
     def find(self, state: str | None = None) -> list[LoanRecord]:
         """Loans (without positions), optionally in one state."""
+
+        if state is not None:
+            state = check_choice(state, "loan state", tuple(S.LOAN_TRANSITIONS))
 
         def run(tx: Tx) -> list[LoanRecord]:
             stmt = select(loans).order_by(loans.c.created_at, loans.c.id)
