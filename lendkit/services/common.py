@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
@@ -109,6 +110,24 @@ def _shown(value: object) -> str:
     """``value`` for an error message: its repr (escapes NUL and surrogates), cut short."""
     shown = repr(value)
     return shown if len(shown) <= 50 else shown[:47] + "..."
+
+
+def check_date(value: object, what: str) -> date:
+    """A calendar day: a ``datetime.date`` (not a ``datetime``, not text) before 9999-12-31.
+
+    The last representable day is refused because a day's business ends at the next midnight,
+    which ``datetime`` cannot represent after it.
+    """
+    if not isinstance(value, date) or isinstance(value, datetime):
+        kind = "a datetime" if isinstance(value, datetime) else type(value).__name__
+        raise InvalidValue(
+            f"{what} {_shown(value)} must be a datetime.date (got {kind}), e.g. date(2027, 1, 5)"
+        )
+    if value >= date.max:
+        raise InvalidValue(
+            f"{what} {value} is out of range: allowed up to {date.max - timedelta(days=1)}"
+        )
+    return value
 
 
 def check_int(value: object, what: str, low: int, high: int) -> int:

@@ -19,7 +19,14 @@ from lendkit.core.errors import HoldResolved, InvalidAmount, InvalidState, Limit
 from lendkit.core.ledger import GATEWAY, AccountRef, Leg
 from lendkit.core.money import Money
 from lendkit.core.records import Balance, HoldRecord, Movement
-from lendkit.services.common import check_id, check_text, get_row, new_id, parse_amount
+from lendkit.services.common import (
+    check_date,
+    check_id,
+    check_text,
+    get_row,
+    new_id,
+    parse_amount,
+)
 from lendkit.services.context import Ctx
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
@@ -578,6 +585,7 @@ class CustodyService:
 
     def statement(self, day: date) -> list[StatementLine]:
         """The embedded gateway's statement for ``day``: the completed movements it carried."""
+        day = check_date(day, "statement day")
 
         def run(tx: Tx) -> list[StatementLine]:
             ctx = Ctx(tx)
