@@ -28,7 +28,7 @@ from lendkit.services.custody import CustodyGateway, CustodyService
 from lendkit.services.parties import PartiesService
 from lendkit.services.uow import HostRunner, OwnRunner, Runner, Tx
 from lendkit.store import schema
-from lendkit.store.db import create_lendkit_engine
+from lendkit.store.db import check_sqlite_directory, create_lendkit_engine, sqlite_path
 from lendkit.store.ledger import AccountCache, VerifyReport, verify_ledger
 
 DEFAULT_URL = "sqlite:///lendkit.db"
@@ -106,7 +106,9 @@ class Platform:
         """Open the platform on ``url`` (SQLite file or PostgreSQL).
 
         With ``create`` (the default) a new or behind schema is migrated to the current version;
-        with ``create=False`` a schema that is behind raises ``SchemaOutOfDate``.
+        with ``create=False`` a schema that is behind raises ``SchemaOutOfDate``, and so does a
+        SQLite file that does not exist (nothing is created). A SQLite path whose directory does
+        not exist is a ``ConfigError`` naming it, whatever ``create`` says.
         """
         cfg = (
             config
@@ -114,6 +116,14 @@ class Platform:
             else structure(dict(config), PlatformConfig, "platform config")
         )
         synchronous = cfg.sqlite_synchronous if cfg else "FULL"
+        if not create:
+            path = sqlite_path(url)
+            if path is not None and not path.exists():
+                check_sqlite_directory(url)
+                raise SchemaOutOfDate(
+                    f"database file {str(path)!r} does not exist (opened with create=False):"
+                    " open it with create=True or run `lendkit db upgrade` to create it"
+                )
         engine = create_lendkit_engine(url, sqlite_synchronous=synchronous, **engine_kwargs)
         try:
             platform = cls(

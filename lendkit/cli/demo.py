@@ -16,6 +16,7 @@ everything, so two runs with the same seed print the identical report (names, ne
 from __future__ import annotations
 
 import random
+import shlex
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -469,6 +470,17 @@ def _party_count(url: str) -> int:
         engine.dispose()
 
 
+def report_hint(url: str, from_environment: bool) -> str:
+    """The command that shows the demo database's report again (printed after the demo).
+
+    It names the demo's database exactly (shell-quoted), so it can be pasted; a URL taken from
+    ``LENDKIT_DATABASE_URL`` is not echoed (it may hold a password): ``lendkit report`` reads it.
+    """
+    if from_environment:
+        return "next: `lendkit report` shows this database's totals again (LENDKIT_DATABASE_URL)"
+    return f"next: `lendkit --db {shlex.quote(url)} report` shows this database's totals again"
+
+
 @main.command("demo")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed for the amounts.")
 @click.option(
@@ -509,3 +521,5 @@ def demo_command(ctx: click.Context, seed: int, demo_db: str | None) -> None:
         click.echo(line)
     if not ok:
         ctx.exit(1)
+    from_environment = demo_db is None and source is not None and source.name == "ENVIRONMENT"
+    click.echo(report_hint(url, from_environment), err=True)

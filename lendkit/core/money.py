@@ -261,7 +261,11 @@ def parse_rate(value: object, what: str = "annual rate") -> Decimal:
         d = _CTX.divide(d, _HUNDRED)
     if not 0 <= d <= 1:
         shown = value.strip() if isinstance(value, str) else value
-        raise InvalidRate(f"{what} {shown} is out of range: allowed 0..100%")
+        hint = ""
+        if not percent and 1 < d <= 100:
+            # "12" is almost always meant as 12 %: a bare number is a fraction (0.12)
+            hint = f"; did you mean {shown}%? (a rate is a fraction such as 0.12 or a percentage such as 12%)"
+        raise InvalidRate(f"{what} {shown} is out of range: allowed 0..100%{hint}")
     if d.is_zero():
         return Decimal(0)
     d = d.normalize(_CTX)

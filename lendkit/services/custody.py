@@ -19,7 +19,14 @@ from lendkit.core.errors import HoldResolved, InvalidAmount, InvalidState, Limit
 from lendkit.core.ledger import GATEWAY, AccountRef, Leg
 from lendkit.core.money import Money
 from lendkit.core.records import Balance, HoldRecord, Movement
-from lendkit.services.common import check_id, get_row, new_id, parse_amount
+from lendkit.services.common import (
+    check_date,
+    check_id,
+    check_text,
+    get_row,
+    new_id,
+    parse_amount,
+)
 from lendkit.services.context import Ctx
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
@@ -90,6 +97,9 @@ class Reconciliation:
     def ok(self) -> bool:
         return not self.differences
 
+
+#: the longest operator freeze reason (its hold reference is ``operator:<reason>``)
+MAX_FREEZE_REASON = 100
 
 HOLD_OPEN, HOLD_POSTED, HOLD_VOIDED, HOLD_EXPIRED = "open", "posted", "voided", "expired"
 
@@ -432,7 +442,7 @@ class CustodyService:
         """
         party_id = check_id(party_id, "party")
         money = parse_amount(amount, self._currency, "freeze amount")
-        reason = str(reason)[:40]
+        reason = check_text(reason, "freeze reason", MAX_FREEZE_REASON)
 
         def run(tx: Tx) -> HoldRecord:
             ctx = Ctx(tx)
@@ -575,6 +585,7 @@ class CustodyService:
 
     def statement(self, day: date) -> list[StatementLine]:
         """The embedded gateway's statement for ``day``: the completed movements it carried."""
+        day = check_date(day, "statement day")
 
         def run(tx: Tx) -> list[StatementLine]:
             ctx = Ctx(tx)

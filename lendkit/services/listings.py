@@ -21,9 +21,12 @@ from lendkit.core.records import ListingRecord
 from lendkit.core.schedule import MAX_MONTHS, METHODS
 from lendkit.services import custody
 from lendkit.services.common import (
+    MAX_REVIEWER_LENGTH,
+    MAX_TEXT_LENGTH,
     check_choice,
     check_id,
     check_int,
+    check_text,
     get_row,
     new_id,
     parse_amount,
@@ -207,6 +210,9 @@ class ListingsService:
         listing_id = check_id(listing_id, "listing")
         grade = check_choice(grade, "grade", GRADES)
         rate = None if annual_rate is None else _positive_rate(annual_rate, "annual rate")
+        reviewer = (
+            None if reviewer is None else check_text(reviewer, "reviewer", MAX_REVIEWER_LENGTH)
+        )
 
         def run(tx: Tx) -> ListingRecord:
             ctx = Ctx(tx)
@@ -251,9 +257,7 @@ class ListingsService:
     def reject(self, listing_id: str, reason: str, key: str | None = None) -> ListingRecord:
         """Risk control rejects the application with a reason."""
         listing_id = check_id(listing_id, "listing")
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidValue("a rejection needs a reason")
-        reason = reason.strip()[:400]
+        reason = check_text(reason, "rejection reason", MAX_TEXT_LENGTH, multiline=True)
         return self._move(listing_id, S.REJECTED, "listings.reject", key, reason=reason)
 
     def publish(self, listing_id: str, key: str | None = None) -> ListingRecord:
@@ -328,6 +332,9 @@ class ListingsService:
 
     def find(self, state: str | None = None) -> list[ListingRecord]:
         """Listings, optionally in one state, oldest first."""
+
+        if state is not None:
+            state = check_choice(state, "listing state", tuple(S.LISTING_TRANSITIONS))
 
         def run(tx: Tx) -> list[ListingRecord]:
             stmt = select(listings).order_by(listings.c.created_at, listings.c.id)

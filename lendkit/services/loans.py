@@ -30,7 +30,15 @@ from lendkit.core.records import (
 )
 from lendkit.core.schedule import Schedule, build_schedule
 from lendkit.services import custody
-from lendkit.services.common import check_choice, check_id, get_row, new_id, parse_amount
+from lendkit.services.common import (
+    MAX_REVIEWER_LENGTH,
+    check_choice,
+    check_id,
+    check_text,
+    get_row,
+    new_id,
+    parse_amount,
+)
 from lendkit.services.context import Ctx
 from lendkit.services.listings import listing_record
 from lendkit.services.uow import Tx
@@ -73,7 +81,9 @@ class LoansService:
         """The reviewer confirms a funded listing: holds post to it, the borrower is paid (less
         fees), and the loan is created with one position and one agreement per winning bid."""
         listing_id = check_id(listing_id, "listing")
-        reviewer = None if reviewer is None else str(reviewer)[:100]
+        reviewer = (
+            None if reviewer is None else check_text(reviewer, "reviewer", MAX_REVIEWER_LENGTH)
+        )
 
         def run(tx: Tx) -> LoanRecord:
             return self._disburse(Ctx(tx), listing_id, reviewer)
@@ -407,6 +417,9 @@ class LoansService:
     def find(self, state: str | None = None) -> list[LoanRecord]:
         """Loans (without positions), optionally in one state."""
 
+        if state is not None:
+            state = check_choice(state, "loan state", tuple(S.LOAN_TRANSITIONS))
+
         def run(tx: Tx) -> list[LoanRecord]:
             stmt = select(loans).order_by(loans.c.created_at, loans.c.id)
             if state is not None:
@@ -433,15 +446,27 @@ class LoansService:
 
     def _load(self, ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRecord:
         """The loan with its positions (only ``investor_id``'s when given; the interest still
-        outstanding is split over all positions either way)."""
+        outstanding is split over all positions either way).
+
+        What the investors are still owed is what ``investors_owed`` says per installment: unpaid
+        by the borrower and not already paid by a third party (guarantor, reserve, insurer), whose
+        cover the borrower owes to that payer instead. Principal nets the cover through the
+        positions' ``received_principal``; interest nets it here.
+        """
         loan = get_row(ctx.conn, loans, loan_id, "loan")
         cur = loan.currency
         pos = ctx.conn.execute(
             select(positions).where(positions.c.loan_id == loan_id).order_by(positions.c.seq)
         ).all()
+        i = installments.c
         unpaid_interest = ctx.conn.execute(
             select(
-                func.coalesce(func.sum(installments.c.interest - installments.c.paid_interest), 0)
+                func.coalesce(
+                    func.sum(
+                        i.interest - i.paid_interest - (i.covered_interest - i.recovered_interest)
+                    ),
+                    0,
+                )
             ).where(
                 installments.c.loan_id == loan_id,
                 installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),

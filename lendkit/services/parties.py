@@ -11,7 +11,14 @@ from lendkit.core.config import GRADES
 from lendkit.core.errors import Forbidden, InvalidValue, NotFound
 from lendkit.core.money import Money
 from lendkit.core.records import CreditAssessment, PartyRecord
-from lendkit.services.common import MAX_NAME_LENGTH, check_choice, check_id, get_row, new_id
+from lendkit.services.common import (
+    MAX_NAME_LENGTH,
+    check_choice,
+    check_id,
+    check_text,
+    get_row,
+    new_id,
+)
 from lendkit.services.context import Ctx
 from lendkit.services.uow import Tx
 from lendkit.store.tables import parties, rating_reports, verifications
@@ -28,15 +35,15 @@ CHECK_STATES = ("pending", "verified", "rejected")
 RISK_BANDS = ((4, 1), (8, 2), (12, 3), (16, 4))
 
 
-def check_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise InvalidValue(f"name must be a string, got {type(name).__name__}")
-    text = name.strip()
-    if not text or len(text) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in text):
-        raise InvalidValue(
-            f"name {text[:40]!r} is not allowed: 1..{MAX_NAME_LENGTH} printable characters"
-        )
-    return text
+#: the longest rating agency name (the column's size)
+MAX_AGENCY_LENGTH = 100
+#: the longest verification detail (the column's size)
+MAX_DETAIL_LENGTH = 400
+
+
+def check_name(name: object, what: str = "name", max_length: int = MAX_NAME_LENGTH) -> str:
+    """A party's (or an agency's) name: 1..``max_length`` printable characters, trimmed."""
+    return check_text(name, what, max_length)
 
 
 class PartiesService:
@@ -92,6 +99,9 @@ class PartiesService:
         party_id = check_id(party_id, "party")
         check = check_choice(check, "verification check", CHECKS)
         state = check_choice(state, "verification state", CHECK_STATES)
+        detail = check_text(
+            detail, "check detail", MAX_DETAIL_LENGTH, allow_empty=True, multiline=True
+        )
 
         def run(tx: Tx) -> PartyRecord:
             ctx = Ctx(tx)
@@ -99,7 +109,7 @@ class PartiesService:
             ctx.conn.execute(
                 update(verifications)
                 .where(verifications.c.party_id == party_id, verifications.c.check == check)
-                .values(state=state, detail=str(detail)[:400], updated_at=ctx.now)
+                .values(state=state, detail=detail, updated_at=ctx.now)
             )
             return self._record(ctx, party_id)
 
@@ -107,7 +117,7 @@ class PartiesService:
             "parties.set_check",
             run,
             key=key,
-            payload=[party_id, check, state, str(detail)],
+            payload=[party_id, check, state, detail],
             result_type=PartyRecord,
         )
 
@@ -143,7 +153,7 @@ class PartiesService:
         """
         party_id = check_id(party_id, "party")
         grade = check_choice(grade, "grade", GRADES)
-        agency = check_name(agency)
+        agency = check_name(agency, "rating agency", MAX_AGENCY_LENGTH)
 
         def run(tx: Tx) -> bool:
             ctx = Ctx(tx)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from lendkit.core import errors as E
 from lendkit.core.errors import IdempotencyConflict, InvalidValue, LendkitError
 from lendkit.core.serde import converter
+from lendkit.services.common import text_problem
 from lendkit.store.db import is_retryable
 from lendkit.store.tables import idempotency
 
@@ -72,13 +73,16 @@ def payload_digest(command: str, payload: Any) -> str:
 
 
 def check_key(key: object) -> str | None:
+    """An idempotency key: None, or 1..``MAX_KEY_LENGTH`` printable characters (no NUL, no
+    control characters, no lone surrogates), used verbatim."""
     if key is None:
         return None
+    allowed = f"use a non-empty string of at most {MAX_KEY_LENGTH} printable characters"
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidValue(
-            f"idempotency key {str(key)[:40]!r} is invalid: use a non-empty string of at most"
-            f" {MAX_KEY_LENGTH} characters"
-        )
+        raise InvalidValue(f"idempotency key {str(key)[:40]!r} is invalid: {allowed}")
+    problem = text_problem(key)
+    if problem:
+        raise InvalidValue(f"idempotency key {key[:40]!r} is invalid: {problem}; {allowed}")
     return key
 
 

@@ -9,10 +9,11 @@ from guarded single-statement updates with rowcount checks and row locks taken i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
@@ -32,6 +33,56 @@ def normalize_url(url: str) -> str:
     return url
 
 
+#: what to install when the PostgreSQL driver is missing
+POSTGRES_EXTRA = "pip install 'lendkit[postgres]'"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (``None`` for other backends, memory and ``file:`` URIs)."""
+    try:
+        parsed = make_url(normalize_url(url)) if isinstance(url, str) else url
+    except Exception:  # not a URL at all: create_lendkit_engine says so
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri") in ("true", "1") or str(parsed.database).startswith("file:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def check_sqlite_directory(url: str | URL) -> None:
+    """``ConfigError`` naming the path if a SQLite file's directory does not exist.
+
+    SQLite would fail later with a bare "unable to open database file"; the path says what is
+    wrong.
+    """
+    path = sqlite_path(url)
+    if path is None:
+        return
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        what = "is not a directory" if folder.exists() else "does not exist"
+        raise ConfigError(
+            f"database file {str(path)!r} cannot be opened: its directory {str(folder)!r} {what}"
+        )
+
+
+def _create_engine(parsed: URL, **kwargs: Any) -> Engine:
+    """``create_engine`` with a missing driver reported as the extra to install."""
+    try:
+        return create_engine(parsed, **kwargs)
+    except ImportError as exc:
+        if parsed.get_backend_name() == "postgresql":
+            raise ConfigError(
+                f"PostgreSQL needs the psycopg driver, which is not installed ({exc}):"
+                f" {POSTGRES_EXTRA}"
+            ) from exc
+        raise ConfigError(
+            f"database URL {parsed.render_as_string()!r} needs a driver that is not installed:"
+            f" {exc}"
+        ) from exc
+
+
 def create_lendkit_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
     """Create an engine configured the way lendkit needs for ``url``."""
     url = normalize_url(url)
@@ -47,8 +98,9 @@ def create_lendkit_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwarg
                 "in-memory SQLite is not supported (each connection would see another database);"
                 " use a file URL such as sqlite:///lendkit.db"
             )
-        engine = create_engine(
-            url,
+        check_sqlite_directory(parsed)
+        engine = _create_engine(
+            parsed,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=kwargs.pop("pool_size", 8),
             max_overflow=kwargs.pop("max_overflow", 64),
@@ -60,13 +112,13 @@ def create_lendkit_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwarg
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 70)
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        return _create_engine(parsed, **kwargs)
     raise ConfigError(f"database backend {backend!r} is not supported: use sqlite or postgresql")
 
 
 def create_nullpool_engine(url: str) -> Engine:
     """A short-lived engine for tooling (migrations, dumps) that holds no connections."""
-    engine = create_engine(normalize_url(url), poolclass=NullPool)
+    engine = _create_engine(make_url(normalize_url(url)), poolclass=NullPool)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, "FULL")
     return engine

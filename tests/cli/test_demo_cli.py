@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 
 import lendkit
 from lendkit.cli import main
+from lendkit.cli.demo import report_hint
 from lendkit.store.db import create_nullpool_engine
 
 
@@ -33,6 +35,18 @@ def check_report(result: Result) -> str:
     return out
 
 
+def follow_report_hint(result: Result) -> list[str]:
+    """The command the demo's last line suggests; it is run and must show the report."""
+    [hint] = [line for line in result.stderr.splitlines() if "report`" in line]
+    assert hint == result.stderr.strip().splitlines()[-1]  # the last thing the demo says
+    args = shlex.split(hint.split("`")[1])
+    assert args[0] == "lendkit"
+    shown = run(*args[1:])
+    assert shown.exit_code == 0, shown.output
+    assert "loans" in shown.stdout
+    return args
+
+
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -48,6 +62,12 @@ def test_demo_default_file_is_reproducible(in_tmp: Path) -> None:
     demo_file = in_tmp / "lendkit-demo.db"
     assert demo_file.exists()
     assert str(demo_file.resolve()) in out1
+    assert follow_report_hint(first) == [
+        "lendkit",
+        "--db",
+        f"sqlite:///{demo_file.resolve()}",
+        "report",
+    ]
     assert elapsed < 20, f"demo took {elapsed:.1f}s"
     # the second run deletes and recreates the file: the same seed prints the same report
     second = run("demo", "--seed", "1")
@@ -94,6 +114,7 @@ def test_demo_story_states(in_tmp: Path) -> None:
 def test_demo_with_explicit_db(db_url: str, in_tmp: Path) -> None:
     result = run("demo", "--seed", "3", "--db", db_url)
     check_report(result)
+    assert follow_report_hint(result) == ["lendkit", "--db", db_url, "report"]
     assert not (in_tmp / "lendkit-demo.db").exists()
     with lendkit.Platform.open(db_url, create=False) as p:
         assert p.verify().ok
@@ -112,6 +133,7 @@ def test_demo_uses_root_db_option(tmp_path: Path, in_tmp: Path) -> None:
     target = tmp_path / "elsewhere.db"
     result = run("--db", f"sqlite:///{target}", "demo", "--seed", "2")
     check_report(result)
+    assert follow_report_hint(result) == ["lendkit", "--db", f"sqlite:///{target}", "report"]
     assert target.exists()
     assert not (in_tmp / "lendkit-demo.db").exists()
 
@@ -122,3 +144,11 @@ def test_demo_bad_db_url_is_one_line(in_tmp: Path) -> None:
     assert result.stderr.startswith("Error: ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_report_hint_does_not_echo_a_url_from_the_environment() -> None:
+    secret = "postgresql://u:secret@db/x"
+    assert "secret" not in report_hint(secret, from_environment=True)
+    assert report_hint(secret, from_environment=False) == (
+        f"next: `lendkit --db {secret} report` shows this database's totals again"
+    )

@@ -191,3 +191,15 @@ def test_missing_required_option_exits_2() -> None:
     result = CliRunner().invoke(main, ["schedule", "--principal", "1"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_a_rate_given_as_a_bare_percentage_suggests_the_percent_sign() -> None:
+    code, out, err = run("schedule", "--principal", "1000", "--annual-rate", "12", "--months", "3")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "Error: annual rate 12 is out of range: allowed 0..100%; did you mean 12%? (a rate is a"
+        " fraction such as 0.12 or a percentage such as 12%)"
+    )
+    # and the suggestion works
+    code, out, err = run("schedule", "--principal", "1000", "--annual-rate", "12%", "--months", "3")
+    assert code == 0 and "annual rate 12%" in out

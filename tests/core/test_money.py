@@ -126,7 +126,13 @@ def test_parse_rate_out_of_range(bad: object) -> None:
 def test_parse_rate_message_exact() -> None:
     with pytest.raises(InvalidRate) as info:
         parse_rate("1.5")
-    assert str(info.value) == "annual rate 1.5 is out of range: allowed 0..100%"
+    assert str(info.value) == (
+        "annual rate 1.5 is out of range: allowed 0..100%; did you mean 1.5%? (a rate is a"
+        " fraction such as 0.12 or a percentage such as 12%)"
+    )
+    with pytest.raises(InvalidRate) as info:
+        parse_rate("150")  # no plausible percentage: no hint
+    assert str(info.value) == "annual rate 150 is out of range: allowed 0..100%"
 
 
 @pytest.mark.parametrize("bad", ["abc", "x%", "%", "nan", "inf%", ""])

@@ -139,6 +139,8 @@ HOSTILE = [
     {},
     True,
     Decimal("sNaN"),
+    "\x00",
+    "\ud800",
 ]
 
 
@@ -205,7 +207,11 @@ def test_hostile_input_is_refused_and_changes_nothing(
             accepted.append((n, repr(value)[:40]))
     # the only acceptable successes: short strings are valid party names (stored verbatim,
     # SQL metacharacters included); everything else must be refused
-    names_ok = [(0, repr(v)[:40]) for v in HOSTILE if isinstance(v, str) and 0 < len(v) < 200]
+    names_ok = [
+        (0, repr(v)[:40])
+        for v in HOSTILE
+        if isinstance(v, str) and 0 < len(v) < 200 and v.isprintable()
+    ]
     assert accepted == names_ok, [a for a in accepted if a not in names_ok]
     after = dump(db_url)
     changed = [t for (t, rows), (_, old) in zip(after, before, strict=True) if rows != old]
