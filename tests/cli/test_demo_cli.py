@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from pathlib import Path
 
 import pytest
@@ -55,9 +54,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_default_file_is_reproducible(in_tmp: Path) -> None:
-    started = time.monotonic()
     first = run("demo", "--seed", "1")
-    elapsed = time.monotonic() - started
     out1 = check_report(first)
     demo_file = in_tmp / "lendkit-demo.db"
     assert demo_file.exists()
@@ -68,7 +65,6 @@ def test_demo_default_file_is_reproducible(in_tmp: Path) -> None:
         f"sqlite:///{demo_file.resolve()}",
         "report",
     ]
-    assert elapsed < 20, f"demo took {elapsed:.1f}s"
     # the second run deletes and recreates the file: the same seed prints the same report
     second = run("demo", "--seed", "1")
     assert check_report(second) == out1
