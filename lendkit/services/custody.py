@@ -346,6 +346,8 @@ class CustodyService:
     def __init__(self, platform: Platform, gateway: CustodyGateway | None = None) -> None:
         self._p = platform
         self.gateway: CustodyGateway = gateway or EmbeddedGateway()
+        #: what ``recover()`` (run by ``Platform.open``) sent, if it ran
+        self.recovered: FlushResult | None = None
 
     @property
     def _currency(self) -> str:
@@ -432,9 +434,11 @@ class CustodyService:
     def recover(self) -> FlushResult | None:
         """Send what a previous process left queued (``Platform.open`` calls this at start).
 
-        Only an outside gateway queues requests; with the embedded one this does nothing.
+        Only an outside gateway queues requests; with the embedded one this does nothing. The
+        result is kept as ``recovered``.
         """
-        return self.flush() if self._external else None
+        self.recovered = self.flush() if self._external else None
+        return self.recovered
 
     def flush(self, limit: int = 500) -> FlushResult:
         """Send every queued gateway request nobody is sending, and book each answer.
