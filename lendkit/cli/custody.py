@@ -35,7 +35,10 @@ def load_gateway(spec: str | None) -> CustodyGateway | None:
         found = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"--gateway {spec[:80]!r} cannot be loaded: {exc}") from None
-    gateway = found() if isinstance(found, type) or not hasattr(found, "withdraw") else found
+    try:
+        gateway = found() if isinstance(found, type) or not hasattr(found, "withdraw") else found
+    except Exception as exc:
+        raise ConfigError(f"--gateway {spec[:80]!r} could not be created: {exc}") from None
     if not all(hasattr(gateway, n) for n in ("name", "deposit", "withdraw")):
         raise ConfigError(
             f"--gateway {spec[:80]!r} is not a custody gateway (it needs name, deposit, withdraw)"
