@@ -285,3 +285,28 @@ def test_a_gateway_that_raises_leaves_the_request_queued(
     assert p.custody.withdraw(a, "30", key="wd").state == "completed"
     assert p.custody.balance(a).available == cny(70)
     assert p.verify().ok
+
+
+def test_a_failed_answer_returns_the_money_and_a_garbled_one_stays_queued(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    bank = CountingBank()
+    p = make_platform(gateway=bank)
+    a = _party(p, "a")
+    p.custody.deposit(a, "100")
+    bank.answer = "failed"
+    refused = p.custody.withdraw(a, "30")
+    assert refused.state == "failed"
+    assert p.custody.deposit(a, "5").state == "failed"
+    bal = p.custody.balance(a)
+    assert (bal.available, bal.frozen) == (cny(100), cny(0))
+    bank.answer = "maybe"  # not an answer lendkit knows: booked nothing, asked again later
+    garbled = p.custody.withdraw(a, "20")
+    assert garbled.state == "pending"
+    assert p.custody.balance(a).frozen == cny(20)
+    bank.answer = "completed"
+    clock.advance(minutes=2)
+    assert p.custody.flush().sent == 1
+    assert bank.requests[garbled.id] == 2  # the same id both times
+    assert p.custody.balance(a).available == cny(80)
+    assert p.verify().ok
