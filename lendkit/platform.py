@@ -140,6 +140,8 @@ class Platform:
                         f"database schema is behind ({len(todo)} migrations pending:"
                         f" {', '.join(todo[:5])}): run `lendkit db upgrade`"
                     )
+            # gateway requests a killed process committed but never sent go out now, once
+            platform.custody.recover()
             return platform
         except BaseException:
             engine.dispose()
@@ -193,7 +195,15 @@ class Platform:
 
     # -- checks -----------------------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Rebuild balances from the journal and check every ledger invariant (see ``lendkit verify``)."""
-        with self.engine.connect() as conn, conn.begin():
-            return verify_ledger(conn)
+    def verify(self, anchor: str | None = None) -> VerifyReport:
+        """Rebuild balances from the journal and check every ledger invariant (see ``lendkit verify``).
+
+        ``anchor`` is a ``SEQ:HASH`` kept from an earlier report (``report.head``): the check
+        then also fails if the journal up to SEQ was rewritten, even consistently.
+        """
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # one snapshot for every query, so concurrent writers cannot cause false alarms
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                return verify_ledger(conn, anchor)

@@ -30,7 +30,7 @@ from lendkit.bench.common import (
     timed,
 )
 from lendkit.core import states as S
-from lendkit.core.ledger import entry_hash
+from lendkit.core.ledger import entry_hash, hold_routing
 from lendkit.platform import Platform
 from lendkit.store.tables import (
     accounts,
@@ -122,7 +122,10 @@ def core_bid(engine: Engine, target: Target, bidder: Bidder, amount: int = BID_M
         seq, prev = int(head.seq), str(head.hash)
         hold_id = bench_id("hld")
         pairs = sorted([(bidder.available, -amount), (bidder.frozen, amount)])
-        digest = entry_hash(prev, seq, "hold.freeze", hold_id, pairs)
+        detail = hold_routing(
+            bidder.party, "CNY", amount, bidder.available, bidder.frozen, target.account
+        )
+        digest = entry_hash(prev, seq, "hold.freeze", hold_id, pairs, detail)
         conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(hash=digest))
         conn.execute(
             journal_entries.insert(),
@@ -131,6 +134,7 @@ def core_bid(engine: Engine, target: Target, bidder: Bidder, amount: int = BID_M
                 "kind": "hold.freeze",
                 "reference": hold_id,
                 "memo": "",
+                "detail": detail,
                 "created_at": now,
                 "prev_hash": prev,
                 "hash": digest,

@@ -10,6 +10,7 @@ from __future__ import annotations
 # Commands register themselves on ``main`` when their module is imported.
 from lendkit.bench import cli as _bench  # noqa: F401  (registers ``lendkit bench``)
 from lendkit.cli import cob as _cob  # noqa: F401  (registers ``lendkit cob``)
+from lendkit.cli import custody as _custody  # noqa: F401  (registers ``lendkit custody flush``)
 from lendkit.cli import db as _db  # noqa: F401  (registers ``lendkit db upgrade|pending``)
 from lendkit.cli import demo as _demo  # noqa: F401  (registers ``lendkit demo``)
 from lendkit.cli import plugins as _plugins  # noqa: F401  (registers ``lendkit plugins``)

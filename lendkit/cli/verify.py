@@ -3,6 +3,10 @@
 Exit status 0 when the ledger is sound, 1 when it is not (the first bad journal entry named, then
 every problem), 2 when it cannot be checked (bad URL, unreachable database, schema missing or
 behind). Plugins are not loaded: verification reads lendkit's own tables only.
+
+A sound ledger's head is printed as ``head: SEQ:HASH``. Kept somewhere else (a log, a ticket, a
+notarised mail), it is an anchor: ``lendkit verify --anchor SEQ:HASH`` fails if the journal up to
+SEQ was rewritten since, even if every later hash was recomputed to keep the chain consistent.
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ import click
 from lendkit.cli.base import db_url, main
 from lendkit.cli.db import check_schema, database_errors, display_url, sqlite_file, tool_engine
 from lendkit.core.errors import SchemaOutOfDate
-from lendkit.store.ledger import VerifyReport, verify_ledger
+from lendkit.store.ledger import VerifyReport, parse_anchor, verify_ledger
 
 __all__ = ["problem_lines", "report_dict", "run_verify", "verify_command"]
 
 _FIRST_BAD_PREFIX = "first bad entry:"
 
 
-def run_verify(url: str) -> VerifyReport:
-    """Check the ledger at ``url`` in one consistent read transaction."""
+def run_verify(url: str, anchor: str | None = None) -> VerifyReport:
+    """Check the ledger at ``url`` in one consistent read transaction (against ``anchor``)."""
+    kept = parse_anchor(anchor) if anchor is not None else None
     engine = tool_engine(url)  # checks the URL and driver; connects to nothing yet
     try:
         path = sqlite_file(url)
@@ -38,7 +43,7 @@ def run_verify(url: str) -> VerifyReport:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 check_schema(conn)
-                return verify_ledger(conn)
+                return verify_ledger(conn, kept)
     finally:
         engine.dispose()
 
@@ -49,30 +54,41 @@ def problem_lines(report: VerifyReport) -> list[str]:
 
 
 def report_dict(report: VerifyReport) -> dict[str, Any]:
-    """The ``--json`` shape: ok, entries, accounts, first_bad_entry, problems."""
+    """The ``--json`` shape: ok, entries, accounts, first_bad_entry, problems, head."""
     return {
         "ok": report.ok,
         "entries": report.entries,
         "accounts": report.accounts,
         "first_bad_entry": report.first_bad_entry,
         "problems": problem_lines(report),
+        "head": report.head,
     }
 
 
 @main.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option(
+    "--anchor",
+    default=None,
+    metavar="SEQ:HASH",
+    help="A head printed by an earlier run: fail if the journal up to SEQ was rewritten since.",
+)
 @click.pass_context
-def verify_command(ctx: click.Context, as_json: bool) -> None:
+def verify_command(ctx: click.Context, as_json: bool, anchor: str | None) -> None:
     """Rebuild balances from the journal and check every ledger invariant.
 
-    Exit status 0 if the ledger is sound, 1 if not, 2 if it could not be checked.
+    Prints the head (SEQ:HASH) to keep elsewhere as an anchor for later runs. Exit status 0 if
+    the ledger is sound, 1 if not, 2 if it could not be checked.
     """
     url = db_url(ctx)
-    report = run_verify(url)
+    report = run_verify(url, anchor)
     if as_json:
         click.echo(json.dumps(report_dict(report)))
     elif report.ok:
         click.echo(f"OK: {report.entries} entries, {report.accounts} accounts verified")
+        if anchor is not None:
+            click.echo(f"anchor {anchor.strip()}: still in the chain")
+        click.echo(f"head: {report.head}")
     else:
         problems = problem_lines(report)
         if report.first_bad_entry is not None:
@@ -80,7 +96,7 @@ def verify_command(ctx: click.Context, as_json: bool) -> None:
         else:
             click.echo(
                 f"FAILED: {len(problems)} problem{'s' if len(problems) != 1 else ''}"
-                " (every journal entry is sound; balances or holds disagree with it)"
+                " (every journal entry is sound; balances, holds or the anchor disagree with it)"
             )
         for line in problems:
             click.echo(f"  {line}")

@@ -98,7 +98,10 @@ def lendkit_deposit_completed(
 ) -> None:
     """Notification: a deposit reached the party's available balance (same transaction).
 
-    Called after the ledger entry is written, before commit; integrators use it for receipts.
+    Called after the ledger entry is written, before commit, in the transaction that credits the
+    party: the deposit's own with the embedded gateway; with an outside gateway the one that
+    books the bank's answer (after the deposit committed) or ``custody.complete_deposit``.
+    Integrators use it for receipts (send them with ``ctx.after_commit``).
     """
 
 

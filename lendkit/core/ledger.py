@@ -4,9 +4,12 @@ Sign convention: a posting's amount is the change of its account's balance as th
 sees it (money in is positive). Every journal entry's postings sum to zero per currency. Accounts
 that may not go negative (every user account) are guarded in the same statement that changes them.
 
-The hash chain: entry ``n`` stores ``hash = sha256(prev_hash | n | kind | reference | postings)``
-with ``prev_hash`` the hash of entry ``n-1`` (``GENESIS_HASH`` for the first). Sequence numbers are
-gapless, so an edited, deleted or inserted journal or posting row breaks the chain at that entry.
+The hash chain: entry ``n`` stores
+``hash = sha256(prev_hash | n | kind | reference | postings [| detail])`` with ``prev_hash`` the
+hash of entry ``n-1`` (``GENESIS_HASH`` for the first). Sequence numbers are gapless, so an
+edited, deleted or inserted journal or posting row breaks the chain at that entry. A kept anchor
+(a sequence number and its hash, printed by ``lendkit verify``) also catches a consistent rewrite
+of everything after an edit.
 """
 
 from __future__ import annotations
@@ -79,9 +82,30 @@ def check_balanced(legs: Sequence[Leg]) -> None:
 
 
 def entry_hash(
-    prev_hash: str, seq: int, kind: str, reference: str, postings: Iterable[tuple[int, int]]
+    prev_hash: str,
+    seq: int,
+    kind: str,
+    reference: str,
+    postings: Iterable[tuple[int, int]],
+    detail: str = "",
 ) -> str:
-    """The chained hash of one entry; ``postings`` are ``(account_id, amount)`` in id order."""
+    """The chained hash of one entry; ``postings`` are ``(account_id, amount)`` in id order.
+
+    ``detail`` (e.g. a hold's routing on its freeze entry) is hashed when not empty, so entries
+    written without one keep the hash they always had.
+    """
     body = ";".join(f"{a}:{m}" for a, m in postings)
     text = f"{prev_hash}|{seq}|{kind}|{reference}|{body}"
+    if detail:
+        text += f"|{detail}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hold_routing(
+    owner_id: str, currency: str, amount: int, source_id: int, frozen_id: int, destination_id: int
+) -> str:
+    """The canonical text of a hold's routing, recorded (and hashed) on the entry that froze it."""
+    return (
+        f"hold owner={owner_id} amount={amount} {currency} source={source_id}"
+        f" frozen={frozen_id} destination={destination_id}"
+    )

@@ -14,13 +14,14 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from lendkit.core.errors import InsufficientFunds, NotFound
+from lendkit.core.errors import InsufficientFunds, InvalidValue, NotFound
 from lendkit.core.ledger import (
     GENESIS_HASH,
     AccountRef,
     Leg,
     check_balanced,
     entry_hash,
+    hold_routing,
     merge_legs,
 )
 from lendkit.core.money import Money
@@ -120,6 +121,23 @@ def account_by_id(conn: Connection, account_id: int) -> AccountRef:
     return AccountRef(account_id, row.code, row.currency, bool(row.allow_negative))
 
 
+def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> None:
+    """Lock these account rows now, in id order (PostgreSQL; SQLite's write lock covers all).
+
+    A unit of work that books several entries calls this first with every account it will
+    touch, so its row locks are taken in one global order (accounts by id, the ledger head last)
+    and two commands can never wait for each other in a circle.
+    """
+    if conn.dialect.name != "postgresql" or not account_ids:
+        return
+    conn.execute(
+        select(accounts.c.id)
+        .where(accounts.c.id.in_(sorted(set(account_ids))))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    ).all()
+
+
 def balance_of(conn: Connection, account_id: int) -> int:
     value = conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar()
     return int(value or 0)
@@ -165,7 +183,11 @@ def _apply_steps(conn: Connection, steps: Sequence[Sequence[Leg]]) -> None:
     Per account, the sum of its changes is applied with the guard ``balance + low >= 0`` where
     ``low`` is the lowest running total after each movement: exactly the check of applying the
     movements one after another (nothing else can observe the intermediate balances). Accounts
-    are updated in id order (the lock order on PostgreSQL).
+    are updated strictly in id order, guarded debits and plain credits interleaved (the lock
+    order on PostgreSQL: a refund debiting a party then crediting the gateway and a deposit
+    debiting the gateway then crediting that party lock the two rows in the same order). Runs
+    of credits go in one executemany, so a distribution to thousands of investors stays a few
+    statements.
     """
     net: dict[int, int] = {}
     low: dict[int, int] = {}
@@ -180,11 +202,14 @@ def _apply_steps(conn: Connection, steps: Sequence[Sequence[Leg]]) -> None:
                 low[aid] = min(0, total)
             elif total < low[aid]:
                 low[aid] = total
-    credits = []
+    credits: list[dict[str, int]] = []
     for aid in sorted(net):
         ref = refs[aid]
         d, lo = net[aid], low[aid]
         if lo < 0 and not ref.allow_negative:
+            if credits:  # the lower ids first: keep the lock order
+                conn.execute(_plain, credits)
+                credits = []
             if conn.execute(_guarded, {"aid": aid, "d": d, "low": lo}).rowcount != 1:
                 raise _refuse(conn, ref, -lo)
         elif d:
@@ -231,6 +256,8 @@ class NewEntry:
     reference: str
     legs: Sequence[Leg]
     memo: str = ""
+    #: hashed with the entry (e.g. a hold's routing, see ``hold_routing``)
+    detail: str = ""
 
 
 def append_entries(conn: Connection, entries: Sequence[NewEntry], now: datetime) -> list[int]:
@@ -256,13 +283,14 @@ def append_entries(conn: Connection, entries: Sequence[NewEntry], now: datetime)
     for entry, merged in prepared:
         seq += 1
         pairs = [(leg.account.id, leg.amount) for leg in merged]
-        digest = entry_hash(prev, seq, entry.kind, entry.reference, pairs)
+        digest = entry_hash(prev, seq, entry.kind, entry.reference, pairs, entry.detail)
         entry_rows.append(
             {
                 "seq": seq,
                 "kind": entry.kind,
                 "reference": entry.reference,
                 "memo": entry.memo[:400],
+                "detail": entry.detail,
                 "created_at": now,
                 "prev_hash": prev,
                 "hash": digest,
@@ -305,23 +333,60 @@ def init_head(conn: Connection) -> None:
 
 @frozen
 class VerifyReport:
-    """Outcome of ``verify()``: ``ok`` and every problem found, the first bad entry named."""
+    """Outcome of ``verify()``: ``ok`` and every problem found, the first bad entry named.
+
+    ``head_seq`` and ``head_hash`` are the last entry's sequence number and hash: keep them
+    (``head``, ``SEQ:HASH``) somewhere else and pass them back as an anchor later, so a rewrite
+    of the journal up to there is detected even if every later hash was recomputed.
+    """
 
     ok: bool
     problems: tuple[str, ...]
     entries: int
     accounts: int
     first_bad_entry: int | None
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+
+    @property
+    def head(self) -> str:
+        """The anchor text ``SEQ:HASH`` of the last entry (``0:000...`` for an empty journal)."""
+        return f"{self.head_seq}:{self.head_hash}"
 
 
-def verify_ledger(conn: Connection) -> VerifyReport:
+def parse_anchor(text: object) -> tuple[int, str]:
+    """``"SEQ:HASH"`` (as ``lendkit verify`` prints it) -> ``(seq, hash)``; ``InvalidValue`` else."""
+    if isinstance(text, tuple) and len(text) == 2:
+        text = f"{text[0]}:{text[1]}"
+    if not isinstance(text, str):
+        raise InvalidValue(f"anchor {str(text)[:40]!r} must be text SEQ:HASH, e.g. 12:3fa9...")
+    seq_text, _, digest = text.strip().partition(":")
+    digest = digest.lower()
+    if (
+        not seq_text.isdigit()
+        or len(seq_text) > 18
+        or len(digest) != 64
+        or any(c not in "0123456789abcdef" for c in digest)
+    ):
+        raise InvalidValue(
+            f"anchor {text[:80]!r} is not SEQ:HASH (a sequence number, a colon and the 64 hex"
+            " digits `lendkit verify` printed)"
+        )
+    return int(seq_text), digest
+
+
+def verify_ledger(conn: Connection, anchor: str | tuple[int, str] | None = None) -> VerifyReport:
     """Rebuild every balance from the journal and check every invariant of the ledger.
 
     Checks: each entry's postings sum to zero per currency; entry sequence numbers run 1..n without
     gaps; the hash chain holds (an edited, inserted or deleted row breaks it at that entry); cached
     balances equal the journal's fold; no guarded account is negative; every frozen account equals
-    the sum of its open holds; the head row matches the last entry.
+    the sum of its open holds; every hold's owner, amount and accounts (source, frozen,
+    destination) equal what the hashed entry that froze it recorded; the head row matches the
+    last entry; and, given an ``anchor`` (``SEQ:HASH`` from an earlier run), that entry SEQ still
+    has that hash, so a consistent rewrite of the journal up to SEQ is detected too.
     """
+    kept = parse_anchor(anchor) if anchor is not None else None
     problems: list[str] = []
     bad_entries: list[int] = []
     acct_rows = conn.execute(
@@ -340,6 +405,7 @@ def verify_ledger(conn: Connection) -> VerifyReport:
     prev = GENESIS_HASH
     expected_seq = 1
     count = 0
+    anchored: str | None = GENESIS_HASH if kept is not None and kept[0] == 0 else None
     entry_rows = conn.execute(
         select(
             journal_entries.c.seq,
@@ -347,6 +413,7 @@ def verify_ledger(conn: Connection) -> VerifyReport:
             journal_entries.c.reference,
             journal_entries.c.prev_hash,
             journal_entries.c.hash,
+            journal_entries.c.detail,
         ).order_by(journal_entries.c.seq)
     )
     posting_rows = conn.execute(
@@ -359,6 +426,8 @@ def verify_ledger(conn: Connection) -> VerifyReport:
         by_entry.setdefault(int(p.entry_seq), []).append((int(p.account_id), int(p.amount)))
         rebuilt[int(p.account_id)] = rebuilt.get(int(p.account_id), 0) + int(p.amount)
     seen: set[int] = set()
+    #: hold id -> (seq, detail, postings) of the entry that froze it
+    freezes: dict[str, tuple[int, str, list[tuple[int, int]]]] = {}
     for e in entry_rows:
         count += 1
         seq = int(e.seq)
@@ -378,10 +447,14 @@ def verify_ledger(conn: Connection) -> VerifyReport:
         if e.prev_hash != prev:
             problems.append(f"entry {seq}: hash chain broken (previous hash does not match)")
             bad_entries.append(seq)
-        digest = entry_hash(e.prev_hash, seq, e.kind, e.reference, pairs)
+        digest = entry_hash(e.prev_hash, seq, e.kind, e.reference, pairs, e.detail or "")
         if digest != e.hash:
             problems.append(f"entry {seq} ({e.kind} {e.reference}) was altered: hash mismatch")
             bad_entries.append(seq)
+        if e.kind == "hold.freeze":
+            freezes[str(e.reference)] = (seq, str(e.detail or ""), pairs)
+        if kept is not None and seq == kept[0]:
+            anchored = str(e.hash)
         prev = e.hash
     orphans = sorted(set(by_entry) - seen)
     if orphans:
@@ -394,6 +467,17 @@ def verify_ledger(conn: Connection) -> VerifyReport:
             " (entries deleted or inserted at the end)"
         )
         bad_entries.append(min(int(head.seq), expected_seq - 1) + 1)
+    if kept is not None:
+        if anchored is None:
+            problems.append(
+                f"anchor {kept[0]}:{kept[1][:12]}...: the journal has no entry {kept[0]}"
+                f" (it ends at {expected_seq - 1}): entries were deleted"
+            )
+        elif anchored != kept[1]:
+            problems.append(
+                f"anchor {kept[0]}:{kept[1][:12]}... does not match: entry {kept[0]} now has hash"
+                f" {anchored[:12]}...: the journal up to entry {kept[0]} was rewritten"
+            )
 
     for r in acct_rows:
         fold = rebuilt.get(r.id, 0)
@@ -418,6 +502,7 @@ def verify_ledger(conn: Connection) -> VerifyReport:
                 problems.append(
                     f"account {r.code}: frozen balance {r.balance} != open holds {held}"
                 )
+    problems.extend(_check_holds(conn, freezes))
     first = min(bad_entries) if bad_entries else None
     if first is not None:
         problems.insert(0, f"first bad entry: {first}")
@@ -427,7 +512,62 @@ def verify_ledger(conn: Connection) -> VerifyReport:
         entries=count,
         accounts=len(acct_rows),
         first_bad_entry=first,
+        head_seq=expected_seq - 1,
+        head_hash=prev,
     )
+
+
+def _check_holds(
+    conn: Connection, freezes: dict[str, tuple[int, str, list[tuple[int, int]]]]
+) -> list[str]:
+    """Every hold row against the hashed entry that froze it (amount, accounts, routing).
+
+    The freeze entry's postings fix the amount and the source and frozen accounts; its detail
+    (hashed, written since schema 0003) also fixes the owner and the destination, so an UPDATE of
+    a hold's routing cannot redirect money without ``verify`` naming the hold.
+    """
+    problems: list[str] = []
+    rows = conn.execute(
+        select(
+            holds.c.id,
+            holds.c.owner_id,
+            holds.c.currency,
+            holds.c.amount,
+            holds.c.source_account_id,
+            holds.c.frozen_account_id,
+            holds.c.destination_account_id,
+        ).order_by(holds.c.id)
+    )
+    found: set[str] = set()
+    for h in rows:
+        found.add(h.id)
+        entry = freezes.get(h.id)
+        if entry is None:
+            problems.append(f"hold {h.id} has no freeze entry in the journal (written outside it)")
+            continue
+        seq, detail, pairs = entry
+        amount, source, frozen_id = (
+            int(h.amount),
+            int(h.source_account_id),
+            int(h.frozen_account_id),
+        )
+        if sorted(pairs) != sorted([(source, -amount), (frozen_id, amount)]):
+            problems.append(
+                f"hold {h.id}: amount or accounts differ from its freeze entry {seq}"
+                " (the hold row was changed)"
+            )
+            continue
+        routing = hold_routing(
+            h.owner_id, h.currency, amount, source, frozen_id, int(h.destination_account_id)
+        )
+        if detail and detail != routing:
+            problems.append(
+                f"hold {h.id}: owner, currency or destination differ from its freeze entry {seq}"
+                f" (recorded: {detail}; the hold row was changed)"
+            )
+    for hold_id in sorted(set(freezes) - found)[:5]:
+        problems.append(f"freeze entry {freezes[hold_id][0]} names hold {hold_id}, which is gone")
+    return problems
 
 
 def party_accounts(

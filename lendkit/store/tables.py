@@ -96,6 +96,8 @@ journal_entries = Table(
     _ts("created_at"),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # hashed with the entry when not empty: e.g. a hold's routing on its freeze entry
+    Column("detail", String(400), nullable=False, default=""),
 )
 
 postings = Table(
@@ -146,6 +148,21 @@ external_movements = Table(
     _ts("created_at"),
     _ts("completed_at", nullable=True),
     Index("ix_lendkit_external_movements_completed_at", "completed_at"),
+)
+
+#: calls to the outside world (the custody gateway's bank), recorded in the command's transaction
+#: and sent after commit; ``id`` is the movement id the gateway receives (deterministic per command)
+outbox = Table(
+    "lendkit_outbox",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(20), nullable=False),  # deposit | withdrawal
+    Column("state", String(10), nullable=False),  # pending | sent
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("created_at"),
+    _ts("claimed_at", nullable=True),
+    _ts("sent_at", nullable=True),
+    Index("ix_lendkit_outbox_state", "state"),
 )
 
 idempotency = Table(

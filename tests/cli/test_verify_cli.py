@@ -65,9 +65,11 @@ def test_verify_ok_after_deposits_and_withdrawals(
     entries, accounts = counts(db_url)
     assert entries >= 5 and accounts >= 2
 
+    head = platform.verify().head
+    assert head.startswith(f"{entries}:")
     result = run("--db", db_url, "verify")
     assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert result.stdout == f"OK: {entries} entries, {accounts} accounts verified\n"
+    assert result.stdout == f"OK: {entries} entries, {accounts} accounts verified\nhead: {head}\n"
     assert result.stderr == ""
 
     data = json.loads(run("--db", db_url, "verify", "--json").stdout)
@@ -77,13 +79,14 @@ def test_verify_ok_after_deposits_and_withdrawals(
         "accounts": accounts,
         "first_bad_entry": None,
         "problems": [],
+        "head": head,
     }
 
 
 def test_verify_empty_database(db_url: str) -> None:
     result = run("--db", db_url, "verify")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "OK: 0 entries, 0 accounts verified\n"
+    assert result.stdout == f"OK: 0 entries, 0 accounts verified\nhead: 0:{'0' * 64}\n"
 
 
 def test_tampered_posting_fails_and_names_the_entry(

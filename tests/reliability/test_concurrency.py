@@ -86,7 +86,7 @@ def test_hold_resolves_exactly_once(
                     if kind == "post":
                         in_tx(lambda ctx: C.post_hold(ctx, hid, part))
                     elif kind == "void":
-                        p.custody.unfreeze(hid)
+                        in_tx(lambda ctx: C.void_hold(ctx, hid))
                     else:
                         in_tx(lambda ctx: C.void_hold(ctx, hid, state="expired"))
                     return kind
@@ -98,7 +98,7 @@ def test_hold_resolves_exactly_once(
             outcomes[won[0]] += 1
             # late resolutions are refused, a post cannot exceed or be redirected
             with pytest.raises(HoldResolved):
-                p.custody.unfreeze(hid)
+                in_tx(lambda ctx: C.void_hold(ctx, hid))
     a, b = p.custody.balance(owner), p.custody.balance(dest)
     assert a.frozen == cny(0)
     assert a.available + b.available == cny(rounds * 10)

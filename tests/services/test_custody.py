@@ -126,7 +126,7 @@ def test_hold_post_partial_and_wrong_destination(
     assert platform.custody.balance(a).frozen == cny("0")
     assert platform.custody.balance(b).available == cny("45.50")
     with pytest.raises(HoldResolved):
-        platform.custody.unfreeze(hold.id)  # type: ignore[attr-defined]
+        _ctx_call(platform, lambda ctx: C.void_hold(ctx, hold.id))  # type: ignore[attr-defined]
     assert platform.verify().ok
 
 
@@ -151,7 +151,7 @@ def test_hold_resolves_once_under_race(
                 if kind == "post":
                     _ctx_call(platform, lambda ctx: C.post_hold(ctx, hid))
                 elif kind == "void":
-                    platform.custody.unfreeze(hid)
+                    _ctx_call(platform, lambda ctx: C.void_hold(ctx, hid))
                 else:
                     _ctx_call(platform, lambda ctx: C.void_hold(ctx, hid, state="expired"))
                 outcomes.append(kind)
@@ -381,7 +381,7 @@ def test_random_sequences_keep_invariants(
                     model[owner][0] += held - part
                     model[dest][0] += part
                 else:
-                    platform.custody.unfreeze(hid)
+                    _ctx_call(platform, lambda ctx: C.void_hold(ctx, hid))
                     model[owner][1] -= held
                     model[owner][0] += held
         except InsufficientFunds:
