@@ -291,6 +291,8 @@ def _leverage(value: object) -> Decimal:
         raise InvalidValue(
             f"leverage {lev} is out of range: allowed more than 0, at most {MAX_LEVERAGE}"
         )
+    if lev != lev.quantize(Decimal("0.0001")):
+        raise InvalidValue(f"leverage {lev} is too precise: at most 4 decimal places")
     return Decimal(format(lev.normalize(), "f"))  # "10", never "1E+1"
 
 

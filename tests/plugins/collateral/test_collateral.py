@@ -276,3 +276,54 @@ def test_readme_example_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> 
     code = textwrap.dedent(doc.split("checked)::\n", 1)[1])
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "collateral-example", "exec"), {"__name__": "example"})
+
+
+def test_one_live_pledge_per_identifier_whatever_its_kind(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = open_platform(make_platform)
+    b = party(p, "b")
+    vin = "LSVAM4187C2184847"
+    car = collateral.register_asset(p, "vehicle", vin, b, "100000", START)
+    machine = collateral.register_asset(p, "equipment", vin.lower(), b, "100000", START)
+    assert machine.identifier == vin and machine.id != car.id
+    first = p.listings.apply(b, "30000", "12%", months=3, product="secured")
+    second = p.listings.apply(b, "30000", "12%", months=3, product="secured")
+    collateral.pledge(p, first.id, car.id)
+    with pytest.raises(lendkit.InvalidState, match=r"already pledged \(registered as vehicle\)"):
+        collateral.pledge(p, second.id, machine.id)
+    assert collateral.asset_pledges(p, second.id) == []
+    p.listings.cancel(first.id)  # releases the vehicle's pledge: the identifier is free again
+    assert collateral.pledge(p, second.id, machine.id).state == "pledged"
+    assert p.verify().ok
+
+
+def test_racing_pledges_of_one_identifier_under_two_kinds(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = open_platform(make_platform)
+    b = party(p, "b")
+    assets = [
+        collateral.register_asset(p, kind, "VIN-RACE", b, "100000", START).id
+        for kind in ("vehicle", "equipment")
+    ]
+    listings = [p.listings.apply(b, "30000", "12%", months=3).id for _ in assets]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def go(listing_id: str, asset_id: str) -> None:
+        barrier.wait()
+        try:
+            collateral.pledge(p, listing_id, asset_id)
+            outcomes.append("ok")
+        except lendkit.InvalidState:
+            outcomes.append("refused")
+
+    threads = [
+        threading.Thread(target=go, args=pair) for pair in zip(listings, assets, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "refused"]
