@@ -554,6 +554,17 @@ def _party_exists(platform: lendkit.Platform, ctx: HookContext, party_id: str) -
     platform.using(ctx.conn).parties.get(party_id)
 
 
+def _controlling_party(platform: lendkit.Platform, ctx: HookContext, who: str) -> str:
+    """The party behind ``who`` in a control relation: a guarantor id stands for its party,
+    :data:`OPERATOR` for the platform operator; anything else must be a registered party."""
+    if who == OPERATOR:
+        return who
+    if who.startswith("gtr_"):
+        return str(_guarantor_row(ctx.conn, who).party_id)
+    _party_exists(platform, ctx, who)
+    return who
+
+
 def _controllers_of(controlled_by: object) -> list[str]:
     if isinstance(controlled_by, (str, bytes)) or not isinstance(controlled_by, (list, tuple)):
         raise InvalidValue(
@@ -609,8 +620,8 @@ def _register(
     guarantor_id = f"gtr_{uuid.uuid4().hex}"
 
     def run(ctx: HookContext) -> Guarantor:
-        for party in (party_id, *controllers):
-            _party_exists(platform, ctx, party)  # NotFound names it
+        _party_exists(platform, ctx, party_id)  # NotFound names it
+        parties = [_controlling_party(platform, ctx, c) for c in controllers]
         ctx.conn.execute(
             guarantors.insert().values(
                 id=guarantor_id,
@@ -628,7 +639,7 @@ def _register(
                 created_at=ctx.now,
             )
         )
-        for controller in controllers:
+        for controller in parties:
             _insert_control(ctx, controller, party_id)
         row = _guarantor_row(ctx.conn, guarantor_id)
         _deposit_accounts(ctx, row)  # create the deposit accounts up front
@@ -728,13 +739,7 @@ def declare_control(
     controlled = check_id(controlled, "controlled party")
 
     def run(ctx: HookContext) -> None:
-        ids = []
-        for who in (controller, controlled):
-            if who.startswith("gtr_"):
-                who = _guarantor_row(ctx.conn, who).party_id
-            elif who != OPERATOR:
-                _party_exists(platform, ctx, who)
-            ids.append(who)
+        ids = [_controlling_party(platform, ctx, who) for who in (controller, controlled)]
         if ids[0] == ids[1]:
             raise InvalidValue(f"{controller} cannot be declared to control itself")
         _insert_control(ctx, ids[0], ids[1])
