@@ -153,12 +153,16 @@ def test_listing_above_ltv_is_refused_and_revaluation_flags_a_breach(
 
 
 def secured_loan(
-    p: lendkit.Platform, clock: FixedClock, vin: str = "LSVAM4187C2184847"
+    p: lendkit.Platform,
+    clock: FixedClock,
+    vin: str = "LSVAM4187C2184847",
+    owner: str | None = None,
 ) -> tuple[str, str, str, str, Any]:
-    """A 50000.00 vehicle loan (3 months, 12 %) funded 30000/20000, proceeds withdrawn."""
+    """A 50000.00 vehicle loan (3 months, 12 %) funded 30000/20000, proceeds withdrawn; the car
+    belongs to the borrower, or to ``owner`` (a third-party mortgagor)."""
     b = party(p, "borrower")
     i1, i2 = party(p, "i1", "30000"), party(p, "i2", "20000")
-    car = collateral.register_asset(p, "vehicle", vin, b, "100000", START)
+    car = collateral.register_asset(p, "vehicle", vin, owner or b, "100000", START)
     listing = p.listings.apply(b, "50000", "12%", months=3, product="secured")
     collateral.pledge(p, listing.id, car.id)
     p.listings.approve(listing.id, grade="B")
@@ -327,3 +331,20 @@ def test_racing_pledges_of_one_identifier_under_two_kinds(
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["ok", "refused"]
+
+
+def test_surplus_goes_to_a_third_party_owner_through_the_plugin_account(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    p = open_platform(make_platform)
+    owner = party(p, "mortgagor", "5")
+    b, _i1, _i2, _car, loan = secured_loan(p, clock, owner=owner)
+    default_it(p, clock, loan.id)
+    p.custody.deposit(b, "7")  # the borrower's own money is neither used nor the owner's
+    sale = collateral.record_sale(p, loan.id, proceeds="80000", costs="2000")
+    assert sale.surplus == M("26206.12")
+    assert p.custody.balance(owner).available == M("5") + sale.surplus
+    assert p.custody.balance(b).available == M("7")
+    assert balance_of(p, "plugin", "collateral", "sale-proceeds") == M(0)
+    assert p.loans.get(loan.id).state == "settled"
+    assert p.verify().ok
