@@ -203,3 +203,26 @@ def test_a_plugin_cannot_move_money_between_users(
     assert p.custody.balance(alice).available == M("39")
     assert p.custody.balance(bob).available == M("101")
     assert p.verify().ok
+
+
+def test_platform_command_replays_its_result_and_needs_result_type_for_a_key(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    p = make_platform(plugins=PLUGINS)
+    runs: list[int] = []
+
+    def bump(ctx: Any) -> Money:
+        runs.append(1)
+        return M(len(runs))
+
+    assert p.command("test.bump", bump, key="k1", payload=[1], result_type=Money) == M(1)
+    assert p.command("test.bump", bump, key="k1", payload=[1], result_type=Money) == M(1)
+    assert runs == [1]
+    with pytest.raises(lendkit.IdempotencyConflict):
+        p.command("test.bump", bump, key="k1", payload=[2], result_type=Money)
+    before = dump_all(db_url)
+    with pytest.raises(lendkit.PluginError, match="result_type"):
+        p.command("test.bump", bump, key="k2", payload=[1])
+    assert dump_all(db_url) == before  # the key was not taken
+    with pytest.raises(lendkit.PluginError, match="command name"):
+        p.command("", bump)
