@@ -9,6 +9,7 @@ from __future__ import annotations
 import pluggy
 
 from lendkit.core.errors import (
+    ConfigError,
     CurrencyMismatch,
     Forbidden,
     HoldResolved,
@@ -18,10 +19,15 @@ from lendkit.core.errors import (
     InvalidRate,
     InvalidState,
     InvalidValue,
+    LedgerError,
     LendkitError,
     LimitExceeded,
     NotFound,
     PluginError,
+    SchemaOutOfDate,
+    UnknownCurrency,
+    ValidationRefused,
+    WrongType,
 )
 from lendkit.core.money import Money, RoundingPolicy, allocate
 from lendkit.core.records import (
@@ -41,6 +47,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Claim",
+    "ConfigError",
     "CreditAssessment",
     "CurrencyMismatch",
     "Deduction",
@@ -53,6 +60,7 @@ __all__ = [
     "InvalidRate",
     "InvalidState",
     "InvalidValue",
+    "LedgerError",
     "LendkitError",
     "LimitExceeded",
     "Money",
@@ -62,6 +70,10 @@ __all__ = [
     "Product",
     "RoundingPolicy",
     "Schedule",
+    "SchemaOutOfDate",
+    "UnknownCurrency",
+    "ValidationRefused",
+    "WrongType",
     "allocate",
     "build_schedule",
     "hookimpl",

@@ -10,14 +10,15 @@ import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from lendkit.core.config import PlatformConfig
-from lendkit.core.errors import ConfigError, SchemaOutOfDate
+from lendkit.core.context import HookContext
+from lendkit.core.errors import ConfigError, PluginError, SchemaOutOfDate
 from lendkit.core.hooks import Hooks
 from lendkit.core.records import Product
 from lendkit.core.serde import structure
@@ -32,6 +33,8 @@ from lendkit.store.db import check_sqlite_directory, create_lendkit_engine, sqli
 from lendkit.store.ledger import AccountCache, VerifyReport, verify_ledger
 
 DEFAULT_URL = "sqlite:///lendkit.db"
+
+T = TypeVar("T")
 
 
 def system_clock() -> datetime:
@@ -185,9 +188,70 @@ class Platform:
         view._build_services()
         return view
 
+    # -- commands ---------------------------------------------------------------------------------
+
+    def command(
+        self,
+        name: str,
+        fn: Callable[[HookContext], T],
+        *,
+        key: str | None = None,
+        payload: Any = None,
+        result_type: Any = None,
+    ) -> T:
+        """Run ``fn(ctx)`` as one command: the way plugins define theirs (e.g. ``reserve.seed``).
+
+        It runs like any core command: in its own transaction, retried on a serialization
+        failure, deadlock or SQLITE_BUSY (so ``fn`` may run more than once: keep outside effects
+        in ``ctx.after_commit``), or, on a view from :meth:`using`, inside the host's transaction
+        (a SAVEPOINT; the host commits or rolls back).
+
+        :param name: the command's name, ``"<plugin>.<function>"``; an idempotency key belongs to
+            one command.
+        :param fn: the work, given the unit of work's ``HookContext``; its return value is the
+            command's.
+        :param key: an idempotency key: a repeat returns the first outcome (or raises the first
+            refusal on state again) without running ``fn``; the same key with another ``name`` or
+            ``payload`` raises ``IdempotencyConflict``.
+        :param payload: what identifies the request (the parsed arguments, JSON-able): compared
+            on a repeat.
+        :param result_type: the type of ``fn``'s result (an attrs record, ``Money``, a list of
+            records...), needed with a ``key`` to return the stored outcome on a repeat.
+        :raises PluginError: ``fn`` returned a value with a ``key`` but no ``result_type``.
+
+        Example::
+
+            def seed(platform, amount, *, key=None):
+                money = parse_amount(amount, platform.config.currency, "seed amount")
+
+                def run(ctx):
+                    ...  # move money with ctx.transfer, write the plugin's tables
+                    return ctx.balance(fund)
+
+                return platform.command("reserve.seed", run, key=key,
+                                        payload=[money.format()], result_type=Money)
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise PluginError(f"command name {name!r} must be a non-empty string")
+
+        def run(tx: Tx) -> T:
+            result = fn(Ctx(tx))
+            if key is not None and result is not None and result_type is None:
+                raise PluginError(
+                    f"command {name} returns a value: pass result_type= so that a repeat of"
+                    " its idempotency key can return it"
+                )
+            return result
+
+        return self.runner.run(name, run, key=key, payload=payload, result_type=result_type)
+
     @contextmanager
     def transaction(self) -> Iterator[Ctx]:
-        """A unit of work for code that needs several steps in one transaction (no retry)."""
+        """A unit of work for code that needs several steps in one transaction.
+
+        No retry, no idempotency key, and it does not join a host transaction: plugins define
+        their commands with :meth:`command` instead.
+        """
         with self.engine.connect() as conn, conn.begin():
             tx = Tx(conn, self)
             yield Ctx(tx)

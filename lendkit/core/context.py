@@ -56,8 +56,26 @@ class HookContext(Protocol):
     def balance(self, account: AccountRef) -> Money:
         """An account's balance now, within this transaction."""
 
+    def existing_account(self, code: str) -> AccountRef:
+        """The account with ``code`` (``owner_kind:owner_id:purpose:CUR``) if it exists.
+
+        ``NotFound`` otherwise: use it for an account named by a caller, so that money never
+        moves into an account nobody owns.
+        """
+
+    def paid_for(self, loan_id: str, account: AccountRef) -> Money:
+        """What ``account`` paid ``loan_id``'s investors as a third party (through
+        ``pay_investors``) and has not yet recovered from the borrower (zero if nothing)."""
+
     def transfer(self, kind: str, reference: str, legs: Sequence[tuple[AccountRef, Money]]) -> int:
-        """Book one balanced journal entry (amounts signed: positive into the account)."""
+        """Book one balanced journal entry (amounts signed: positive into the account).
+
+        Only the movements a plugin may make (``Forbidden`` otherwise): to and from the plugin's
+        and third parties' own accounts and the platform's revenue, into a loan's clearing
+        account, from or to a user's available balance; never from one user's account to another
+        user's, never a user's frozen money, a listing's escrow, out of a loan's clearing account
+        or the platform's gateway account.
+        """
 
     def pay_investors(
         self,

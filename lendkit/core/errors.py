@@ -45,6 +45,10 @@ class InvalidState(LendkitError):
     """The command is not allowed in the object's current state (a wrong transition)."""
 
 
+class ValidationRefused(InvalidState):
+    """One or more plugins' validators refused the command; the message lists every violation."""
+
+
 class InsufficientFunds(InvalidState):
     """An account does not hold enough available money for the movement."""
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from lendkit.core.errors import InvalidState, PluginError
+from lendkit.core.errors import PluginError, ValidationRefused
 from lendkit.core.records import (
     Claim,
     CreditAssessment,
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     from lendkit.core.schedule import Schedule
 
 
-class ValidationRefused(InvalidState):
-    """One or more plugins refused the command; the message lists every violation."""
+__all__ = ["Hooks", "ValidationRefused"]  # ValidationRefused lives in lendkit.core.errors
 
 
 class Hooks:

@@ -56,6 +56,59 @@ def account_code(owner_kind: str, owner_id: str, purpose: str, currency: str) ->
     return f"{owner_kind}:{owner_id}:{purpose}:{currency}"
 
 
+#: owner kinds core keeps to itself or guards: users, listing escrows, loans' clearing accounts
+PARTY_OWNER, LISTING_OWNER, LOAN_OWNER, PLATFORM_OWNER = "party", "listing", "loan", "platform"
+
+
+def split_code(code: str) -> tuple[str, str, str, str]:
+    """``(owner_kind, owner_id, purpose, currency)`` of an account code."""
+    parts = code.split(":")
+    return parts[0], ":".join(parts[1:-2]), parts[-2], parts[-1]
+
+
+def plugin_movement_violation(legs: Sequence[Leg]) -> str | None:
+    """Why a plugin may not book ``legs`` (None if it may).
+
+    A plugin moves money to and from its own and third parties' accounts (guarantors, insurers,
+    its funds) and the platform's (revenue), pays into a loan's clearing account, and takes from
+    or pays to a user's available balance; it never moves money from one user's account to
+    another user's, never touches a user's frozen money (holds are core's), a listing's escrow,
+    money leaving a loan's clearing account, or the platform's gateway (money enters and leaves
+    through the custody gateway only). Investors are paid through ``pay_investors``.
+    """
+    debited: set[str] = set()
+    credited: set[str] = set()
+    for leg in legs:
+        if leg.amount == 0:
+            continue
+        kind, owner, purpose, _cur = split_code(leg.account.code)
+        if kind == LISTING_OWNER:
+            return f"a plugin may not move a listing's escrow ({leg.account.code})"
+        if kind == LOAN_OWNER and leg.amount < 0:
+            return (
+                f"a plugin may pay into a loan's clearing account, not take from it"
+                f" ({leg.account.code}); pay investors with ctx.pay_investors"
+            )
+        if kind == PLATFORM_OWNER and purpose == GATEWAY:
+            return (
+                f"a plugin may not book on the platform's gateway account ({leg.account.code}):"
+                " money enters and leaves through custody"
+            )
+        if kind == PARTY_OWNER:
+            if purpose != AVAILABLE:
+                return (
+                    f"a plugin may move a user's available money only, not {leg.account.code}"
+                    " (holds are resolved by lendkit)"
+                )
+            (debited if leg.amount < 0 else credited).add(owner)
+    if debited and credited and len(debited | credited) > 1:
+        return (
+            f"a plugin may not move money from one user's account to another's (from"
+            f" {', '.join(sorted(debited))} to {', '.join(sorted(credited - debited or credited))})"
+        )
+    return None
+
+
 def merge_legs(legs: Iterable[Leg]) -> list[Leg]:
     """Merge legs on the same account, drop zero legs, and order by account id.
 

@@ -6,12 +6,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
-from lendkit.core.ledger import AVAILABLE, FROZEN, AccountRef, Leg
+from lendkit.core.errors import Forbidden
+from lendkit.core.ledger import AVAILABLE, FROZEN, AccountRef, Leg, plugin_movement_violation
 from lendkit.core.money import Money
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
+from lendkit.store.tables import claims
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -87,8 +89,39 @@ class Ctx:
     def balance(self, account: AccountRef) -> Money:
         return Money.from_minor(store_ledger.balance_of(self.conn, account.id), account.currency)
 
+    def existing_account(self, code: str) -> AccountRef:
+        """The account with ``code`` if it exists (``NotFound`` otherwise); never creates one."""
+        return store_ledger.find_account(self.conn, self.platform.accounts, code)
+
+    def paid_for(self, loan_id: str, account: AccountRef) -> Money:
+        """What ``account`` paid ``loan_id``'s investors as a third party and has not recovered."""
+        owed = self.conn.execute(
+            select(
+                func.coalesce(
+                    func.sum(
+                        claims.c.principal
+                        + claims.c.interest
+                        - claims.c.recovered_principal
+                        - claims.c.recovered_interest
+                    ),
+                    0,
+                )
+            ).where(claims.c.loan_id == loan_id, claims.c.account_id == account.id)
+        ).scalar_one()
+        return Money.from_minor(int(owed), account.currency)
+
     def transfer(self, kind: str, reference: str, legs: Sequence[tuple[AccountRef, Money]]) -> int:
-        return self.post(kind, reference, [Leg(account, money.minor) for account, money in legs])
+        """A plugin's movement: refused (``Forbidden``) unless a plugin may make it.
+
+        See ``lendkit.core.ledger.plugin_movement_violation``: never from one user's account to
+        another user's, never a user's frozen money, a listing's escrow or out of a loan's
+        clearing account, never the platform's gateway.
+        """
+        minor = [Leg(account, money.minor) for account, money in legs]
+        problem = plugin_movement_violation(minor)
+        if problem:
+            raise Forbidden(f"{kind} {reference}: {problem}")
+        return self.post(kind, reference, minor)
 
     def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
         """Book one balanced entry from minor-unit legs."""

@@ -4,10 +4,11 @@ The plugin keeps a **registry** of assets (kind, unique identifier such as a pro
 number, VIN or serial, owner, appraised value and date) and the **pledges** (liens) that tie an
 asset to a listing and then to its loan:
 
-* **No double pledge (重复抵押).** An asset carries at most one live pledge. The database enforces
-  it (a UNIQUE column holding the asset id while the pledge is live), so two transactions racing
-  to pledge the same VIN cannot both succeed; the loser gets ``InvalidState`` naming the pledge
-  that holds the asset. The same (kind, identifier) cannot be registered twice either.
+* **No double pledge (重复抵押).** An identifier (VIN, certificate number) carries at most one live
+  pledge, whatever kind its asset is registered as. The database enforces it (a UNIQUE column
+  holding a digest of the identifier while the pledge is live), so two transactions racing to
+  pledge the same VIN cannot both succeed; the loser gets ``InvalidState`` naming the pledge
+  that holds it. The same (kind, identifier) cannot be registered twice either.
 * **External registry veto.** Pledges elsewhere (other platforms, the vehicle or land registry)
   are outside this database; the integrator may pass an object with a
   ``check_pledge(kind, identifier, owner_id) -> str | None`` method (see
@@ -95,6 +96,7 @@ Example (runnable; ``tests/plugins/collateral`` has the same scenario with every
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
@@ -115,6 +117,7 @@ from lendkit.core.errors import (
     InvalidValue,
     NotFound,
 )
+from lendkit.core.inputs import check_date, check_id, check_text, parse_amount
 from lendkit.core.money import Money, parse_rate
 from lendkit.core.records import Disclosure, ListingRecord, LoanRecord, PaymentRecord, Product
 from lendkit.migrations import PluginSchema
@@ -317,21 +320,36 @@ def _pledge_record(row: Any, caps: Mapping[str, Decimal]) -> Pledge:
 
 def get_asset(platform: Platform, asset_id: str) -> Asset:
     """The registered asset ``asset_id`` with its latest appraisal (``NotFound`` if none)."""
-    with platform.transaction() as ctx:
-        return _asset_record(_asset(ctx.conn, asset_id))
+    asset_id = check_id(asset_id, "asset id")
+    return platform.command(
+        "collateral.get_asset", lambda ctx: _asset_record(_asset(ctx.conn, asset_id))
+    )
 
 
 def asset_pledges(platform: Platform, listing_or_loan_id: str) -> list[Pledge]:
     """Every pledge of a listing or of the loan it became, oldest first."""
-    with platform.transaction() as ctx:
+    ident = check_id(listing_or_loan_id, "listing or loan id")
+
+    def run(ctx: HookContext) -> list[Pledge]:
         caps = _caps(ctx)
-        rows = _pledge_rows(ctx.conn, listing_id=listing_or_loan_id) or _pledge_rows(
-            ctx.conn, loan_id=listing_or_loan_id
-        )
+        rows = _pledge_rows(ctx.conn, listing_id=ident) or _pledge_rows(ctx.conn, loan_id=ident)
         return [_pledge_record(r, caps) for r in rows]
+
+    return platform.command("collateral.asset_pledges", run)
 
 
 # -- commands -------------------------------------------------------------------------------------
+
+
+def _identifier(value: object) -> str:
+    """An asset identifier as the registry keeps it: stripped, upper case, 1..100 printable."""
+    return check_text(value, "asset identifier", 100).upper()
+
+
+def _identifier_key(identifier: str) -> str:
+    """What ``pledges.active_key`` holds for a live pledge: a 40-hex digest of the identifier, so
+    one identifier carries one live pledge whatever kind its asset is registered as."""
+    return hashlib.blake2b(identifier.encode(), digest_size=20).hexdigest()
 
 
 def register_asset(
@@ -341,39 +359,44 @@ def register_asset(
     owner_id: str,
     appraised_value: object,
     appraised_on: date,
+    *,
+    key: str | None = None,
 ) -> Asset:
     """Register an asset that can be pledged.
 
     :param kind: one of the kinds with an LTV cap (default ``real_estate``, ``vehicle``,
         ``equipment``).
-    :param identifier: the certificate number, VIN or serial; unique per kind.
-    :param owner_id: the party that owns it (the borrower or a third-party mortgagor).
+    :param identifier: the certificate number, VIN or serial; unique per kind (and one live
+        pledge per identifier whatever its kind).
+    :param owner_id: the registered party that owns it (the borrower or a third-party mortgagor).
     :param appraised_value: str/int/Decimal amount (floats are refused).
     :param appraised_on: the appraisal date.
+    :param key: an idempotency key (a repeat returns the first outcome).
     :raises InvalidValue: unknown kind, empty identifier, non-positive value.
+    :raises NotFound: ``owner_id`` is not a registered party.
     :raises InvalidState: the identifier is already registered for this kind.
     """
-    if not isinstance(appraised_on, date):
-        raise InvalidValue(f"appraised_on {appraised_on!r} must be a datetime.date")
-    identifier = str(identifier).strip().upper()
-    if not identifier or len(identifier) > 100:
-        raise InvalidValue(f"asset identifier {identifier!r} must be 1 to 100 characters")
-    owner_id = str(owner_id)
-    with platform.transaction() as ctx:
+    appraised_on = check_date(appraised_on, "appraised_on")
+    identifier = _identifier(identifier)
+    owner_id = check_id(owner_id, "asset owner")
+    value = parse_amount(appraised_value, platform.config.currency, "appraised value")
+    if not isinstance(kind, str):
+        raise InvalidValue(f"asset kind must be a string, got {type(kind).__name__}")
+    asset_id = _new_id("ast")
+
+    def run(ctx: HookContext) -> Asset:
         caps = _caps(ctx)
         if kind not in caps:
             raise InvalidValue(
-                f"asset kind {kind!r} has no LTV cap configured; allowed: {', '.join(sorted(caps))}"
+                f"asset kind {kind[:40]!r} has no LTV cap configured; allowed:"
+                f" {', '.join(sorted(caps))}"
             )
-        value = Money.of(appraised_value, ctx.currency, what="appraised value")
-        if not value.is_positive():
-            raise InvalidAmount(f"appraised value {value} must be positive")
+        platform.using(ctx.conn).parties.get(owner_id)  # NotFound names it
         existing = ctx.conn.execute(
             select(assets.c.id).where(assets.c.kind == kind, assets.c.identifier == identifier)
         ).scalar()
         if existing is not None:
             raise InvalidState(f"{kind} {identifier} is already registered as asset {existing}")
-        asset_id = _new_id("ast")
         try:
             with ctx.conn.begin_nested():
                 ctx.conn.execute(
@@ -397,16 +420,29 @@ def register_asset(
         )
         return _asset_record(_asset(ctx.conn, asset_id))
 
+    return platform.command(
+        "collateral.register_asset",
+        run,
+        key=key,
+        payload=[kind, identifier, owner_id, value.format(), appraised_on],
+        result_type=Asset,
+    )
 
-def pledge(platform: Platform, listing_id: str, asset_id: str) -> Pledge:
+
+def pledge(platform: Platform, listing_id: str, asset_id: str, *, key: str | None = None) -> Pledge:
     """Pledge an asset for an applied or approved listing (抵押登记).
 
-    Refused (``InvalidState``) when the asset already carries a live pledge, here or (through the
+    Refused (``InvalidState``) when the asset -- or any asset registered with the same
+    identifier under another kind -- already carries a live pledge, here or (through the
     configured external registry) elsewhere, or the listing is past approval. The uniqueness is
-    enforced by the database, so of two concurrent pledges of one asset exactly one succeeds.
-    The LTV cap is checked when the listing is approved (and here, if it already is).
+    enforced by the database, so of two concurrent pledges of one identifier exactly one
+    succeeds. The LTV cap is checked when the listing is approved (and here, if it already is).
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
-    with platform.transaction() as ctx:
+    listing_id = check_id(listing_id, "listing id")
+    asset_id = check_id(asset_id, "asset id")
+
+    def run(ctx: HookContext) -> Pledge:
         listing = platform.using(ctx.conn).listings.get(listing_id)
         if listing.state not in PLEDGEABLE_LISTING_STATES:
             raise InvalidState(
@@ -415,12 +451,16 @@ def pledge(platform: Platform, listing_id: str, asset_id: str) -> Pledge:
             )
         row = _asset(ctx.conn, asset_id)
         holder = ctx.conn.execute(
-            select(pledges.c.id, pledges.c.listing_id).where(pledges.c.active_key == asset_id)
+            select(pledges.c.id, pledges.c.listing_id, assets.c.kind)
+            .join(assets, assets.c.id == pledges.c.asset_id)
+            .where(assets.c.identifier == row.identifier, pledges.c.state.in_(LIVE))
         ).first()
         if holder is not None:
+            registered = "" if holder.kind == row.kind else f" (registered as {holder.kind})"
             raise InvalidState(
-                f"{row.kind} {row.identifier} is already pledged (pledge {holder.id} for listing"
-                f" {holder.listing_id}); an asset carries one live pledge (重复抵押 is refused)"
+                f"{row.kind} {row.identifier} is already pledged{registered} (pledge {holder.id}"
+                f" for listing {holder.listing_id}); an asset carries one live pledge (重复抵押 is"
+                " refused)"
             )
         veto = _registry_veto(ctx, row.kind, row.identifier, row.owner_id)
         if veto:
@@ -437,7 +477,7 @@ def pledge(platform: Platform, listing_id: str, asset_id: str) -> Pledge:
                         listing_id=listing_id,
                         loan_id=None,
                         state=PLEDGED,
-                        active_key=asset_id,
+                        active_key=_identifier_key(row.identifier),
                         exposure=listing.amount.minor,
                         breach=False,
                         created_at=ctx.now,
@@ -455,21 +495,31 @@ def pledge(platform: Platform, listing_id: str, asset_id: str) -> Pledge:
         caps = _caps(ctx)
         return next(_pledge_record(r, caps) for r in _pledge_rows(ctx.conn, id=pledge_id))
 
+    return platform.command(
+        "collateral.pledge", run, key=key, payload=[listing_id, asset_id], result_type=Pledge
+    )
 
-def revalue(platform: Platform, asset_id: str, value: object, valued_on: date) -> list[Pledge]:
+
+def revalue(
+    platform: Platform,
+    asset_id: str,
+    value: object,
+    valued_on: date,
+    *,
+    key: str | None = None,
+) -> list[Pledge]:
     """Record a new appraisal of an asset and re-check the LTV of its live pledge.
 
     Returns the live pledges of the listings/loans this asset secures, each with ``breach`` set
     when their exposure is now above the capped value of all their pledged assets (and cleared when
-    it no longer is).
+    it no longer is). ``key``: an idempotency key (a repeat returns the first outcome).
     """
-    if not isinstance(valued_on, date):
-        raise InvalidValue(f"valued_on {valued_on!r} must be a datetime.date")
-    with platform.transaction() as ctx:
+    valued_on = check_date(valued_on, "valued_on")
+    asset_id = check_id(asset_id, "asset id")
+    money = parse_amount(value, platform.config.currency, "appraised value")
+
+    def run(ctx: HookContext) -> list[Pledge]:
         _asset(ctx.conn, asset_id)
-        money = Money.of(value, ctx.currency, what="appraised value")
-        if not money.is_positive():
-            raise InvalidAmount(f"appraised value {money} must be positive")
         ctx.conn.execute(
             update(assets)
             .where(assets.c.id == asset_id)
@@ -504,6 +554,14 @@ def revalue(platform: Platform, asset_id: str, value: object, valued_on: date) -
             )
         return out
 
+    return platform.command(
+        "collateral.revalue",
+        run,
+        key=key,
+        payload=[asset_id, money.format(), valued_on],
+        result_type=list[Pledge],
+    )
+
 
 def record_sale(
     platform: Platform,
@@ -512,6 +570,7 @@ def record_sale(
     costs: object = "0",
     *,
     sold_on: date | None = None,
+    key: str | None = None,
 ) -> Sale:
     """Book the enforcement sale of a defaulted loan's pledged assets and distribute it.
 
@@ -519,12 +578,24 @@ def record_sale(
     the rest is applied to the loan as the borrower's payment (penalty, interest, principal of
     each installment, oldest first, pro rata among investors; covered installments recover their
     payer), including installments not yet due; any surplus stays with the borrower, or goes to
-    the asset's owner when that is a third party. One transaction: all of it or nothing.
+    the asset's owner when that is a third party (through the plugin's proceeds account: a
+    plugin never moves money from one user's account to another's). One transaction: all of it
+    or nothing. ``key``: an idempotency key (a repeat returns the first outcome).
 
     :raises InvalidState: the loan is not defaulted or has no lien being enforced.
     :raises InvalidAmount: non-positive proceeds, negative costs, costs above proceeds.
     """
-    with platform.transaction() as ctx:
+    loan_id = check_id(loan_id, "loan id")
+    cur = platform.config.currency
+    gross = parse_amount(proceeds, cur, "sale proceeds")
+    cost = parse_amount(costs, cur, "sale costs", allow_zero=True)
+    if cost > gross:
+        raise InvalidAmount(f"sale costs {cost} must be between 0 and the proceeds {gross}")
+    if sold_on is not None:
+        sold_on = check_date(sold_on, "sold_on")
+    sale_id = _new_id("sale")
+
+    def run(ctx: HookContext) -> Sale:
         view = platform.using(ctx.conn)
         loan = view.loans.get(loan_id)
         if loan.state != "defaulted":
@@ -532,13 +603,6 @@ def record_sale(
                 f"loan {loan_id} is {loan.state}: an enforcement sale is recorded for a defaulted"
                 " loan, before it is written off"
             )
-        cur = loan.principal.currency
-        gross = Money.of(proceeds, cur, what="sale proceeds")
-        cost = Money.of(costs, cur, what="sale costs")
-        if not gross.is_positive():
-            raise InvalidAmount(f"sale proceeds {gross} must be positive")
-        if cost.is_negative() or cost > gross:
-            raise InvalidAmount(f"sale costs {cost} must be between 0 and the proceeds {gross}")
         enforcing = [r for r in _pledge_rows(ctx.conn, loan_id=loan_id) if r.state == ENFORCING]
         if not enforcing:
             raise InvalidState(
@@ -546,7 +610,6 @@ def record_sale(
                 " loan defaults)"
             )
         owners = {_asset(ctx.conn, r.asset_id).owner_id for r in enforcing}
-        sale_id = _new_id("sale")
         net = gross - cost
         borrower = ctx.party_account(loan.borrower_id, cur)
         legs = [(ctx.account("plugin", PLUGIN, "sale-gateway", cur, allow_negative=True), -gross)]
@@ -564,9 +627,15 @@ def record_sale(
         surplus = net - applied
         third_party = owners - {loan.borrower_id}
         if surplus.is_positive() and len(owners) == 1 and third_party:
+            # the owner's money returns from the borrower's account to the sale's proceeds
+            # account, and from there to the owner: two movements a plugin may make
+            proceeds_acct = ctx.account("plugin", PLUGIN, "sale-proceeds", cur)
+            ctx.transfer(
+                "collateral.surplus", sale_id, [(borrower, -surplus), (proceeds_acct, surplus)]
+            )
             owner_acct = ctx.party_account(third_party.pop(), cur)
             ctx.transfer(
-                "collateral.surplus", sale_id, [(borrower, -surplus), (owner_acct, surplus)]
+                "collateral.surplus", sale_id, [(proceeds_acct, -surplus), (owner_acct, surplus)]
             )
         ctx.conn.execute(
             sales.insert().values(
@@ -585,6 +654,14 @@ def record_sale(
         )
         row = ctx.conn.execute(select(sales).where(sales.c.id == sale_id)).one()
         return _sale_record(row)
+
+    return platform.command(
+        "collateral.record_sale",
+        run,
+        key=key,
+        payload=[loan_id, gross.format(), cost.format(), sold_on],
+        result_type=Sale,
+    )
 
 
 def _apply_to_loan(
@@ -673,13 +750,18 @@ def lendkit_register_products() -> Sequence[Product]:
 @lendkit.hookimpl
 def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequence[str]:
     """Refuse an application/approval above the LTV cap of its pledged assets; refuse approving a
-    ``secured`` listing without a pledge. Keeps each pledge's exposure at the listing amount."""
+    ``secured`` listing without a pledge (reads only)."""
+    return _ltv_violations(ctx, listing)
+
+
+@lendkit.hookimpl
+def lendkit_listing_approved(ctx: HookContext, listing: ListingRecord) -> None:
+    """Every validator passed: the pledges' exposure is the approved listing's amount."""
     ctx.conn.execute(
         update(pledges)
         .where(pledges.c.listing_id == listing.id, pledges.c.state == PLEDGED)
         .values(exposure=listing.amount.minor)
     )
-    return _ltv_violations(ctx, listing)
 
 
 @lendkit.hookimpl

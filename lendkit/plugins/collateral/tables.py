@@ -1,9 +1,11 @@
 """The ``collateral`` plugin's tables: the asset registry, pledges (liens), valuations, sales.
 
-Amounts are integer minor units (BigInteger). ``pledges.active_key`` holds the asset id while a
-pledge is live (pledged, active or being enforced) and is NULL once released or enforced: its
-UNIQUE constraint is what makes a second live pledge of one asset (重复抵押) impossible, also
-for two transactions racing (NULLs never collide on SQLite or PostgreSQL).
+Amounts are integer minor units (BigInteger). ``pledges.active_key`` holds a digest of the
+asset's identifier (40 hex digits; pledges made before it did hold the asset id) while a pledge
+is live (pledged, active or being enforced) and is NULL once released or enforced: its UNIQUE
+constraint is what makes a second live pledge of one identifier (重复抵押) impossible, whatever
+kind the asset is registered as, also for two transactions racing (NULLs never collide on SQLite
+or PostgreSQL).
 """
 
 from __future__ import annotations

@@ -32,11 +32,14 @@ rate, deposit rate, liability (``joint`` or ``general``) and what it covers. The
   borrowers (:func:`recommend`) and guarantees them 100 % (joint, principal and interest); it may
   guarantee only borrowers it recommended. :func:`apply_recommended` applies and guarantees in one go.
 
-Flow: ``apply`` -> :func:`guarantee_listing` -> ``approve`` (cap re-checked, capacity committed)
+Flow: ``apply`` -> :func:`guarantee_listing` -> ``approve`` (cap re-checked by the validator,
+capacity committed once every plugin's validator passed)
 -> publish/bid -> ``disburse`` (fee, deposit frozen) -> repayments release the deposit; COB pays on
 overdue. A listing of the product ``guaranteed`` cannot be approved without a guarantor.
-Gap: lendkit has no hook for a listing rejected or cancelled, so a guarantee on such a listing is
-released with :func:`release_listing` (a failed listing -- 流标 -- releases itself).
+A rejected, cancelled or failed (流标) listing releases its guarantee itself;
+:func:`release_listing` frees the guarantee of an applied listing whose guarantor is replaced.
+Every public function runs as one command (``Platform.command``): retried, joining a host
+transaction under ``platform.using(conn)``, and the mutating ones take an idempotency ``key=``.
 
 Configuration (defaults for new guarantors; each may be overridden per guarantor/guarantee)::
 
@@ -81,7 +84,7 @@ Example::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -95,13 +98,13 @@ from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     ConfigError,
     Forbidden,
-    InvalidAmount,
     InvalidState,
     InvalidValue,
     LendkitError,
     LimitExceeded,
     NotFound,
 )
+from lendkit.core.inputs import check_id, check_text, parse_amount
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money, parse_rate, to_decimal
 from lendkit.core.records import (
@@ -268,15 +271,6 @@ class Compensation:
 # -- small helpers ---------------------------------------------------------------------------------
 
 
-def _check_text(value: object, what: str, max_len: int = 40) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise InvalidValue(
-            f"{what} {str(value)[:50]!r} is not valid: a non-empty string of at most {max_len}"
-            " characters"
-        )
-    return value.strip()
-
-
 def _choice(value: object, what: str, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidValue(
@@ -297,15 +291,9 @@ def _leverage(value: object) -> Decimal:
         raise InvalidValue(
             f"leverage {lev} is out of range: allowed more than 0, at most {MAX_LEVERAGE}"
         )
+    if lev != lev.quantize(Decimal("0.0001")):
+        raise InvalidValue(f"leverage {lev} is too precise: at most 4 decimal places")
     return Decimal(format(lev.normalize(), "f"))  # "10", never "1E+1"
-
-
-def _positive(value: object, currency: str, what: str, *, allow_zero: bool = False) -> Money:
-    money = Money.of(value, currency, what=what)
-    if money.is_negative() or (money.is_zero() and not allow_zero):
-        need = "zero or more" if allow_zero else "more than zero"
-        raise InvalidAmount(f"{what} {money} is not allowed: it must be {need}")
-    return money
 
 
 def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -561,6 +549,31 @@ def _release_frozen(ctx: HookContext, g: Row[Any], row: Row[Any], target: int) -
 # -- public API --------------------------------------------------------------------------------------
 
 
+def _party_exists(platform: lendkit.Platform, ctx: HookContext, party_id: str) -> None:
+    """``NotFound`` unless ``party_id`` is a registered party (read in the command's transaction)."""
+    platform.using(ctx.conn).parties.get(party_id)
+
+
+def _controlling_party(platform: lendkit.Platform, ctx: HookContext, who: str) -> str:
+    """The party behind ``who`` in a control relation: a guarantor id stands for its party,
+    :data:`OPERATOR` for the platform operator; anything else must be a registered party."""
+    if who == OPERATOR:
+        return who
+    if who.startswith("gtr_"):
+        return str(_guarantor_row(ctx.conn, who).party_id)
+    _party_exists(platform, ctx, who)
+    return who
+
+
+def _controllers_of(controlled_by: object) -> list[str]:
+    if isinstance(controlled_by, (str, bytes)) or not isinstance(controlled_by, (list, tuple)):
+        raise InvalidValue(
+            f"controlled_by {str(controlled_by)[:50]!r} must be a list of party ids (or"
+            f" {OPERATOR!r})"
+        )
+    return [c if c == OPERATOR else check_id(c, "controller") for c in controlled_by]
+
+
 def _register(
     platform: lendkit.Platform,
     kind: str,
@@ -568,13 +581,14 @@ def _register(
     party_id: str,
     capital: object,
     overrides: Mapping[str, Any],
-    controlled_by: Iterable[str],
+    controlled_by: object,
+    key: str | None,
 ) -> Guarantor:
     cfg = _settings(platform.config.plugins.get(PLUGIN, {}))
-    name = _check_text(name, "guarantor name", 200)
-    party_id = _check_text(party_id, "guarantor party id")
+    name = check_text(name, "guarantor name")
+    party_id = check_id(party_id, "guarantor party id")
     cur = platform.config.currency
-    cap_money = _positive(capital, cur, "registered capital")
+    cap_money = parse_amount(capital, cur, "registered capital")
     values = {
         "leverage": cfg["leverage"]
         if overrides.get("leverage") is None
@@ -597,15 +611,17 @@ def _register(
     }
     if kind == "partner":
         values["liability"], values["cover"] = "joint", "principal_and_interest"
-    controllers = [_check_text(c, "controller") for c in controlled_by]
+    controllers = _controllers_of(controlled_by)
     if OPERATOR in controllers:
         raise Forbidden(
             f"guarantor {name!r} is controlled by the platform operator: a platform-related"
             " guarantor may not guarantee loans on the platform"
         )
-    platform.parties.get(party_id)  # NotFound if the party does not exist
     guarantor_id = f"gtr_{uuid.uuid4().hex}"
-    with platform.transaction() as ctx:
+
+    def run(ctx: HookContext) -> Guarantor:
+        _party_exists(platform, ctx, party_id)  # NotFound names it
+        parties = [_controlling_party(platform, ctx, c) for c in controllers]
         ctx.conn.execute(
             guarantors.insert().values(
                 id=guarantor_id,
@@ -623,12 +639,21 @@ def _register(
                 created_at=ctx.now,
             )
         )
-        for controller in controllers:
+        for controller in parties:
             _insert_control(ctx, controller, party_id)
         row = _guarantor_row(ctx.conn, guarantor_id)
         _deposit_accounts(ctx, row)  # create the deposit accounts up front
         ctx.party_account(party_id, cur)
         return _guarantor_record(ctx, row)
+
+    payload = [kind, name, party_id, cap_money.format(), {k: str(v) for k, v in values.items()}]
+    return platform.command(
+        f"guarantee.register_{kind}",
+        run,
+        key=key,
+        payload=[*payload, controllers],
+        result_type=Guarantor,
+    )
 
 
 def register_guarantor(
@@ -643,14 +668,16 @@ def register_guarantor(
     liability: str | None = None,
     after_days: int | None = None,
     cover: str | None = None,
-    controlled_by: Iterable[str] = (),
+    controlled_by: Sequence[str] = (),
+    key: str | None = None,
 ) -> Guarantor:
     """Register a guarantee company backed by the custody party ``party_id``.
 
     ``capital`` is its registered capital; the other settings default to the plugin configuration
     (``leverage`` 10, ``fee_rate`` 2 %, ``deposit_rate`` 10 %, ``joint`` liability after 1 day,
-    principal and interest). ``controlled_by`` declares who controls it (party ids, or
+    principal and interest). ``controlled_by`` declares who controls it (a list of party ids, or
     :data:`OPERATOR` for the platform operator, which is refused with ``Forbidden``).
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
     overrides = {
         "leverage": leverage,
@@ -660,7 +687,7 @@ def register_guarantor(
         "after_days": after_days,
         "cover": cover,
     }
-    return _register(platform, "company", name, party_id, capital, overrides, controlled_by)
+    return _register(platform, "company", name, party_id, capital, overrides, controlled_by, key)
 
 
 def register_partner(
@@ -673,7 +700,8 @@ def register_partner(
     fee_rate: object = None,
     deposit_rate: object = None,
     after_days: int | None = None,
-    controlled_by: Iterable[str] = (),
+    controlled_by: Sequence[str] = (),
+    key: str | None = None,
 ) -> Guarantor:
     """Register an offline-origination partner (小贷公司): it recommends borrowers and guarantees
     them 100 % (joint liability, principal and interest). Otherwise as :func:`register_guarantor`."""
@@ -683,7 +711,7 @@ def register_partner(
         "deposit_rate": deposit_rate,
         "after_days": after_days,
     }
-    return _register(platform, "partner", name, party_id, capital, overrides, controlled_by)
+    return _register(platform, "partner", name, party_id, capital, overrides, controlled_by, key)
 
 
 def _insert_control(ctx: HookContext, controller: str, controlled: str) -> None:
@@ -700,29 +728,35 @@ def _insert_control(ctx: HookContext, controller: str, controlled: str) -> None:
         )
 
 
-def declare_control(platform: lendkit.Platform, controller: str, controlled: str) -> None:
+def declare_control(
+    platform: lendkit.Platform, controller: str, controlled: str, *, key: str | None = None
+) -> None:
     """Declare that ``controller`` controls ``controlled`` (party ids, guarantor ids, or
-    :data:`OPERATOR` for the platform operator). Relations are followed transitively when a
-    guarantee is checked; declaring one twice is harmless."""
-    controller = _check_text(controller, "controller")
-    controlled = _check_text(controlled, "controlled party")
-    with platform.transaction() as ctx:
-        ids = []
-        for who in (controller, controlled):
-            if who.startswith("gtr_"):
-                who = _guarantor_row(ctx.conn, who).party_id
-            ids.append(who)
+    :data:`OPERATOR` for the platform operator as the controller). Relations are followed
+    transitively when a guarantee is checked; declaring one twice is harmless. An id that names
+    no party or guarantor is refused (``NotFound``)."""
+    controller = controller if controller == OPERATOR else check_id(controller, "controller")
+    controlled = check_id(controlled, "controlled party")
+
+    def run(ctx: HookContext) -> None:
+        ids = [_controlling_party(platform, ctx, who) for who in (controller, controlled)]
         if ids[0] == ids[1]:
             raise InvalidValue(f"{controller} cannot be declared to control itself")
         _insert_control(ctx, ids[0], ids[1])
 
+    platform.command("guarantee.declare_control", run, key=key, payload=[controller, controlled])
 
-def recommend(platform: lendkit.Platform, partner_id: str, borrower_id: str) -> None:
+
+def recommend(
+    platform: lendkit.Platform, partner_id: str, borrower_id: str, *, key: str | None = None
+) -> None:
     """A partner recommends a borrower it originated offline; it may then guarantee their listings."""
-    borrower_id = _check_text(borrower_id, "borrower id")
-    platform.parties.get(borrower_id)
-    with platform.transaction() as ctx:
-        g = _guarantor_row(ctx.conn, _check_text(partner_id, "partner id"))
+    partner_id = check_id(partner_id, "partner id")
+    borrower_id = check_id(borrower_id, "borrower id")
+
+    def run(ctx: HookContext) -> None:
+        _party_exists(platform, ctx, borrower_id)
+        g = _guarantor_row(ctx.conn, partner_id)
         if g.kind != "partner":
             raise InvalidState(
                 f"guarantor {g.id} ({g.name}) is a {g.kind}, not a partner: only partners recommend"
@@ -740,30 +774,50 @@ def recommend(platform: lendkit.Platform, partner_id: str, borrower_id: str) -> 
                 )
             )
 
+    platform.command("guarantee.recommend", run, key=key, payload=[partner_id, borrower_id])
 
-def fund_deposit(platform: lendkit.Platform, guarantor_id: str, amount: object) -> Money:
+
+def fund_deposit(
+    platform: lendkit.Platform, guarantor_id: str, amount: object, *, key: str | None = None
+) -> Money:
     """The guarantor moves ``amount`` from its available custody balance into its deposit
-    (保证金) with the platform. Returns the free deposit after the move."""
+    (保证金) with the platform. Returns the free deposit after the move.
+    ``key``: an idempotency key (a repeat returns the first outcome)."""
     cur = platform.config.currency
-    money = _positive(amount, cur, "deposit amount")
-    with platform.transaction() as ctx:
-        g = _guarantor_row(ctx.conn, _check_text(guarantor_id, "guarantor id"), lock=True)
+    money = parse_amount(amount, cur, "deposit amount")
+    guarantor_id = check_id(guarantor_id, "guarantor id")
+
+    def run(ctx: HookContext) -> Money:
+        g = _guarantor_row(ctx.conn, guarantor_id, lock=True)
         free, _ = _deposit_accounts(ctx, g)
         source = ctx.party_account(g.party_id, cur)
         ctx.transfer("guarantee.deposit", g.id, [(source, -money), (free, money)])
         return ctx.balance(free)
 
+    return platform.command(
+        "guarantee.fund_deposit",
+        run,
+        key=key,
+        payload=[guarantor_id, money.format()],
+        result_type=Money,
+    )
 
-def withdraw_deposit(platform: lendkit.Platform, guarantor_id: str, amount: object) -> Money:
+
+def withdraw_deposit(
+    platform: lendkit.Platform, guarantor_id: str, amount: object, *, key: str | None = None
+) -> Money:
     """Return ``amount`` of the free deposit to the guarantor's available balance.
 
     Refused (``LimitExceeded``) if it would leave less than its approved, not yet disbursed
     listings will freeze. Returns the free deposit after the move.
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
     cur = platform.config.currency
-    money = _positive(amount, cur, "deposit withdrawal")
-    with platform.transaction() as ctx:
-        g = _guarantor_row(ctx.conn, _check_text(guarantor_id, "guarantor id"), lock=True)
+    money = parse_amount(amount, cur, "deposit withdrawal")
+    guarantor_id = check_id(guarantor_id, "guarantor id")
+
+    def run(ctx: HookContext) -> Money:
+        g = _guarantor_row(ctx.conn, guarantor_id, lock=True)
         free, _ = _deposit_accounts(ctx, g)
         _, _, needed = _exposure(ctx.conn, g.id)
         have = ctx.balance(free)
@@ -780,6 +834,86 @@ def withdraw_deposit(platform: lendkit.Platform, guarantor_id: str, amount: obje
         )
         return ctx.balance(free)
 
+    return platform.command(
+        "guarantee.withdraw_deposit",
+        run,
+        key=key,
+        payload=[guarantor_id, money.format()],
+        result_type=Money,
+    )
+
+
+def _guarantee_in(
+    ctx: HookContext,
+    view: lendkit.Platform,
+    listing_id: str,
+    guarantor_id: str,
+    liability: str | None,
+    after_days: int | None,
+    cover: str | None,
+) -> Guarantee:
+    """Put a listing under a guarantee within the current unit of work (see guarantee_listing)."""
+    listing = view.listings.get(listing_id)
+    if listing.state not in ("applied", "approved"):
+        raise InvalidState(
+            f"listing {listing_id} is {listing.state}: a guarantee is added while it is applied or"
+            " approved, before it is published"
+        )
+    g = _guarantor_row(ctx.conn, guarantor_id, lock=True)
+    if listing.amount.currency != g.currency:
+        raise InvalidValue(
+            f"listing {listing_id} is in {listing.amount.currency}, guarantor in {g.currency}"
+        )
+    chosen_liability = g.liability if liability is None else liability
+    chosen_cover = g.cover if cover is None else cover
+    if g.kind == "partner" and (chosen_liability, chosen_cover) != (
+        "joint",
+        "principal_and_interest",
+    ):
+        raise InvalidValue(
+            f"partner {g.id} guarantees 100 %: liability joint and cover principal_and_interest"
+            f" (asked {chosen_liability}, {chosen_cover})"
+        )
+    if _row_for_listing(ctx.conn, listing_id) is not None:
+        raise InvalidState(f"listing {listing_id} is already guaranteed")
+    problems = _problems(ctx, g, listing.borrower_id, listing.amount.minor, listing_id)
+    if problems:
+        error = Forbidden if any(kind is Forbidden for kind, _ in problems) else LimitExceeded
+        raise error("; ".join(text for _, text in problems))
+    ctx.conn.execute(
+        guarantees.insert().values(
+            listing_id=listing_id,
+            guarantor_id=g.id,
+            borrower_id=listing.borrower_id,
+            loan_id=None,
+            amount=listing.amount.minor,
+            liability=chosen_liability,
+            after_days=g.after_days if after_days is None else after_days,
+            cover=chosen_cover,
+            fee_rate=g.fee_rate,
+            deposit_rate=g.deposit_rate,
+            state=COMMITTED if listing.state == "approved" else PENDING,
+            fee=0,
+            outstanding=0,
+            frozen=0,
+            defaulted=False,
+            created_at=ctx.now,
+        )
+    )
+    row = _row_for_listing(ctx.conn, listing_id)
+    assert row is not None
+    return _guarantee_record(row, g.currency)
+
+
+def _guarantee_terms(
+    liability: object, after_days: object, cover: object
+) -> tuple[str | None, int | None, str | None]:
+    return (
+        None if liability is None else _choice(liability, "liability", LIABILITIES),
+        None if after_days is None else _days(after_days, "after_days"),
+        None if cover is None else _choice(cover, "cover", COVERS),
+    )
+
 
 def guarantee_listing(
     platform: lendkit.Platform,
@@ -789,6 +923,7 @@ def guarantee_listing(
     liability: str | None = None,
     after_days: int | None = None,
     cover: str | None = None,
+    key: str | None = None,
 ) -> Guarantee:
     """Put ``listing_id`` (applied or approved, not yet published) under ``guarantor_id``'s guarantee.
 
@@ -797,92 +932,73 @@ def guarantee_listing(
     free deposit would not hold. A listing already approved is committed against the cap at once;
     otherwise approval re-checks and commits. ``liability``, ``after_days`` and ``cover`` default to
     the guarantor's (a partner is always joint, principal and interest).
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
-    listing_id = _check_text(listing_id, "listing id")
-    listing = platform.listings.get(listing_id)
-    if listing.state not in ("applied", "approved"):
-        raise InvalidState(
-            f"listing {listing_id} is {listing.state}: a guarantee is added while it is applied or"
-            " approved, before it is published"
-        )
-    with platform.transaction() as ctx:
-        g = _guarantor_row(ctx.conn, _check_text(guarantor_id, "guarantor id"), lock=True)
-        if listing.amount.currency != g.currency:
-            raise InvalidValue(
-                f"listing {listing_id} is in {listing.amount.currency}, guarantor in {g.currency}"
-            )
-        chosen_liability = (
-            g.liability if liability is None else _choice(liability, "liability", LIABILITIES)
-        )
-        chosen_cover = g.cover if cover is None else _choice(cover, "cover", COVERS)
-        if g.kind == "partner" and (chosen_liability, chosen_cover) != (
-            "joint",
-            "principal_and_interest",
-        ):
-            raise InvalidValue(
-                f"partner {g.id} guarantees 100 %: liability joint and cover principal_and_interest"
-                f" (asked {chosen_liability}, {chosen_cover})"
-            )
-        if _row_for_listing(ctx.conn, listing_id) is not None:
-            raise InvalidState(f"listing {listing_id} is already guaranteed")
-        problems = _problems(ctx, g, listing.borrower_id, listing.amount.minor, listing_id)
-        if problems:
-            error = Forbidden if any(kind is Forbidden for kind, _ in problems) else LimitExceeded
-            raise error("; ".join(text for _, text in problems))
-        ctx.conn.execute(
-            guarantees.insert().values(
-                listing_id=listing_id,
-                guarantor_id=g.id,
-                borrower_id=listing.borrower_id,
-                loan_id=None,
-                amount=listing.amount.minor,
-                liability=chosen_liability,
-                after_days=g.after_days if after_days is None else _days(after_days, "after_days"),
-                cover=chosen_cover,
-                fee_rate=g.fee_rate,
-                deposit_rate=g.deposit_rate,
-                state=COMMITTED if listing.state == "approved" else PENDING,
-                fee=0,
-                outstanding=0,
-                frozen=0,
-                defaulted=False,
-                created_at=ctx.now,
-            )
-        )
-        row = _row_for_listing(ctx.conn, listing_id)
-        assert row is not None
-        return _guarantee_record(row, g.currency)
+    listing_id = check_id(listing_id, "listing id")
+    guarantor_id = check_id(guarantor_id, "guarantor id")
+    terms = _guarantee_terms(liability, after_days, cover)
+
+    def run(ctx: HookContext) -> Guarantee:
+        return _guarantee_in(ctx, platform.using(ctx.conn), listing_id, guarantor_id, *terms)
+
+    return platform.command(
+        "guarantee.guarantee_listing",
+        run,
+        key=key,
+        payload=[listing_id, guarantor_id, *terms],
+        result_type=Guarantee,
+    )
 
 
 def apply_recommended(
-    platform: lendkit.Platform, partner_id: str, borrower_id: str, amount: object, **listing: Any
+    platform: lendkit.Platform,
+    partner_id: str,
+    borrower_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
+    **listing: Any,
 ) -> tuple[ListingRecord, Guarantee]:
     """Offline origination: apply for a listing for a recommended borrower and guarantee it by the
-    partner. ``listing`` takes ``platform.listings.apply``'s keyword arguments. If the guarantee is
-    refused the listing is cancelled and the refusal raised."""
-    record = platform.listings.apply(borrower_id, amount, **listing)
-    try:
-        return record, guarantee_listing(platform, record.id, partner_id)
-    except lendkit.LendkitError:
-        platform.listings.cancel(record.id)
-        raise
+    partner, in one command. ``listing`` takes ``platform.listings.apply``'s keyword arguments.
+    If the guarantee is refused nothing is applied and the refusal is raised.
+    ``key``: an idempotency key (a repeat returns the first outcome)."""
+    partner_id = check_id(partner_id, "partner id")
+    borrower_id = check_id(borrower_id, "borrower id")
+    parsed = parse_amount(amount, platform.config.currency, "listing amount")
+
+    def run(ctx: HookContext) -> tuple[ListingRecord, Guarantee]:
+        view = platform.using(ctx.conn)
+        record = view.listings.apply(borrower_id, parsed, **listing)
+        return record, _guarantee_in(ctx, view, record.id, partner_id, None, None, None)
+
+    return platform.command(
+        "guarantee.apply_recommended",
+        run,
+        key=key,
+        payload=[partner_id, borrower_id, parsed.format(), listing],
+        result_type=tuple[ListingRecord, Guarantee],
+    )
 
 
-def release_listing(platform: lendkit.Platform, listing_id: str) -> Guarantee:
+def release_listing(
+    platform: lendkit.Platform, listing_id: str, *, key: str | None = None
+) -> Guarantee:
     """Release the guarantee of a listing, freeing the guarantor's committed capacity.
 
     Rejected, cancelled and failed listings release theirs automatically
     (``lendkit_listing_withdrawn`` / ``lendkit_listing_failed``); this is for an applied listing
-    whose guarantor is being replaced.
+    whose guarantor is being replaced. ``key``: an idempotency key.
     """
-    listing_id = _check_text(listing_id, "listing id")
-    listing = platform.listings.get(listing_id)
-    if listing.state not in ("rejected", "cancelled", "failed", "applied"):
-        raise InvalidState(
-            f"listing {listing_id} is {listing.state}: only the guarantee of an applied, rejected,"
-            " cancelled or failed listing can be released"
-        )
-    with platform.transaction() as ctx:
+    listing_id = check_id(listing_id, "listing id")
+
+    def run(ctx: HookContext) -> Guarantee:
+        listing = platform.using(ctx.conn).listings.get(listing_id)
+        if listing.state not in ("rejected", "cancelled", "failed", "applied"):
+            raise InvalidState(
+                f"listing {listing_id} is {listing.state}: only the guarantee of an applied,"
+                " rejected, cancelled or failed listing can be released"
+            )
         row = _row_for_listing(ctx.conn, listing_id, lock=True)
         if row is None:
             raise NotFound(f"listing {listing_id} has no guarantee")
@@ -894,57 +1010,70 @@ def release_listing(platform: lendkit.Platform, listing_id: str) -> Guarantee:
             )
         row = _row_for_listing(ctx.conn, listing_id)
         assert row is not None
-        return _guarantee_record(row, platform.config.currency)
+        return _guarantee_record(row, ctx.currency)
+
+    return platform.command(
+        "guarantee.release_listing", run, key=key, payload=[listing_id], result_type=Guarantee
+    )
 
 
 def get_guarantor(platform: lendkit.Platform, guarantor_id: str) -> Guarantor:
     """A guarantor with its capital, cap, outstanding, committed, deposits and compensation paid."""
-    with platform.transaction() as ctx:
-        return _guarantor_record(
-            ctx, _guarantor_row(ctx.conn, _check_text(guarantor_id, "guarantor id"))
-        )
+    guarantor_id = check_id(guarantor_id, "guarantor id")
+    return platform.command(
+        "guarantee.get_guarantor",
+        lambda ctx: _guarantor_record(ctx, _guarantor_row(ctx.conn, guarantor_id)),
+    )
 
 
 def guarantors_of(platform: lendkit.Platform) -> list[Guarantor]:
     """Every registered guarantor and partner, oldest first."""
-    with platform.transaction() as ctx:
+
+    def run(ctx: HookContext) -> list[Guarantor]:
         rows = ctx.conn.execute(
             select(guarantors).order_by(guarantors.c.created_at, guarantors.c.id)
         ).all()
         return [_guarantor_record(ctx, r) for r in rows]
 
+    return platform.command("guarantee.guarantors_of", run)
+
 
 def guarantee_of(platform: lendkit.Platform, listing_or_loan_id: str) -> Guarantee:
     """The guarantee of a listing or of the loan it became; ``NotFound`` if there is none."""
-    key = _check_text(listing_or_loan_id, "listing or loan id")
-    with platform.engine.connect() as conn:
-        row = _row_for_listing(conn, key) or _row_for_loan(conn, key)
-    if row is None:
-        raise NotFound(f"{key} has no guarantee")
-    return _guarantee_record(row, platform.config.currency)
+    ident = check_id(listing_or_loan_id, "listing or loan id")
+
+    def run(ctx: HookContext) -> Guarantee:
+        row = _row_for_listing(ctx.conn, ident) or _row_for_loan(ctx.conn, ident)
+        if row is None:
+            raise NotFound(f"{ident} has no guarantee")
+        return _guarantee_record(row, ctx.currency)
+
+    return platform.command("guarantee.guarantee_of", run)
 
 
 def compensations(
     platform: lendkit.Platform, guarantor_id: str | None = None
 ) -> list[Compensation]:
     """Every compensation paid (of one guarantor, or all), in order."""
-    cur = platform.config.currency
     stmt = select(payouts).order_by(payouts.c.id)
     if guarantor_id is not None:
-        stmt = stmt.where(payouts.c.guarantor_id == guarantor_id)
-    with platform.engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return [
-        Compensation(
-            r.guarantor_id,
-            r.loan_id,
-            r.period,
-            Money.from_minor(r.principal, cur),
-            Money.from_minor(r.interest, cur),
-            r.paid_on,
-        )
-        for r in rows
-    ]
+        stmt = stmt.where(payouts.c.guarantor_id == check_id(guarantor_id, "guarantor id"))
+
+    def run(ctx: HookContext) -> list[Compensation]:
+        cur = ctx.currency
+        return [
+            Compensation(
+                r.guarantor_id,
+                r.loan_id,
+                r.period,
+                Money.from_minor(r.principal, cur),
+                Money.from_minor(r.interest, cur),
+                r.paid_on,
+            )
+            for r in ctx.conn.execute(stmt).all()
+        ]
+
+    return platform.command("guarantee.compensations", run)
 
 
 # -- hooks -------------------------------------------------------------------------------------------
@@ -958,8 +1087,9 @@ def lendkit_register_products() -> Sequence[Product]:
 
 @lendkit.hookimpl
 def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequence[str]:
-    """On approval: re-check the guarantor's leverage cap, deposit and relations, then commit the
-    listing against its cap. A ``guaranteed`` listing without a guarantor is refused."""
+    """On approval: re-check the guarantor's leverage cap, deposit and relations (reads only: the
+    capacity is committed in ``lendkit_listing_approved``, once every validator passed). A
+    ``guaranteed`` listing without a guarantor is refused."""
     if listing.state != "approved":
         return []
     row = _row_for_listing(ctx.conn, listing.id, lock=True)
@@ -974,15 +1104,20 @@ def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequen
         return []
     g = _guarantor_row(ctx.conn, row.guarantor_id, lock=True)
     problems = _problems(ctx, g, listing.borrower_id, listing.amount.minor, listing.id)
-    if problems:
-        return [text for _, text in problems]
-    # A refusal by another plugin rolls this back together with the approval.
+    return [text for _, text in problems]
+
+
+@lendkit.hookimpl
+def lendkit_listing_approved(ctx: HookContext, listing: ListingRecord) -> None:
+    """Every validator passed: commit the listing's guarantee against the guarantor's cap."""
     ctx.conn.execute(
         update(guarantees)
-        .where(guarantees.c.listing_id == listing.id)
+        .where(
+            guarantees.c.listing_id == listing.id,
+            guarantees.c.state.in_((PENDING, COMMITTED)),
+        )
         .values(state=COMMITTED, amount=listing.amount.minor)
     )
-    return []
 
 
 @lendkit.hookimpl

@@ -103,6 +103,7 @@ from lendkit.core.errors import (
     LimitExceeded,
     NotFound,
 )
+from lendkit.core.inputs import check_bool, check_choice, check_id, check_text, parse_amount
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate, parse_rate
 from lendkit.core.records import (
@@ -140,7 +141,8 @@ PLUGIN = "insurance"
 KINDS = ("credit", "asset", "account", "platform")
 LOAN_PAYERS = ("borrower", "investors")
 PENDING, IN_FORCE, EXPIRED, CANCELLED = "pending", "in_force", "expired", "cancelled"
-HOLDING = (PENDING, IN_FORCE)  # policies that count against the insurer's capacity
+HOLDING = (PENDING, IN_FORCE)
+MAX_TRIGGER_DAYS = 3650  # policies that count against the insurer's capacity
 
 lendkit_schema = PluginSchema(PLUGIN, metadata, Path(__file__).parent / "migrations")
 
@@ -241,7 +243,9 @@ def _policy_record(row: Any, currency: str) -> Policy:
 
 def get_insurer(platform: Platform, insurer_id: str) -> Insurer:
     """An insurer with its capacity, exposure and custody balance."""
-    with platform.transaction() as ctx:
+    insurer_id = check_id(insurer_id, "insurer id")
+
+    def run(ctx: HookContext) -> Insurer:
         row = _insurer_row(ctx.conn, insurer_id)
         return Insurer(
             row.id,
@@ -252,34 +256,46 @@ def get_insurer(platform: Platform, insurer_id: str) -> Insurer:
             ctx.balance(_custody(ctx, row.id, row.currency)),
         )
 
+    return platform.command("insurance.get_insurer", run)
+
 
 def get_policy(platform: Platform, policy_id: str) -> Policy:
     """A policy as it stands (premium collected, claims paid, state)."""
-    with platform.transaction() as ctx:
-        return _policy_record(_policy_row(ctx.conn, policy_id), ctx.currency)
+    policy_id = check_id(policy_id, "policy id")
+    return platform.command(
+        "insurance.get_policy",
+        lambda ctx: _policy_record(_policy_row(ctx.conn, policy_id), ctx.currency),
+    )
 
 
 # -- insurers -------------------------------------------------------------------------------------
 
 
 def register_insurer(
-    platform: Platform, name: str, capacity: object, party_id: str | None = None
+    platform: Platform,
+    name: str,
+    capacity: object,
+    party_id: str | None = None,
+    *,
+    key: str | None = None,
 ) -> Insurer:
     """Register an insurer with a ``capacity`` (the most it may insure at once).
 
     ``party_id``: the insurer's own custody party, if it has one (it then funds its claims
-    account from its available balance).
+    account from its available balance); it must be a registered party.
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
-    name = str(name).strip()
-    if not name or len(name) > 200:
-        raise InvalidValue(f"insurer name {name!r} must be 1 to 200 characters")
-    with platform.transaction() as ctx:
-        cap = Money.of(capacity, ctx.currency, what="insurer capacity")
-        if not cap.is_positive():
-            raise InvalidAmount(f"insurer capacity {cap} must be positive")
+    name = check_text(name, "insurer name")
+    cap = parse_amount(capacity, platform.config.currency, "insurer capacity")
+    if party_id is not None:
+        party_id = check_id(party_id, "insurer party id")
+    insurer_id = _new_id("ins")
+
+    def run(ctx: HookContext) -> Insurer:
+        if party_id is not None:
+            platform.using(ctx.conn).parties.get(party_id)  # NotFound names it
         if ctx.conn.execute(select(insurers.c.id).where(insurers.c.name == name)).first():
             raise InvalidState(f"an insurer named {name!r} is already registered")
-        insurer_id = _new_id("ins")
         ctx.conn.execute(
             insurers.insert().values(
                 id=insurer_id,
@@ -293,20 +309,32 @@ def register_insurer(
             )
         )
         _custody(ctx, insurer_id, ctx.currency)
-        return Insurer(insurer_id, name, party_id, cap, Money.zero(ctx.currency), Money.zero())
+        zero = Money.zero(ctx.currency)
+        return Insurer(insurer_id, name, party_id, cap, zero, zero)
+
+    return platform.command(
+        "insurance.register_insurer",
+        run,
+        key=key,
+        payload=[name, cap.format(), party_id],
+        result_type=Insurer,
+    )
 
 
-def fund_insurer(platform: Platform, insurer_id: str, amount: object) -> Money:
+def fund_insurer(
+    platform: Platform, insurer_id: str, amount: object, *, key: str | None = None
+) -> Money:
     """Move ``amount`` into the insurer's claims account; returns its new balance.
 
     From the insurer's available custody balance if it is a registered party (its own command),
     else from its bank through the ``insurer:<id>:gateway`` account.
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
-    with platform.transaction() as ctx:
+    insurer_id = check_id(insurer_id, "insurer id")
+    money = parse_amount(amount, platform.config.currency, "insurer funding")
+
+    def run(ctx: HookContext) -> Money:
         row = _insurer_row(ctx.conn, insurer_id)
-        money = Money.of(amount, row.currency, what="insurer funding")
-        if not money.is_positive():
-            raise InvalidAmount(f"insurer funding {money} must be positive")
         source = (
             ctx.party_account(row.party_id, row.currency)
             if row.party_id
@@ -324,6 +352,14 @@ def fund_insurer(platform: Platform, insurer_id: str, amount: object) -> Money:
             .values(funded=insurers.c.funded + money.minor)
         )
         return ctx.balance(custody)
+
+    return platform.command(
+        "insurance.fund_insurer",
+        run,
+        key=key,
+        payload=[insurer_id, money.format()],
+        result_type=Money,
+    )
 
 
 # -- writing policies -----------------------------------------------------------------------------
@@ -432,13 +468,17 @@ def _loan_or_listing(view: Platform, ident: str) -> tuple[LoanRecord | None, Lis
     return loan, view.listings.get(loan.listing_id)
 
 
-def _trigger(trigger_days: int | str | None) -> int | None:
-    if trigger_days == "default" or trigger_days is None:
+def _trigger(trigger_days: object) -> int | None:
+    if isinstance(trigger_days, str) and trigger_days == "default":
         return None
-    if isinstance(trigger_days, bool) or not isinstance(trigger_days, int) or trigger_days < 1:
+    if (
+        isinstance(trigger_days, bool)
+        or not isinstance(trigger_days, int)
+        or not 1 <= trigger_days <= MAX_TRIGGER_DAYS
+    ):
         raise InvalidValue(
-            f"trigger_days {trigger_days!r} must be a whole number of days overdue (>= 1)"
-            " or 'default'"
+            f"trigger_days {str(trigger_days)[:40]!r} must be a whole number of days overdue"
+            f" (1..{MAX_TRIGGER_DAYS}) or 'default'"
         )
     return trigger_days
 
@@ -457,6 +497,7 @@ def insure_loan(
     *,
     sum_insured: object = None,
     cover_interest: bool = True,
+    key: str | None = None,
 ) -> Policy:
     """Write per-loan credit insurance on a listing (before disbursement) or a loan.
 
@@ -465,27 +506,33 @@ def insure_loan(
         ``"investors"`` (withheld from their interest; see :func:`yield_effect`).
     :param trigger_days: days overdue that open a claim, or ``"default"``.
     :param sum_insured: defaults to the loan's principal.
+    :param key: an idempotency key (a repeat returns the first outcome).
     :raises LimitExceeded: the insurer's capacity would be exceeded.
     """
-    if payer not in LOAN_PAYERS:
-        raise InvalidValue(f"premium payer {payer!r}: allowed {', '.join(LOAN_PAYERS)}")
+    ident = check_id(loan_or_listing_id, "loan or listing id")
+    insurer_id = check_id(insurer_id, "insurer id")
+    rate = parse_rate(premium_rate, "premium rate")
+    payer = check_choice(payer, "premium payer", LOAN_PAYERS)
     trigger = _trigger(trigger_days)
-    with platform.transaction() as ctx:
+    cur = platform.config.currency
+    insured = None if sum_insured is None else parse_amount(sum_insured, cur, "sum insured")
+    cover_interest = check_bool(cover_interest, "cover_interest")
+
+    def run(ctx: HookContext) -> Policy:
         view = platform.using(ctx.conn)
         _insurer_row(ctx.conn, insurer_id)
-        loan, listing = _loan_or_listing(view, loan_or_listing_id)
+        loan, listing = _loan_or_listing(view, ident)
         if loan is None and listing.state not in ("applied", "approved", "published", "funded"):
             raise InvalidState(f"listing {listing.id} is {listing.state}: it cannot be insured")
         if loan is not None and loan.state in ("settled", "written_off"):
             raise InvalidState(f"loan {loan.id} is {loan.state}: it cannot be insured")
         principal = listing.amount if loan is None else loan.principal
-        insured = principal if sum_insured is None else Money.of(sum_insured, ctx.currency)
         row = _write(
             ctx,
             insurer_id=insurer_id,
             kind="credit",
-            sum_insured=insured,
-            premium_rate=premium_rate,
+            sum_insured=principal if insured is None else insured,
+            premium_rate=rate,
             payer=payer,
             state=PENDING if loan is None else IN_FORCE,
             listing_id=listing.id,
@@ -498,6 +545,14 @@ def insure_loan(
             _collect_now(ctx, row, ctx.party_account(loan.borrower_id, ctx.currency), "borrower")
         return _policy_record(_policy_row(ctx.conn, row.id), ctx.currency)
 
+    return platform.command(
+        "insurance.insure_loan",
+        run,
+        key=key,
+        payload=[ident, insurer_id, str(rate), payer, trigger, insured, cover_interest],
+        result_type=Policy,
+    )
+
 
 def insure_asset(
     platform: Platform,
@@ -506,49 +561,86 @@ def insure_asset(
     asset: str,
     sum_insured: object,
     premium_rate: object,
+    *,
+    key: str | None = None,
 ) -> Policy:
     """Insure a pledged asset (named by its identifier, e.g. a VIN) of a secured listing/loan.
 
     The borrower pays the premium (at disbursement, or now for a disbursed loan); a loss is
-    claimed with :func:`claim_asset_loss`.
+    claimed with :func:`claim_asset_loss`. ``key``: an idempotency key.
     """
-    with platform.transaction() as ctx:
+    ident = check_id(loan_or_listing_id, "loan or listing id")
+    insurer_id = check_id(insurer_id, "insurer id")
+    subject = check_text(asset, "insured asset", 100)
+    insured = parse_amount(sum_insured, platform.config.currency, "sum insured")
+    rate = parse_rate(premium_rate, "premium rate")
+
+    def run(ctx: HookContext) -> Policy:
         view = platform.using(ctx.conn)
         _insurer_row(ctx.conn, insurer_id)
-        loan, listing = _loan_or_listing(view, loan_or_listing_id)
+        loan, listing = _loan_or_listing(view, ident)
         row = _write(
             ctx,
             insurer_id=insurer_id,
             kind="asset",
-            sum_insured=Money.of(sum_insured, ctx.currency, what="sum insured"),
-            premium_rate=premium_rate,
+            sum_insured=insured,
+            premium_rate=rate,
             payer="borrower",
             state=PENDING if loan is None else IN_FORCE,
             listing_id=listing.id,
             loan_id=None if loan is None else loan.id,
-            subject=str(asset)[:200],
+            subject=subject,
         )
         if loan is not None:
             _collect_now(ctx, row, ctx.party_account(loan.borrower_id, ctx.currency), "borrower")
         return _policy_record(_policy_row(ctx.conn, row.id), ctx.currency)
 
+    return platform.command(
+        "insurance.insure_asset",
+        run,
+        key=key,
+        payload=[ident, insurer_id, subject, insured.format(), str(rate)],
+        result_type=Policy,
+    )
+
 
 def insure_account(
-    platform: Platform, investor_id: str, insurer_id: str, sum_insured: object, premium_rate: object
+    platform: Platform,
+    investor_id: str,
+    insurer_id: str,
+    sum_insured: object,
+    premium_rate: object,
+    *,
+    key: str | None = None,
 ) -> Policy:
-    """Insure an investor's account funds; the investor pays the premium now (own command)."""
-    with platform.transaction() as ctx:
+    """Insure an investor's account funds; the investor pays the premium now (own command).
+    ``key``: an idempotency key (a repeat returns the first outcome)."""
+    investor_id = check_id(investor_id, "investor id")
+    insurer_id = check_id(insurer_id, "insurer id")
+    insured = parse_amount(sum_insured, platform.config.currency, "sum insured")
+    rate = parse_rate(premium_rate, "premium rate")
+
+    def run(ctx: HookContext) -> Policy:
+        platform.using(ctx.conn).parties.get(investor_id)  # NotFound names it
         return _issue_paid_now(
             ctx,
             ctx.party_account(investor_id, ctx.currency),
             f"investor {investor_id}",
             insurer_id=insurer_id,
             kind="account",
-            sum_insured=sum_insured,
-            premium_rate=premium_rate,
+            sum_insured=insured,
+            premium_rate=rate,
             payer="investor",
-            subject=str(investor_id),
+            subject=investor_id,
         )
+
+    return platform.command(
+        "insurance.insure_account",
+        run,
+        key=key,
+        payload=[investor_id, insurer_id, insured.format(), str(rate)],
+        result_type=Policy,
+    )
 
 
 def insure_platform(
@@ -557,26 +649,41 @@ def insure_platform(
     sum_insured: object,
     premium_rate: object,
     trigger_days: int = 30,
+    *,
+    key: str | None = None,
 ) -> Policy:
     """Credit-guarantee insurance on the platform's whole volume, paid by the platform now (from
     its revenue account). Pays investors of any loan ``trigger_days`` overdue in the waterfall,
     after the loan's own credit policies, and reimburses earlier payers through :func:`reimburse`.
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
+    insurer_id = check_id(insurer_id, "insurer id")
     trigger = _trigger(trigger_days)
     if trigger is None:
         raise InvalidValue("a platform policy needs trigger_days (days overdue), not 'default'")
-    with platform.transaction() as ctx:
+    insured = parse_amount(sum_insured, platform.config.currency, "sum insured")
+    rate = parse_rate(premium_rate, "premium rate")
+
+    def run(ctx: HookContext) -> Policy:
         return _issue_paid_now(
             ctx,
             ctx.account("platform", "revenue", "revenue", ctx.currency),
             "the platform's revenue account",
             insurer_id=insurer_id,
             kind="platform",
-            sum_insured=sum_insured,
-            premium_rate=premium_rate,
+            sum_insured=insured,
+            premium_rate=rate,
             payer="platform",
             trigger_days=trigger,
         )
+
+    return platform.command(
+        "insurance.insure_platform",
+        run,
+        key=key,
+        payload=[insurer_id, insured.format(), str(rate), trigger],
+        result_type=Policy,
+    )
 
 
 def _issue_paid_now(
@@ -585,18 +692,12 @@ def _issue_paid_now(
     label: str,
     *,
     insurer_id: str,
-    sum_insured: object,
+    sum_insured: Money,
     **fields: Any,
 ) -> Policy:
     """Write a policy in force whose whole premium ``source`` pays at once."""
     _insurer_row(ctx.conn, insurer_id)
-    row = _write(
-        ctx,
-        insurer_id=insurer_id,
-        sum_insured=Money.of(sum_insured, ctx.currency, what="sum insured"),
-        state=IN_FORCE,
-        **fields,
-    )
+    row = _write(ctx, insurer_id=insurer_id, sum_insured=sum_insured, state=IN_FORCE, **fields)
     _collect_now(ctx, row, source, label)
     return _policy_record(_policy_row(ctx.conn, row.id), ctx.currency)
 
@@ -718,20 +819,22 @@ def lendkit_loan_defaulted(ctx: HookContext, loan: LoanRecord) -> None:
             _pay_loan_claim(ctx, fresh, loan.id, Money.zero(ctx.currency), room, None)
 
 
-def claim_asset_loss(platform: Platform, policy_id: str, loss: object) -> Money:
+def claim_asset_loss(
+    platform: Platform, policy_id: str, loss: object, *, key: str | None = None
+) -> Money:
     """Pay an asset policy's indemnity (at most the cover left and the insurer's balance) as the
     owner's payment on the secured loan, installments oldest first; returns the indemnity.
-    What the loan no longer needs stays with the borrower."""
-    with platform.transaction() as ctx:
+    What the loan no longer needs stays with the borrower. ``key``: an idempotency key."""
+    policy_id = check_id(policy_id, "policy id")
+    amount = parse_amount(loss, platform.config.currency, "loss")
+
+    def run(ctx: HookContext) -> Money:
         row = _policy_row(ctx.conn, policy_id)
         if row.kind != "asset" or row.state != IN_FORCE or row.loan_id is None:
             raise InvalidState(
                 f"policy {policy_id} is a {row.kind} policy in state {row.state}: asset losses"
                 " are claimed on an in-force asset policy of a disbursed loan"
             )
-        amount = Money.of(loss, ctx.currency, what="loss")
-        if not amount.is_positive():
-            raise InvalidAmount(f"loss {amount} must be positive")
         pay = min(amount, _room(ctx, row))
         if not pay.is_positive():
             raise LimitExceeded(f"policy {policy_id} has no cover or funds left to pay {amount}")
@@ -746,6 +849,14 @@ def claim_asset_loss(platform: Platform, policy_id: str, loss: object) -> Money:
         _record_claim(ctx, row, pay, "asset loss", row.loan_id, None)
         _apply_to_loan(view, ctx.conn, row.loan_id, pay)
         return pay
+
+    return platform.command(
+        "insurance.claim_asset_loss",
+        run,
+        key=key,
+        payload=[policy_id, amount.format()],
+        result_type=Money,
+    )
 
 
 def _apply_to_loan(view: Platform, conn: Connection, loan_id: str, amount: Money) -> None:
@@ -771,19 +882,21 @@ def _apply_to_loan(view: Platform, conn: Connection, loan_id: str, amount: Money
         return
 
 
-def claim_account_loss(platform: Platform, policy_id: str, loss: object) -> Money:
+def claim_account_loss(
+    platform: Platform, policy_id: str, loss: object, *, key: str | None = None
+) -> Money:
     """Pay an investor's account-funds loss (at most the cover left and the insurer's balance)
-    into the investor's available balance; returns what was paid."""
-    with platform.transaction() as ctx:
+    into the investor's available balance; returns what was paid. ``key``: an idempotency key."""
+    policy_id = check_id(policy_id, "policy id")
+    amount = parse_amount(loss, platform.config.currency, "loss")
+
+    def run(ctx: HookContext) -> Money:
         row = _policy_row(ctx.conn, policy_id)
         if row.kind != "account" or row.state != IN_FORCE:
             raise InvalidState(
                 f"policy {policy_id} is a {row.kind} policy in state {row.state}: account losses"
                 " are claimed on an in-force account policy"
             )
-        amount = Money.of(loss, ctx.currency, what="loss")
-        if not amount.is_positive():
-            raise InvalidAmount(f"loss {amount} must be positive")
         pay = min(amount, _room(ctx, row))
         if not pay.is_positive():
             raise LimitExceeded(f"policy {policy_id} has no cover or funds left to pay {amount}")
@@ -798,45 +911,87 @@ def claim_account_loss(platform: Platform, policy_id: str, loss: object) -> Mone
         _record_claim(ctx, row, pay, "account loss", None, None)
         return pay
 
+    return platform.command(
+        "insurance.claim_account_loss",
+        run,
+        key=key,
+        payload=[policy_id, amount.format()],
+        result_type=Money,
+    )
+
+
+def _reimbursed_reason(account: AccountRef) -> str:
+    return f"reimburse #{account.id}"
+
 
 def reimburse(
-    platform: Platform, policy_id: str, payer_account: str, loan_id: str, amount: object
+    platform: Platform,
+    policy_id: str,
+    payer_account: str,
+    loan_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
 ) -> Money:
-    """Platform policy: reimburse a party that paid a loan's investors first (a guarantor's or the
-    reserve's account, by its code ``owner_kind:owner_id:purpose:CUR``); at most the cover left
-    and the insurer's balance. Returns what was paid.
+    """Platform policy: reimburse a payer that paid a loan's investors first (a guarantor's,
+    the reserve's or another insurer's account, by its code ``owner_kind:owner_id:purpose:CUR``);
+    at most what that account paid the loan's investors and has neither recovered from the
+    borrower nor been reimbursed, the cover left and the insurer's balance. Returns what was paid.
 
-    The amount is the payer's word: lendkit's HookContext does not let a plugin read or take over
-    another payer's claims, so the insurer does not become the holder of the reimbursed claim.
+    The account must exist (``NotFound``) and must have paid this loan's investors
+    (``InvalidState`` otherwise): an insurer's money never goes to an account nobody owns or to
+    someone who paid nothing. The insurer does not become the holder of the reimbursed claim.
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
-    with platform.transaction() as ctx:
+    policy_id = check_id(policy_id, "policy id")
+    code = check_text(payer_account, "payer account", 200)
+    loan_id = check_id(loan_id, "loan id")
+    cur = platform.config.currency
+    amount_m = parse_amount(amount, cur, "reimbursement")
+    if code.count(":") < 3 or not code.endswith(f":{cur}"):
+        raise InvalidValue(
+            f"payer account {code!r} must be a code like 'plugin:reserve:reserve-fund:{cur}'"
+        )
+
+    def run(ctx: HookContext) -> Money:
         row = _policy_row(ctx.conn, policy_id)
         if row.kind != "platform" or row.state != IN_FORCE:
             raise InvalidState(
                 f"policy {policy_id} is a {row.kind} policy in state {row.state}: reimbursements"
                 " are paid by an in-force platform policy"
             )
-        parts = str(payer_account).split(":")
-        if len(parts) != 4 or parts[3] != ctx.currency:
-            raise InvalidValue(
-                f"payer account {payer_account!r} must be a code like"
-                f" 'plugin:reserve:fund:{ctx.currency}'"
-            )
         platform.using(ctx.conn).loans.get(loan_id)
-        amount_m = Money.of(amount, ctx.currency, what="reimbursement")
-        if not amount_m.is_positive():
-            raise InvalidAmount(f"reimbursement {amount_m} must be positive")
-        pay = min(amount_m, _room(ctx, row))
+        target = ctx.existing_account(code)
+        reason = _reimbursed_reason(target)
+        already = ctx.conn.execute(
+            select(func.coalesce(func.sum(claims.c.amount), 0)).where(
+                claims.c.loan_id == loan_id, claims.c.reason == reason
+            )
+        ).scalar_one()
+        owed = ctx.paid_for(loan_id, target).minor - int(already)
+        if owed <= 0:
+            raise InvalidState(
+                f"account {code} has nothing to be reimbursed for loan {loan_id}: it paid the"
+                " loan's investors nothing that is not recovered or reimbursed already"
+            )
+        pay = min(amount_m, _room(ctx, row), Money.from_minor(owed, cur))
         if not pay.is_positive():
             raise LimitExceeded(f"policy {policy_id} has no cover or funds left to pay {amount_m}")
-        target = ctx.account(parts[0], parts[1], parts[2], parts[3])
         ctx.transfer(
             "insurance.reimburse",
             policy_id,
             [(_custody(ctx, row.insurer_id, ctx.currency), -pay), (target, pay)],
         )
-        _record_claim(ctx, row, pay, f"reimburse {parts[0]}:{parts[1]}", loan_id, None)
+        _record_claim(ctx, row, pay, reason, loan_id, None)
         return pay
+
+    return platform.command(
+        "insurance.reimburse",
+        run,
+        key=key,
+        payload=[policy_id, code, loan_id, amount_m.format()],
+        result_type=Money,
+    )
 
 
 def yield_effect(platform: Platform, policy_id: str) -> YieldEffect:
@@ -844,7 +999,9 @@ def yield_effect(platform: Platform, policy_id: str) -> YieldEffect:
 
     ``premium_share`` = premium / scheduled interest; ``net_rate`` = rate x (1 - share).
     """
-    with platform.transaction() as ctx:
+    policy_id = check_id(policy_id, "policy id")
+
+    def run(ctx: HookContext) -> YieldEffect:
         row = _policy_row(ctx.conn, policy_id)
         if row.loan_id is None:
             raise InvalidState(f"policy {policy_id} is not on a disbursed loan")
@@ -862,6 +1019,8 @@ def yield_effect(platform: Platform, policy_id: str) -> YieldEffect:
             share.quantize(Decimal("0.000001")),
             (loan.annual_rate * (1 - share)).quantize(Decimal("0.000001")),
         )
+
+    return platform.command("insurance.yield_effect", run)
 
 
 # -- lifecycle hooks ------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from attrs import frozen
 from sqlalchemy import Connection, func, select
@@ -32,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 import lendkit
 from lendkit.core.context import HookContext
+from lendkit.core.inputs import check_id
 from lendkit.core.records import Disclosure, Installment, LoanRecord, Product
 from lendkit.migrations import PluginSchema
 from lendkit.plugins.online.tables import collections, metadata
@@ -105,14 +105,19 @@ def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
     return [Disclosure("online", f"collections at stage {stage}", str(n)) for stage, n in rows]
 
 
-def collection_history(platform: Any, loan_id: str) -> list[CollectionStage]:
+def collection_history(platform: lendkit.Platform, loan_id: str) -> list[CollectionStage]:
     """Every collection stage recorded for a loan, in order."""
-    with platform.engine.connect() as conn:
-        rows = conn.execute(
+    loan_id = check_id(loan_id, "loan id")
+
+    def run(ctx: HookContext) -> list[CollectionStage]:
+        rows = ctx.conn.execute(
             select(collections)
             .where(collections.c.loan_id == loan_id)
             .order_by(collections.c.period, collections.c.days_overdue)
         ).all()
-    return [
-        CollectionStage(r.loan_id, r.period, r.stage, r.days_overdue, r.recorded_on) for r in rows
-    ]
+        return [
+            CollectionStage(r.loan_id, r.period, r.stage, r.days_overdue, r.recorded_on)
+            for r in rows
+        ]
+
+    return platform.command("online.collection_history", run)

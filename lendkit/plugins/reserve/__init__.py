@@ -91,7 +91,8 @@ from sqlalchemy.dialects import postgresql
 import lendkit
 from lendkit.core.config import GRADES
 from lendkit.core.context import HookContext
-from lendkit.core.errors import ConfigError, InsufficientFunds, InvalidAmount, InvalidValue
+from lendkit.core.errors import ConfigError, InsufficientFunds, InvalidValue
+from lendkit.core.inputs import check_bool, check_id, parse_amount
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money, allocate, parse_rate
 from lendkit.core.records import (
@@ -390,21 +391,29 @@ def _covered(ctx: HookContext, loan_id: str) -> Row[Any] | None:
 # -- public API --------------------------------------------------------------------------------------
 
 
-def seed(platform: lendkit.Platform, amount: object, *, from_party: str | None = None) -> Money:
+def seed(
+    platform: lendkit.Platform,
+    amount: object,
+    *,
+    from_party: str | None = None,
+    key: str | None = None,
+) -> Money:
     """The platform puts ``amount`` into the fund; returns the balance after settling the queue.
 
     The money comes from the platform's revenue account (fees it earned), or, with
     ``from_party``, from that party's available custody balance -- a party the operator funded
     with its own money (the call is the operator's instruction for its own account).
+    ``key``: an idempotency key (a repeat returns the first outcome).
     """
     cur = platform.config.currency
-    money = Money.of(amount, cur, what="seed amount")
-    if not money.is_positive():
-        raise InvalidAmount(f"seed amount {money} is not allowed: it must be more than zero")
+    money = parse_amount(amount, cur, "seed amount")
     if from_party is not None:
-        platform.parties.get(from_party)  # NotFound names it
+        from_party = check_id(from_party, "party")
     _settings(platform.config.plugins.get(PLUGIN, {}))  # refuse a bad configuration early
-    with platform.transaction() as ctx:
+
+    def run(ctx: HookContext) -> Money:
+        if from_party is not None:
+            platform.using(ctx.conn).parties.get(from_party)  # NotFound names it
         _lock(ctx)
         source = _revenue(ctx) if from_party is None else ctx.party_account(from_party, cur)
         have = ctx.balance(source)
@@ -423,14 +432,21 @@ def seed(platform: lendkit.Platform, amount: object, *, from_party: str | None =
         _settle(ctx)
         return ctx.balance(fund)
 
+    return platform.command(
+        "reserve.seed", run, key=key, payload=[money.format(), from_party], result_type=Money
+    )
 
-def settle(platform: lendkit.Platform) -> Money:
+
+def settle(platform: lendkit.Platform, *, key: str | None = None) -> Money:
     """Pay queued claims with what the fund holds now (it also happens whenever money arrives).
-    Returns what was paid."""
+    Returns what was paid. ``key``: an idempotency key (a repeat returns the first outcome)."""
     _settings(platform.config.plugins.get(PLUGIN, {}))  # refuse a bad configuration early
-    with platform.transaction() as ctx:
+
+    def run(ctx: HookContext) -> Money:
         _lock(ctx)
         return Money.from_minor(sum(_settle(ctx).values()), ctx.currency)
+
+    return platform.command("reserve.settle", run, key=key, payload=[], result_type=Money)
 
 
 def _status(ctx: HookContext) -> ReserveStatus:
@@ -483,43 +499,47 @@ def _status(ctx: HookContext) -> ReserveStatus:
 def status(platform: lendkit.Platform) -> ReserveStatus:
     """Balance, seeded, contributions, payouts, recoveries, queued shortfall, coverage."""
     _settings(platform.config.plugins.get(PLUGIN, {}))  # refuse a bad configuration early
-    with platform.transaction() as ctx:
-        return _status(ctx)
+    return platform.command("reserve.status", _status)
 
 
 def payouts(platform: lendkit.Platform) -> list[Payout]:
     """Every payout the fund made, in order."""
     cur = platform.config.currency
-    with platform.engine.connect() as conn:
-        rows = conn.execute(
+
+    def run(ctx: HookContext) -> list[Payout]:
+        rows = ctx.conn.execute(
             select(movements).where(movements.c.kind == "payout").order_by(movements.c.id)
         ).all()
-    return [
-        Payout(r.loan_id, r.period, Money.from_minor(r.amount, cur), r.booked_on, r.claim_id)
-        for r in rows
-    ]
+        return [
+            Payout(r.loan_id, r.period, Money.from_minor(r.amount, cur), r.booked_on, r.claim_id)
+            for r in rows
+        ]
+
+    return platform.command("reserve.payouts", run)
 
 
 def queue(platform: lendkit.Platform, *, open_only: bool = False) -> list[QueuedClaim]:
     """The claims the reserve took on (only those still queued with ``open_only``), in order."""
     cur = platform.config.currency
     stmt = select(claims).order_by(claims.c.queued_on, claims.c.id)
-    if open_only:
+    if check_bool(open_only, "open_only"):
         stmt = stmt.where(claims.c.state == OPEN)
-    with platform.engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return [
-        QueuedClaim(
-            r.id,
-            r.loan_id,
-            r.period,
-            r.queued_on,
-            Money.from_minor(r.principal + r.interest, cur),
-            Money.from_minor(r.paid_principal + r.paid_interest, cur),
-            r.state,
-        )
-        for r in rows
-    ]
+
+    def run(ctx: HookContext) -> list[QueuedClaim]:
+        return [
+            QueuedClaim(
+                r.id,
+                r.loan_id,
+                r.period,
+                r.queued_on,
+                Money.from_minor(r.principal + r.interest, cur),
+                Money.from_minor(r.paid_principal + r.paid_interest, cur),
+                r.state,
+            )
+            for r in ctx.conn.execute(stmt).all()
+        ]
+
+    return platform.command("reserve.queue", run)
 
 
 # -- hooks -------------------------------------------------------------------------------------------

@@ -153,12 +153,16 @@ def test_listing_above_ltv_is_refused_and_revaluation_flags_a_breach(
 
 
 def secured_loan(
-    p: lendkit.Platform, clock: FixedClock, vin: str = "LSVAM4187C2184847"
+    p: lendkit.Platform,
+    clock: FixedClock,
+    vin: str = "LSVAM4187C2184847",
+    owner: str | None = None,
 ) -> tuple[str, str, str, str, Any]:
-    """A 50000.00 vehicle loan (3 months, 12 %) funded 30000/20000, proceeds withdrawn."""
+    """A 50000.00 vehicle loan (3 months, 12 %) funded 30000/20000, proceeds withdrawn; the car
+    belongs to the borrower, or to ``owner`` (a third-party mortgagor)."""
     b = party(p, "borrower")
     i1, i2 = party(p, "i1", "30000"), party(p, "i2", "20000")
-    car = collateral.register_asset(p, "vehicle", vin, b, "100000", START)
+    car = collateral.register_asset(p, "vehicle", vin, owner or b, "100000", START)
     listing = p.listings.apply(b, "50000", "12%", months=3, product="secured")
     collateral.pledge(p, listing.id, car.id)
     p.listings.approve(listing.id, grade="B")
@@ -276,3 +280,71 @@ def test_readme_example_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> 
     code = textwrap.dedent(doc.split("checked)::\n", 1)[1])
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "collateral-example", "exec"), {"__name__": "example"})
+
+
+def test_one_live_pledge_per_identifier_whatever_its_kind(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = open_platform(make_platform)
+    b = party(p, "b")
+    vin = "LSVAM4187C2184847"
+    car = collateral.register_asset(p, "vehicle", vin, b, "100000", START)
+    machine = collateral.register_asset(p, "equipment", vin.lower(), b, "100000", START)
+    assert machine.identifier == vin and machine.id != car.id
+    first = p.listings.apply(b, "30000", "12%", months=3, product="secured")
+    second = p.listings.apply(b, "30000", "12%", months=3, product="secured")
+    collateral.pledge(p, first.id, car.id)
+    with pytest.raises(lendkit.InvalidState, match=r"already pledged \(registered as vehicle\)"):
+        collateral.pledge(p, second.id, machine.id)
+    assert collateral.asset_pledges(p, second.id) == []
+    p.listings.cancel(first.id)  # releases the vehicle's pledge: the identifier is free again
+    assert collateral.pledge(p, second.id, machine.id).state == "pledged"
+    assert p.verify().ok
+
+
+def test_racing_pledges_of_one_identifier_under_two_kinds(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = open_platform(make_platform)
+    b = party(p, "b")
+    assets = [
+        collateral.register_asset(p, kind, "VIN-RACE", b, "100000", START).id
+        for kind in ("vehicle", "equipment")
+    ]
+    listings = [p.listings.apply(b, "30000", "12%", months=3).id for _ in assets]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def go(listing_id: str, asset_id: str) -> None:
+        barrier.wait()
+        try:
+            collateral.pledge(p, listing_id, asset_id)
+            outcomes.append("ok")
+        except lendkit.InvalidState:
+            outcomes.append("refused")
+
+    threads = [
+        threading.Thread(target=go, args=pair) for pair in zip(listings, assets, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "refused"]
+
+
+def test_surplus_goes_to_a_third_party_owner_through_the_plugin_account(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    p = open_platform(make_platform)
+    owner = party(p, "mortgagor", "5")
+    b, _i1, _i2, _car, loan = secured_loan(p, clock, owner=owner)
+    default_it(p, clock, loan.id)
+    p.custody.deposit(b, "7")  # the borrower's own money is neither used nor the owner's
+    sale = collateral.record_sale(p, loan.id, proceeds="80000", costs="2000")
+    assert sale.surplus == M("26206.12")
+    assert p.custody.balance(owner).available == M("5") + sale.surplus
+    assert p.custody.balance(b).available == M("7")
+    assert balance_of(p, "plugin", "collateral", "sale-proceeds") == M(0)
+    assert p.loans.get(loan.id).state == "settled"
+    assert p.verify().ok

@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import lendkit
 from lendkit import Money
-from lendkit.core.errors import ConfigError
-from lendkit.core.hooks import ValidationRefused
+from lendkit.core.errors import ConfigError, ValidationRefused
 from lendkit.plugins import guarantee
 from tests.conftest import FixedClock
 
@@ -291,7 +291,7 @@ def test_partner_guarantees_only_recommended_borrowers_in_full(
     )
     with pytest.raises(lendkit.Forbidden, match="did not recommend"):
         guarantee.apply_recommended(p, partner.id, stranger, "1000", annual_rate="12%", months=3)
-    assert [x.state for x in p.listings.find()] == ["cancelled"]
+    assert p.listings.find() == []  # one command: a refused guarantee applies nothing
     guarantee.recommend(p, partner.id, borrower)
     listing, g = guarantee.apply_recommended(
         p, partner.id, borrower, "1000", annual_rate="12%", months=3
@@ -349,3 +349,50 @@ def test_readme_example_runs() -> None:
     doc = guarantee.__doc__ or ""
     code = textwrap.dedent(doc.split("Example::", 1)[1])
     exec(compile(code, "guarantee-example", "exec"), {})
+
+
+class RefuseEveryApproval:
+    """A second plugin whose validator refuses every approval."""
+
+    lendkit_plugin_name = "refuse-approvals"
+
+    @lendkit.hookimpl
+    def lendkit_validate_listing(self, ctx: Any, listing: Any) -> list[str]:
+        return ["refused by the other plugin"] if listing.state == "approved" else []
+
+
+def test_a_refusal_by_another_validator_takes_no_capacity(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = make_platform(
+        plugins=["online", "guarantee", RefuseEveryApproval()],
+        config={"waterfall": ["guarantee"]},
+    )
+    g = company(p, "Acme", "1000")  # cap 10000.00
+    listing = p.listings.apply(party(p, "b"), "3000", "12%", months=3)
+    guarantee.guarantee_listing(p, listing.id, g.id)
+    with pytest.raises(ValidationRefused, match="refused by the other plugin"):
+        p.listings.approve(listing.id)
+    assert guarantee.get_guarantor(p, g.id).available_capacity == M("10000")
+    assert guarantee.guarantee_of(p, listing.id).state == "pending"
+    # a caller checking the rules without approving (the validators alone) takes nothing either
+    approved = attrs.evolve(p.listings.get(listing.id), state="approved")
+    with p.transaction() as ctx:
+        with pytest.raises(ValidationRefused):
+            p.hooks.validate_listing(ctx, approved)
+        assert guarantee.guarantee_of(p.using(ctx.conn), listing.id).state == "pending"
+    assert guarantee.get_guarantor(p, g.id).committed == M("0")
+    assert guarantee.get_guarantor(p, g.id).available_capacity == M("10000")
+
+
+def test_approval_commits_capacity_once_every_validator_passed(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = open_platform(make_platform)
+    g = company(p, "Acme", "1000")
+    listing = p.listings.apply(party(p, "b"), "3000", "12%", months=3)
+    guarantee.guarantee_listing(p, listing.id, g.id)
+    assert guarantee.get_guarantor(p, g.id).committed == M("0")
+    p.listings.approve(listing.id)
+    assert guarantee.guarantee_of(p, listing.id).state == "committed"
+    assert guarantee.get_guarantor(p, g.id).available_capacity == M("7000")

@@ -251,13 +251,15 @@ def test_platform_policy_covers_any_loan_and_reimburses_an_earlier_payer(
     # the loan has no policy of its own: the platform policy pays, up to its 500.00 cover
     assert insurance.get_policy(p, pol.id).claims_paid == M("500")
     assert p.loans.position(loan.id, i1).received_principal == M("500")
+    first_payer = f"insurer:{ins.id}:plugin:CNY"  # the insurer that paid the investors
     with pytest.raises(lendkit.LimitExceeded, match="no cover"):
-        insurance.reimburse(p, pol.id, "plugin:reserve:fund:CNY", loan.id, "100")
-    pol2 = insurance.insure_platform(p, ins.id, "300", "0", trigger_days=90)
-    paid = insurance.reimburse(p, pol2.id, "plugin:reserve:fund:CNY", loan.id, "120.50")
+        insurance.reimburse(p, pol.id, first_payer, loan.id, "100")
+    other = insurance.register_insurer(p, "Reinsurer", capacity="100000")
+    insurance.fund_insurer(p, other.id, "1000")
+    pol2 = insurance.insure_platform(p, other.id, "300", "0", trigger_days=90)
+    paid = insurance.reimburse(p, pol2.id, first_payer, loan.id, "120.50")
     assert paid == M("120.50")
-    with p.transaction() as ctx:
-        assert ctx.balance(ctx.account("plugin", "reserve", "fund", "CNY")) == M("120.50")
+    assert insurance.get_insurer(p, ins.id).balance == M("4630.50")  # 5000 + 10 - 500 + 120.50
     with pytest.raises(lendkit.InvalidValue, match="must be a code"):
         insurance.reimburse(p, pol2.id, "reserve", loan.id, "1")
     assert disclosed(p)["claims paid"] == "620.50 CNY"
