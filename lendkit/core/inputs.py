@@ -1,18 +1,16 @@
 """Parsing what callers pass in: the bounds every command applies, core's and plugins' alike.
 
-A plugin imports only ``lendkit`` and ``lendkit.core``, so the checks its public functions need
-live here: amounts (positive, within :data:`MAX_AMOUNT` so sums stay in a BigInteger column),
-ids (short strings), names and free text (printable, bounded), choices and whole numbers. Each
-refusal is an ``InvalidValue`` (``InvalidAmount`` for money) naming the value and what is
-allowed; a wrong type (a list where a string is expected) is an ``InvalidValue`` too, never a
-bare ``TypeError``.
-
-The limits are the services' own (``lendkit.services.common`` uses the same numbers).
+A plugin imports only ``lendkit`` and ``lendkit.core``, so the checks that core's services and
+plugins' public functions both need live here: amounts (positive, within :data:`MAX_AMOUNT` so
+sums stay in a BigInteger column), ids (short strings), names and free text (printable, UTF-8
+encodable, bounded), choices, whole numbers, booleans and calendar days. Each refusal is an
+``InvalidValue`` (``InvalidAmount`` for money) naming the value and what is allowed; a wrong type
+(a list where a string is expected) is an ``InvalidValue`` too, never a bare ``TypeError``.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from lendkit.core.errors import InvalidAmount, InvalidValue
 from lendkit.core.money import Money
@@ -23,11 +21,17 @@ MAX_AMOUNT = 10**13
 MAX_ID_LENGTH = 40
 #: names (parties, guarantors, insurers) are at most this long
 MAX_NAME_LENGTH = 200
+#: free text (reasons, notes, check details)
+MAX_TEXT_LENGTH = 400
+#: a reviewer's name (the size of the columns that keep it)
+MAX_REVIEWER_LENGTH = 100
 
 __all__ = [
     "MAX_AMOUNT",
     "MAX_ID_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_REVIEWER_LENGTH",
+    "MAX_TEXT_LENGTH",
     "check_bool",
     "check_choice",
     "check_date",
@@ -35,21 +39,14 @@ __all__ = [
     "check_int",
     "check_text",
     "parse_amount",
+    "text_problem",
 ]
-
-
-def _shown(value: object) -> str:
-    return repr(value)[:50]
 
 
 def parse_amount(
     value: object, currency: str, what: str = "amount", *, allow_zero: bool = False
 ) -> Money:
-    """Money from user input: positive (or zero if allowed), below :data:`MAX_AMOUNT`.
-
-    Floats are refused (``WrongType``, a ``TypeError`` and an ``InvalidValue``); a ``Money`` in
-    another currency is a ``CurrencyMismatch``.
-    """
+    """Money from user input: positive (or zero if allowed), within ``MAX_AMOUNT``."""
     money = Money.of(value, currency, what=what)
     if money.is_negative() or (money.is_zero() and not allow_zero):
         allowed = "zero or more" if allow_zero else "more than zero"
@@ -61,65 +58,111 @@ def parse_amount(
     return money
 
 
-def _printable(text: str) -> bool:
-    """No control characters (NUL included) and no lone surrogates (not encodable)."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def text_problem(text: str, *, multiline: bool = False) -> str | None:
+    """What makes ``text`` unstorable or unprintable, or None if it is fine.
 
-
-def check_id(value: object, what: str) -> str:
-    """A syntactically valid id: a printable string of 1..``MAX_ID_LENGTH`` characters.
-
-    Whether it names something is for the lookup to say (``NotFound``).
+    Refused: NUL (PostgreSQL cannot store it), other control characters (tab and line breaks
+    are allowed in ``multiline`` free text) and surrogate code points (they cannot be encoded
+    as UTF-8, so neither database can store them).
     """
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > MAX_ID_LENGTH
-        or value != value.strip()
-        or not _printable(value)
-    ):
-        raise InvalidValue(
-            f"{what} {_shown(value)} is not a valid id (a string of 1..{MAX_ID_LENGTH} printable"
-            " characters)"
-        )
-    return value
+    for c in text:
+        o = ord(c)
+        if 0xD800 <= o <= 0xDFFF:
+            return f"it contains a lone surrogate (U+{o:04X})"
+        if o < 32 or 127 <= o < 160:
+            if multiline and c in "\t\n\r":
+                continue
+            kind = "a NUL character" if o == 0 else "a control character"
+            return f"it contains {kind} (U+{o:04X})"
+    return None
 
 
-def check_text(value: object, what: str, max_length: int = MAX_NAME_LENGTH) -> str:
-    """A name or short text: a string, stripped, 1..``max_length`` printable characters."""
+def check_text(
+    value: object,
+    what: str,
+    max_length: int = MAX_TEXT_LENGTH,
+    *,
+    allow_empty: bool = False,
+    multiline: bool = False,
+) -> str:
+    """A string from user input (a name, a reason, a note): printable, UTF-8 encodable, bounded.
+
+    Leading and trailing whitespace is stripped. Every string a service stores or looks up goes
+    through this (ids through :func:`check_id`, idempotency keys through ``uow.check_key``), so
+    a NUL or a lone surrogate is an ``InvalidValue`` naming the field, never a driver error.
+    """
+    lines = (
+        "printable characters (tab and line breaks allowed)"
+        if multiline
+        else "printable characters"
+    )
+    allowed = f"{0 if allow_empty else 1}..{max_length} {lines}"
     if not isinstance(value, str):
-        raise InvalidValue(f"{what} must be a string, got {type(value).__name__} {_shown(value)}")
+        raise InvalidValue(f"{what} must be a string of {allowed}, got {type(value).__name__}")
     text = value.strip()
-    if not text or len(text) > max_length or not _printable(text):
-        raise InvalidValue(
-            f"{what} {text[:40]!r} is not allowed: 1..{max_length} printable characters"
-        )
+    problem: str | None
+    if len(text) > max_length:
+        problem = f"it is {len(text):,} characters long"
+    elif not text and not allow_empty:
+        problem = "it is empty"
+    else:
+        problem = text_problem(text, multiline=multiline)
+    if problem:
+        raise InvalidValue(f"{what} {_shown(value)} is not allowed: {problem}; use {allowed}")
     return text
 
 
-def check_choice(value: object, what: str, allowed: tuple[str, ...]) -> str:
-    """One of ``allowed`` (exactly)."""
-    if not isinstance(value, str) or value not in allowed:
+def check_id(value: object, what: str) -> str:
+    """A syntactically valid id (string, short, printable); existence is checked by the lookup."""
+    allowed = f"a string of 1..{MAX_ID_LENGTH} printable characters"
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise InvalidValue(f"{what} {_shown(value)} is not a valid id ({allowed})")
+    problem = text_problem(value)
+    if problem is None and value != value.strip():
+        problem = "it has leading or trailing spaces"
+    if problem:
+        raise InvalidValue(f"{what} {_shown(value)} is not a valid id: {problem}; use {allowed}")
+    return value
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message: its repr (escapes NUL and surrogates), cut short."""
+    shown = repr(value)
+    return shown if len(shown) <= 50 else shown[:47] + "..."
+
+
+def check_date(value: object, what: str) -> date:
+    """A calendar day: a ``datetime.date`` (not a ``datetime``, not text) before 9999-12-31.
+
+    The last representable day is refused because a day's business ends at the next midnight,
+    which ``datetime`` cannot represent after it.
+    """
+    if not isinstance(value, date) or isinstance(value, datetime):
+        kind = "a datetime" if isinstance(value, datetime) else type(value).__name__
         raise InvalidValue(
-            f"{what} {_shown(value)} is not allowed: choose one of {', '.join(allowed)}"
+            f"{what} {_shown(value)} must be a datetime.date (got {kind}), e.g. date(2027, 1, 5)"
+        )
+    if value >= date.max:
+        raise InvalidValue(
+            f"{what} {value} is out of range: allowed up to {date.max - timedelta(days=1)}"
         )
     return value
 
 
 def check_int(value: object, what: str, low: int, high: int) -> int:
-    """A whole number (not a bool) between ``low`` and ``high`` inclusive."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidValue(
-            f"{what} {_shown(value)} must be a whole number between {low} and {high}"
-        )
+        raise InvalidValue(f"{what} {value!r} must be a whole number between {low} and {high}")
     if not low <= value <= high:
         raise InvalidValue(f"{what} {value} is out of range: allowed {low}..{high}")
+    return value
+
+
+def check_choice(value: object, what: str, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (exact string match)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidValue(
+            f"{what} {str(value)[:50]!r} is not allowed: choose one of {', '.join(allowed)}"
+        )
     return value
 
 
@@ -127,11 +170,4 @@ def check_bool(value: object, what: str) -> bool:
     """``True`` or ``False`` (not 0/1, not a string)."""
     if not isinstance(value, bool):
         raise InvalidValue(f"{what} {_shown(value)} must be True or False")
-    return value
-
-
-def check_date(value: object, what: str) -> date:
-    """A ``datetime.date`` (not a ``datetime``, not a string)."""
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidValue(f"{what} {_shown(value)} must be a datetime.date")
     return value

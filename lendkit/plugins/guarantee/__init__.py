@@ -104,7 +104,7 @@ from lendkit.core.errors import (
     LimitExceeded,
     NotFound,
 )
-from lendkit.core.inputs import check_id, check_text, parse_amount
+from lendkit.core.inputs import MAX_NAME_LENGTH, check_id, check_text, parse_amount
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money, parse_rate, to_decimal
 from lendkit.core.records import (
@@ -585,7 +585,7 @@ def _register(
     key: str | None,
 ) -> Guarantor:
     cfg = _settings(platform.config.plugins.get(PLUGIN, {}))
-    name = check_text(name, "guarantor name")
+    name = check_text(name, "guarantor name", MAX_NAME_LENGTH)
     party_id = check_id(party_id, "guarantor party id")
     cur = platform.config.currency
     cap_money = parse_amount(capital, cur, "registered capital")

@@ -103,7 +103,14 @@ from lendkit.core.errors import (
     LimitExceeded,
     NotFound,
 )
-from lendkit.core.inputs import check_bool, check_choice, check_id, check_text, parse_amount
+from lendkit.core.inputs import (
+    MAX_NAME_LENGTH,
+    check_bool,
+    check_choice,
+    check_id,
+    check_text,
+    parse_amount,
+)
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate, parse_rate
 from lendkit.core.records import (
@@ -285,7 +292,7 @@ def register_insurer(
     account from its available balance); it must be a registered party.
     ``key``: an idempotency key (a repeat returns the first outcome).
     """
-    name = check_text(name, "insurer name")
+    name = check_text(name, "insurer name", MAX_NAME_LENGTH)
     cap = parse_amount(capacity, platform.config.currency, "insurer capacity")
     if party_id is not None:
         party_id = check_id(party_id, "insurer party id")
