@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import db_url, main, parse_plugins
+from lendkit.cli.base import database_option, db_url, main, parse_plugins
 from lendkit.cli.db import database_errors, sqlite_file, tool_engine
 from lendkit.core.errors import InvalidValue, SchemaOutOfDate
 from lendkit.core.records import CobResult
@@ -96,6 +96,7 @@ def stderr_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[]
 
 
 @main.command("cob")
+@database_option
 @click.option(
     "--date", "date_text", default=None, help="Business date YYYY-MM-DD (default: today, UTC)."
 )

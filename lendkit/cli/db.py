@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from lendkit.cli.base import db_url, main, parse_plugins
+from lendkit.cli.base import database_option, db_url, main, parse_plugins
 from lendkit.core.errors import ConfigError, SchemaOutOfDate
 from lendkit.migrations import PluginSchema
 from lendkit.plugin_manager import load_plugin
@@ -129,6 +129,7 @@ def check_schema(conn: Connection) -> None:
 
 
 @main.group("db")
+@database_option
 def db_group() -> None:
     """Manage the database schema (lendkit's own Alembic migrations)."""
 
@@ -153,6 +154,7 @@ plugins_option = click.option(
 
 
 @db_group.command("upgrade")
+@database_option
 @plugins_option
 @click.pass_context
 def upgrade_command(ctx: click.Context, plugins_text: str) -> None:
@@ -175,6 +177,7 @@ def upgrade_command(ctx: click.Context, plugins_text: str) -> None:
 
 
 @db_group.command("pending")
+@database_option
 @plugins_option
 @click.pass_context
 def pending_command(ctx: click.Context, plugins_text: str) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 from sqlalchemy import func, inspect, select
 
-from lendkit.cli.base import fail, main
+from lendkit.cli.base import database_option, fail, given_db_url, main
 from lendkit.cli.db import database_errors, display_url, sqlite_file, tool_engine
 from lendkit.cli.report import render_table
 from lendkit.core import states as S
@@ -471,24 +471,15 @@ def _party_count(url: str) -> int:
 
 @main.command("demo")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed for the amounts.")
-@click.option(
-    "--db",
-    "demo_db",
-    default=None,
-    help=f"Database to use (must hold no parties). Default: a new SQLite file {DEMO_FILE}.",
-)
+@database_option
 @click.pass_context
-def demo_command(ctx: click.Context, seed: int, demo_db: str | None) -> None:
+def demo_command(ctx: click.Context, seed: int) -> None:
     """Simulate a year of a lending platform (listings, bids, COB every day) and print a report.
 
     Uses ``--db`` (of ``demo`` or of ``lendkit``, or LENDKIT_DATABASE_URL) when given, refusing a
     database that already has parties; otherwise recreates ``lendkit-demo.db`` here.
     """
-    root = ctx.find_root()
-    source = root.get_parameter_source("db_url")
-    url = demo_db
-    if url is None and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-        url = str(root.obj["db_url"])
+    url = given_db_url(ctx)  # the database must hold no parties; default: a new lendkit-demo.db
     if url is None:
         path = Path(DEMO_FILE).resolve()
         for extra in ("", "-wal", "-shm", "-journal"):

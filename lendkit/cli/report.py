@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import db_url, main
+from lendkit.cli.base import database_option, db_url, main
 from lendkit.cli.cob import open_platform, parse_plugins
 from lendkit.core.records import Disclosure
 from lendkit.services.reports import PlatformTotals
@@ -95,6 +95,7 @@ def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> l
 
 
 @main.command("report")
+@database_option
 @click.option(
     "--plugins",
     "plugins_text",

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import db_url, main
+from lendkit.cli.base import database_option, db_url, main
 from lendkit.cli.db import check_schema, database_errors, display_url, sqlite_file, tool_engine
 from lendkit.core.errors import SchemaOutOfDate
 from lendkit.store.ledger import VerifyReport, verify_ledger
@@ -60,6 +60,7 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
 
 
 @main.command("verify")
+@database_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.pass_context
 def verify_command(ctx: click.Context, as_json: bool) -> None:
