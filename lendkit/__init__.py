@@ -22,6 +22,7 @@ from lendkit.core.errors import (
     LimitExceeded,
     NotFound,
     PluginError,
+    PluginsMismatch,
 )
 from lendkit.core.money import Money, RoundingPolicy, allocate
 from lendkit.core.records import (
@@ -59,6 +60,7 @@ __all__ = [
     "NotFound",
     "Platform",
     "PluginError",
+    "PluginsMismatch",
     "Product",
     "RoundingPolicy",
     "Schedule",

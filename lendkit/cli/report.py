@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from lendkit.cli.base import database_option, db_url, main
-from lendkit.cli.cob import open_platform, parse_plugins
+from lendkit.cli.cob import open_platform
+from lendkit.cli.db import plugins_option
 from lendkit.core.records import Disclosure
 from lendkit.services.reports import PlatformTotals
 
@@ -96,18 +97,14 @@ def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> l
 
 @main.command("report")
 @database_option
-@click.option(
-    "--plugins",
-    "plugins_text",
-    default="online",
-    show_default=True,
-    help="Comma-separated plugins whose disclosures to include, as the application enables them.",
-)
+@plugins_option("Comma-separated plugins whose disclosures to include.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.pass_context
-def report_command(ctx: click.Context, plugins_text: str, as_json: bool) -> None:
-    """Platform totals (volume, outstanding, overdue and bad-debt rates, revenue) and disclosures."""
-    plugins = parse_plugins(plugins_text)
+def report_command(ctx: click.Context, plugins: list[str] | None, as_json: bool) -> None:
+    """Platform totals (volume, outstanding, overdue and bad-debt rates, revenue) and disclosures.
+
+    The disclosures are those of every plugin the database remembers (or of --plugins).
+    """
     with open_platform(db_url(ctx), plugins) as platform:
         totals = platform.reports.totals()
         disclosures = platform.reports.disclosure()
