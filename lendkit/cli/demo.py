@@ -28,7 +28,7 @@ from lendkit.cli.base import database_option, fail, given_db_url, main
 from lendkit.cli.db import database_errors, display_url, sqlite_file, tool_engine
 from lendkit.cli.report import render_table
 from lendkit.core import states as S
-from lendkit.core.money import Money
+from lendkit.core.money import Money, allocate
 from lendkit.core.records import LoanRecord
 from lendkit.platform import Platform
 from lendkit.store.tables import installments, parties
@@ -340,19 +340,28 @@ class Demo:
         loans: list[LoanRecord] = [p.loans.get(loan_id) for _, loan_id in self.loans]
         per: dict[str, list[Money]] = {i: [zero] * 5 for i in self.deposits}
         for loan in loans:
-            for pos in loan.positions:
+            # the loan's unpaid penalty, shared by the investors as their positions' principal
+            penalty_shares = allocate(
+                self.arrears(loan.id)[1], [pos.principal.minor for pos in loan.positions]
+            )
+            for pos, penalty_due in zip(loan.positions, penalty_shares, strict=True):
                 acc = per[pos.investor_id]
+                owed = pos.outstanding_principal + pos.outstanding_interest + penalty_due
                 for k, value in enumerate(
                     (
                         pos.principal,
                         pos.received_principal,
                         pos.received_interest,
                         pos.received_penalty,
-                        pos.outstanding_principal,
+                        owed,
                     )
                 ):
                     acc[k] = acc[k] + value
-        out += ["", f"Investors ({cur}; interest is net of the platform's management fee)"]
+        out += [
+            "",
+            f"Investors ({cur}; interest is net of the platform's management fee;"
+            " still owed: principal, interest and penalty the borrower has not paid them yet)",
+        ]
         inv_rows = []
         totals = [zero] * 6
         for investor, acc in per.items():

@@ -17,7 +17,7 @@ from lendkit.cli.base import database_option, db_url, main
 from lendkit.cli.cob import open_platform
 from lendkit.cli.db import plugins_option
 from lendkit.core.records import Disclosure
-from lendkit.services.reports import PlatformTotals
+from lendkit.services.reports import BAD_DEBT_RATE, OVERDUE_RATE, PlatformTotals
 
 __all__ = ["render_table", "report_command", "report_dict", "text_width"]
 
@@ -80,6 +80,7 @@ def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> l
         ("platform revenue (fees)", f"{totals.revenue.format()} {cur}"),
     ]
     lines = ["Platform totals", *render_table(("figure", "value"), figures, (False, True))]
+    lines += [f"  {OVERDUE_RATE}", f"  {BAD_DEBT_RATE}"]
     states = sorted(totals.listings_by_state.items())
     lines += ["", "Listings by state"]
     if states:

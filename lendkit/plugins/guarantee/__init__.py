@@ -35,8 +35,9 @@ rate, deposit rate, liability (``joint`` or ``general``) and what it covers. The
 Flow: ``apply`` -> :func:`guarantee_listing` -> ``approve`` (cap re-checked, capacity committed)
 -> publish/bid -> ``disburse`` (fee, deposit frozen) -> repayments release the deposit; COB pays on
 overdue. A listing of the product ``guaranteed`` cannot be approved without a guarantor.
-Gap: lendkit has no hook for a listing rejected or cancelled, so a guarantee on such a listing is
-released with :func:`release_listing` (a failed listing -- 流标 -- releases itself).
+A listing rejected, cancelled (``lendkit_listing_withdrawn``) or failed (流标,
+``lendkit_listing_failed``) releases its guarantee by itself; :func:`release_listing` releases
+the guarantee of an applied listing whose guarantor is being replaced.
 
 Configuration (defaults for new guarantors; each may be overridden per guarantor/guarantee)::
 
