@@ -472,6 +472,12 @@ def test_cli_reference_documents_every_command() -> None:
 def test_root_db_option_is_honoured_but_not_the_environment(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``new`` opens no database: its --db is the URL written into the new project's settings.
+
+    ``lendkit --db URL new NAME`` means the same as ``new NAME --db URL``, but
+    ``LENDKIT_DATABASE_URL`` names the database one works on now, not the new project's, so it is
+    not used (tests/cli/test_db_option.py lists ``new`` among the commands that open none).
+    """
     monkeypatch.setenv("LENDKIT_DATABASE_URL", "sqlite:///from-env.db")
     assert run("--db", "sqlite:///root.db", "new", "one").exit_code == 0
     assert run("new", "two").exit_code == 0
