@@ -98,7 +98,7 @@ class Platform:
     def open(
         cls,
         url: str = DEFAULT_URL,
-        plugins: Iterable[str | object] = ("online",),
+        plugins: Iterable[str | object] | None = None,
         *,
         config: PlatformConfig | Mapping[str, Any] | None = None,
         clock: Callable[[], datetime] = system_clock,
@@ -112,6 +112,14 @@ class Platform:
         with ``create=False`` a schema that is behind raises ``SchemaOutOfDate``, and so does a
         SQLite file that does not exist (nothing is created). A SQLite path whose directory does
         not exist is a ``ConfigError`` naming it, whatever ``create`` says.
+
+        A database remembers the plugins it was created or last upgraded with (their names;
+        plugin objects passed directly are the host's own code and are not remembered).
+        ``plugins=None`` (the default) opens it with those, or ``["online"]`` if it remembers
+        none. Named plugins that differ from the remembered set raise ``PluginsMismatch``
+        naming both sets, except that with ``create=True`` more plugins may be given: that adds
+        them (their migrations run and the database remembers the larger set). A remembered
+        plugin is never dropped by leaving it out.
         """
         cfg = (
             config
@@ -129,12 +137,20 @@ class Platform:
                 )
         engine = create_lendkit_engine(url, sqlite_synchronous=synchronous, **engine_kwargs)
         try:
+            with engine.connect() as conn:
+                remembered = schema.remembered_plugins(conn)
+            if plugins is None:
+                plugins = schema.DEFAULT_PLUGINS if remembered is None else remembered
+            chosen = list(plugins)
+            named = [p for p in chosen if isinstance(p, str)]
+            where = engine.url.render_as_string(hide_password=True)
+            schema.check_plugins(remembered, named, adding=create, database=where)
             platform = cls(
-                engine, plugins=plugins, config=cfg, clock=clock, gateway=gateway, owns_engine=True
+                engine, plugins=chosen, config=cfg, clock=clock, gateway=gateway, owns_engine=True
             )
             plugin_schemas = platform.plugin_schemas()
             if create:
-                schema.upgrade(engine, plugin_schemas)
+                schema.upgrade(engine, plugin_schemas, remember=named)
             else:
                 with engine.connect() as conn:
                     todo = schema.pending(conn, plugin_schemas)

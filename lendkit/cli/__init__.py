@@ -1,7 +1,9 @@
 """The ``lendkit`` command line (click).
 
-Every command takes the database URL from ``--db`` or ``LENDKIT_DATABASE_URL`` and defaults to a
-SQLite file ``lendkit.db`` in the working directory. Refusals (any ``LendkitError``) print one line
+Every command that opens a database takes its URL from ``--db`` (before or after the command:
+one shared option, :func:`lendkit.cli.base.database_option`), else ``LENDKIT_DATABASE_URL``, and
+defaults to a SQLite file ``lendkit.db`` in the working directory; it uses the plugins the database
+remembers unless ``--plugins`` is given. Refusals (any ``LendkitError``) print one line
 and exit with status 2, never a traceback.
 """
 

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from lendkit.core.errors import InvalidValue, LendkitError
 
 DEFAULT_DB_URL = "sqlite:///lendkit.db"
+DB_PARAM = "db_url"  # the name of every ``--db`` parameter (root and per command)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,7 +37,7 @@ class LendkitGroup(click.Group):
 @click.group(cls=LendkitGroup)
 @click.option(
     "--db",
-    "db_url",
+    DB_PARAM,
     envvar="LENDKIT_DATABASE_URL",
     default=DEFAULT_DB_URL,
     show_default=True,
@@ -45,14 +47,67 @@ class LendkitGroup(click.Group):
 def main(ctx: click.Context, db_url: str) -> None:
     """lendkit: an embeddable, plugin-based lending SDK."""
     ctx.ensure_object(dict)
-    ctx.obj["db_url"] = db_url
+    ctx.obj[DB_PARAM] = db_url
+
+
+_GIVEN = "lendkit.db_urls"  # ctx.meta key: the --db values given after the subcommand
+
+
+def _collect_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta.setdefault(_GIVEN, []).append(value)
+
+
+def database_option(command: F) -> F:
+    """Give a command (or group) its own ``--db URL``, so ``lendkit COMMAND --db URL`` works.
+
+    Every command that opens a database uses this one option and reads the URL with
+    :func:`db_url` (or :func:`given_db_url`): ``--db`` after the subcommand, else ``lendkit --db``
+    before it, else ``LENDKIT_DATABASE_URL``, else ``sqlite:///lendkit.db``. Two different URLs
+    on one command line are refused rather than one silently winning.
+    """
+    option = click.option(
+        "--db",
+        DB_PARAM,
+        default=None,
+        metavar="URL",
+        expose_value=False,
+        callback=_collect_db,
+        help="Database URL (same as `lendkit --db URL`; default: LENDKIT_DATABASE_URL,"
+        f" else {DEFAULT_DB_URL}).",
+    )
+    return option(command)
+
+
+def given_db_url(ctx: click.Context) -> str | None:
+    """The URL given by ``--db`` (either position) or ``LENDKIT_DATABASE_URL``; ``None`` if neither."""
+    root = ctx.find_root()
+    given: list[str] = ctx.meta.get(_GIVEN, [])
+    source = root.get_parameter_source(DB_PARAM)
+    if source is ParameterSource.COMMANDLINE:
+        given = [str(root.params[DB_PARAM]), *given]
+    elif source is ParameterSource.ENVIRONMENT and not given:
+        given = [str(root.params[DB_PARAM])]  # the environment yields to an explicit --db
+    given = list(dict.fromkeys(given))
+    if len(given) > 1:
+        from lendkit.cli.db import display_url  # db.py imports this module
+
+        raise InvalidValue(
+            f"--db is given twice with different URLs"
+            f" ({', '.join(repr(display_url(u)) for u in given)}): give one"
+        )
+    return given[0] if given else None
+
+
+def db_url_from_environment(ctx: click.Context) -> bool:
+    """Whether the URL in use came from ``LENDKIT_DATABASE_URL`` (no ``--db`` in either position)."""
+    source = ctx.find_root().get_parameter_source(DB_PARAM)
+    return source is ParameterSource.ENVIRONMENT and not ctx.meta.get(_GIVEN)
 
 
 def db_url(ctx: click.Context) -> str:
-    """The database URL chosen by ``--db`` / ``LENDKIT_DATABASE_URL``."""
-    url = ctx.find_root().obj["db_url"]
-    assert isinstance(url, str)
-    return url
+    """The database URL a command uses: ``--db`` in either position, else the environment/default."""
+    return given_db_url(ctx) or DEFAULT_DB_URL
 
 
 def env_flag(name: str) -> bool:

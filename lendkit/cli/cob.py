@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import db_url, main, parse_plugins
-from lendkit.cli.db import database_errors, sqlite_file, tool_engine
+from lendkit.cli.base import database_option, db_url, main, parse_plugins
+from lendkit.cli.db import database_errors, plugins_option, sqlite_file, tool_engine
 from lendkit.core.errors import InvalidValue, SchemaOutOfDate
 from lendkit.core.records import CobResult
 from lendkit.platform import Platform
@@ -47,8 +47,12 @@ def parse_cob_date(text: str | None) -> date:
 
 
 @contextmanager
-def open_platform(url: str, plugins: list[str], **kwargs: Any) -> Iterator[Platform]:
-    """Open the platform on an existing database that is migrated to the current schema."""
+def open_platform(url: str, plugins: list[str] | None, **kwargs: Any) -> Iterator[Platform]:
+    """Open the platform on an existing database that is migrated to the current schema.
+
+    ``plugins=None``: the plugins the database remembers; a list that disagrees with them is
+    ``PluginsMismatch`` naming both.
+    """
     tool_engine(url).dispose()  # checks the URL and the driver up front
     path = sqlite_file(url)
     if path is not None and not path.exists():
@@ -96,6 +100,7 @@ def stderr_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[]
 
 
 @main.command("cob")
+@database_option
 @click.option(
     "--date", "date_text", default=None, help="Business date YYYY-MM-DD (default: today, UTC)."
 )
@@ -105,22 +110,17 @@ def stderr_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[]
     show_default=True,
     help="Run one shard i/n of the loans (several processes may share a date on PostgreSQL).",
 )
-@click.option(
-    "--plugins",
-    "plugins_text",
-    default="online",
-    show_default=True,
-    help="Comma-separated plugins to enable, as the application enables them.",
-)
+@plugins_option("Comma-separated plugins to enable, as the application enables them.")
 @click.pass_context
-def cob_command(ctx: click.Context, date_text: str | None, shard: str, plugins_text: str) -> None:
+def cob_command(
+    ctx: click.Context, date_text: str | None, shard: str, plugins: list[str] | None
+) -> None:
     """Run close of business for one date: expire listings, collect, mark overdue, default.
 
     Idempotent: rerunning a finished date (and shard) changes nothing.
     """
     run_date = parse_cob_date(date_text)
     i, n = parse_shard(shard.strip())
-    plugins = parse_plugins(plugins_text)
     url = db_url(ctx)
     label = f"COB {run_date.isoformat()} shard {i}/{n}"
     progress, finish = stderr_progress(label)

@@ -14,8 +14,9 @@ import sys
 
 import click
 
-from lendkit.cli.base import db_url, main, parse_plugins
+from lendkit.cli.base import database_option, db_url, main
 from lendkit.cli.cob import open_platform
+from lendkit.cli.db import plugins_option
 from lendkit.core.errors import ConfigError
 from lendkit.services.custody import CustodyGateway, FlushResult
 
@@ -68,20 +69,14 @@ def custody_group() -> None:
     default=None,
     help="The application's custody gateway as MODULE:NAME (default: the embedded gateway).",
 )
-@click.option(
-    "--plugins",
-    "plugins_text",
-    default="online",
-    show_default=True,
-    help="Comma-separated plugins to enable, as the application enables them.",
-)
+@database_option
+@plugins_option("Comma-separated plugins to enable, as the application enables them.")
 @click.pass_context
-def flush_command(ctx: click.Context, gateway_spec: str | None, plugins_text: str) -> None:
+def flush_command(ctx: click.Context, gateway_spec: str | None, plugins: list[str] | None) -> None:
     """Send every queued gateway request (committed, never sent) once, and book the answers.
 
     Exit status 0 if all were sent, 1 if one failed (it stays queued), 2 if it could not run.
     """
-    plugins = parse_plugins(plugins_text)
     gateway = load_gateway(gateway_spec)
     with open_platform(db_url(ctx), plugins, gateway=gateway) as platform:
         at_open = platform.custody.recovered

@@ -8,7 +8,7 @@ a traceback).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from lendkit.cli.base import db_url, main, parse_plugins
+from lendkit.cli.base import F, database_option, db_url, main, parse_plugins
 from lendkit.core.errors import ConfigError, SchemaOutOfDate
 from lendkit.migrations import PluginSchema
 from lendkit.plugin_manager import load_plugin
@@ -29,8 +29,11 @@ __all__ = [
     "all_revisions",
     "check_schema",
     "database_errors",
+    "database_plugins",
     "db_group",
     "display_url",
+    "plugin_schemas",
+    "plugins_option",
     "sqlite_file",
     "tool_engine",
 ]
@@ -115,9 +118,9 @@ def all_revisions(plugins: list[PluginSchema] | None = None) -> list[str]:
     return out
 
 
-def check_schema(conn: Connection) -> None:
-    """``SchemaOutOfDate`` unless the database is migrated to the code's head revision."""
-    todo = schema.pending(conn)
+def check_schema(conn: Connection, plugins: list[PluginSchema] | None = None) -> None:
+    """``SchemaOutOfDate`` unless the database (and ``plugins``' tables) is at the code's head."""
+    todo = schema.pending(conn, plugins or [])
     if not todo:
         return
     if schema.current_revision(conn) is None:
@@ -128,41 +131,74 @@ def check_schema(conn: Connection) -> None:
     )
 
 
+def database_plugins(
+    conn: Connection | None, given: list[str] | None, url: str, *, adding: bool = False
+) -> list[str]:
+    """The plugins a command uses on the database: those it remembers unless ``--plugins`` given.
+
+    A ``--plugins`` that disagrees with what the database remembers is ``PluginsMismatch``
+    naming both (more plugins are allowed when ``adding``: ``lendkit db upgrade`` adds them).
+    ``conn`` is ``None`` for a database that does not exist yet.
+    """
+    remembered = schema.remembered_plugins(conn) if conn is not None else None
+    if given is None:
+        return list(schema.DEFAULT_PLUGINS if remembered is None else remembered)
+    schema.check_plugins(remembered, given, adding=adding, database=display_url(url))
+    return given
+
+
 @main.group("db")
+@database_option
 def db_group() -> None:
     """Manage the database schema (lendkit's own Alembic migrations)."""
 
 
-def plugin_schemas(plugins_text: str) -> list[PluginSchema]:
+def plugin_schemas(plugins: str | list[str]) -> list[PluginSchema]:
     """The schemas (tables + migrations) of the named plugins that own tables."""
     found = []
-    for name in parse_plugins(plugins_text):
+    for name in parse_plugins(plugins) if isinstance(plugins, str) else plugins:
         declared = getattr(load_plugin(name), "lendkit_schema", None)
         if isinstance(declared, PluginSchema):
             found.append(declared)
     return found
 
 
-plugins_option = click.option(
-    "--plugins",
-    "plugins_text",
-    default="online",
-    show_default=True,
-    help="Comma-separated plugins whose own tables are migrated too.",
-)
+def plugins_option(help_text: str) -> Callable[[F], F]:
+    """``--plugins a,b``: parsed to a list, ``None`` when not given (the database's own plugins)."""
+
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
+        return None if value is None else parse_plugins(value)
+
+    return click.option(
+        "--plugins",
+        "plugins",
+        default=None,
+        metavar="NAME,...",
+        callback=parse,
+        help=f"{help_text} Default: the plugins the database remembers (online for a new one);"
+        " a list that disagrees with them is refused.",
+    )
 
 
 @db_group.command("upgrade")
-@plugins_option
+@database_option
+@plugins_option(
+    "Comma-separated plugins whose tables are migrated too; more than the database"
+    " remembers adds them."
+)
 @click.pass_context
-def upgrade_command(ctx: click.Context, plugins_text: str) -> None:
-    """Apply every pending migration, lendkit's then the plugins' (creates a SQLite file if needed)."""
+def upgrade_command(ctx: click.Context, plugins: list[str] | None) -> None:
+    """Apply every pending migration, lendkit's then the plugins' (creates a SQLite file if needed).
+
+    The database then remembers the plugins, so later commands use them without --plugins.
+    """
     url = db_url(ctx)
-    plugins = plugin_schemas(plugins_text)
     engine = tool_engine(url)
     try:
         with database_errors(url):
-            applied = schema.upgrade(engine, plugins)
+            with engine.connect() as conn:
+                names = database_plugins(conn, plugins, url, adding=True)
+            applied = schema.upgrade(engine, plugin_schemas(names), remember=names)
     finally:
         engine.dispose()
     if applied:
@@ -172,23 +208,26 @@ def upgrade_command(ctx: click.Context, plugins_text: str) -> None:
         click.echo(f"{display_url(url)} is up to date")
     else:
         click.echo(f"up to date: {display_url(url)} is at {schema.head_revision()} (head)")
+    click.echo(f"plugins: {', '.join(names) or '(none)'}")
 
 
 @db_group.command("pending")
-@plugins_option
+@database_option
+@plugins_option("Comma-separated plugins whose pending migrations are listed too.")
 @click.pass_context
-def pending_command(ctx: click.Context, plugins_text: str) -> None:
+def pending_command(ctx: click.Context, plugins: list[str] | None) -> None:
     """List the migrations not yet applied, oldest first ("none" if up to date)."""
     url = db_url(ctx)
-    plugins = plugin_schemas(plugins_text)
     engine = tool_engine(url)  # checks the URL and driver; connects to nothing yet
     try:
         path = sqlite_file(url)
         if path is not None and not path.exists():
-            todo = all_revisions(plugins)  # do not create the file just to look at it
+            # do not create the file just to look at it
+            todo = all_revisions(plugin_schemas(database_plugins(None, plugins, url)))
         else:
             with database_errors(url), engine.connect() as conn:
-                todo = schema.pending(conn, plugins)
+                names = database_plugins(conn, plugins, url, adding=True)
+                todo = schema.pending(conn, plugin_schemas(names))
     finally:
         engine.dispose()
     if not todo:

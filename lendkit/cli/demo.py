@@ -25,11 +25,11 @@ from pathlib import Path
 import click
 from sqlalchemy import func, inspect, select
 
-from lendkit.cli.base import fail, main
+from lendkit.cli.base import database_option, db_url_from_environment, fail, given_db_url, main
 from lendkit.cli.db import database_errors, display_url, sqlite_file, tool_engine
 from lendkit.cli.report import render_table
 from lendkit.core import states as S
-from lendkit.core.money import Money
+from lendkit.core.money import Money, allocate
 from lendkit.core.records import LoanRecord
 from lendkit.platform import Platform
 from lendkit.store.tables import installments, parties
@@ -341,19 +341,28 @@ class Demo:
         loans: list[LoanRecord] = [p.loans.get(loan_id) for _, loan_id in self.loans]
         per: dict[str, list[Money]] = {i: [zero] * 5 for i in self.deposits}
         for loan in loans:
-            for pos in loan.positions:
+            # the loan's unpaid penalty, shared by the investors as their positions' principal
+            penalty_shares = allocate(
+                self.arrears(loan.id)[1], [pos.principal.minor for pos in loan.positions]
+            )
+            for pos, penalty_due in zip(loan.positions, penalty_shares, strict=True):
                 acc = per[pos.investor_id]
+                owed = pos.outstanding_principal + pos.outstanding_interest + penalty_due
                 for k, value in enumerate(
                     (
                         pos.principal,
                         pos.received_principal,
                         pos.received_interest,
                         pos.received_penalty,
-                        pos.outstanding_principal,
+                        owed,
                     )
                 ):
                     acc[k] = acc[k] + value
-        out += ["", f"Investors ({cur}; interest is net of the platform's management fee)"]
+        out += [
+            "",
+            f"Investors ({cur}; interest is net of the platform's management fee;"
+            " still owed: principal, interest and penalty the borrower has not paid them yet)",
+        ]
         inv_rows = []
         totals = [zero] * 6
         for investor, acc in per.items():
@@ -483,24 +492,15 @@ def report_hint(url: str, from_environment: bool) -> str:
 
 @main.command("demo")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed for the amounts.")
-@click.option(
-    "--db",
-    "demo_db",
-    default=None,
-    help=f"Database to use (must hold no parties). Default: a new SQLite file {DEMO_FILE}.",
-)
+@database_option
 @click.pass_context
-def demo_command(ctx: click.Context, seed: int, demo_db: str | None) -> None:
+def demo_command(ctx: click.Context, seed: int) -> None:
     """Simulate a year of a lending platform (listings, bids, COB every day) and print a report.
 
     Uses ``--db`` (of ``demo`` or of ``lendkit``, or LENDKIT_DATABASE_URL) when given, refusing a
     database that already has parties; otherwise recreates ``lendkit-demo.db`` here.
     """
-    root = ctx.find_root()
-    source = root.get_parameter_source("db_url")
-    url = demo_db
-    if url is None and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-        url = str(root.obj["db_url"])
+    url = given_db_url(ctx)  # the database must hold no parties; default: a new lendkit-demo.db
     if url is None:
         path = Path(DEMO_FILE).resolve()
         for extra in ("", "-wal", "-shm", "-journal"):
@@ -521,5 +521,4 @@ def demo_command(ctx: click.Context, seed: int, demo_db: str | None) -> None:
         click.echo(line)
     if not ok:
         ctx.exit(1)
-    from_environment = demo_db is None and source is not None and source.name == "ENVIRONMENT"
-    click.echo(report_hint(url, from_environment), err=True)
+    click.echo(report_hint(url, db_url_from_environment(ctx)), err=True)

@@ -13,10 +13,11 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import db_url, main
-from lendkit.cli.cob import open_platform, parse_plugins
+from lendkit.cli.base import database_option, db_url, main
+from lendkit.cli.cob import open_platform
+from lendkit.cli.db import plugins_option
 from lendkit.core.records import Disclosure
-from lendkit.services.reports import PlatformTotals
+from lendkit.services.reports import BAD_DEBT_RATE, OVERDUE_RATE, PlatformTotals
 
 __all__ = ["render_table", "report_command", "report_dict", "text_width"]
 
@@ -79,6 +80,7 @@ def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> l
         ("platform revenue (fees)", f"{totals.revenue.format()} {cur}"),
     ]
     lines = ["Platform totals", *render_table(("figure", "value"), figures, (False, True))]
+    lines += [f"  {OVERDUE_RATE}", f"  {BAD_DEBT_RATE}"]
     states = sorted(totals.listings_by_state.items())
     lines += ["", "Listings by state"]
     if states:
@@ -95,18 +97,15 @@ def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> l
 
 
 @main.command("report")
-@click.option(
-    "--plugins",
-    "plugins_text",
-    default="online",
-    show_default=True,
-    help="Comma-separated plugins whose disclosures to include, as the application enables them.",
-)
+@database_option
+@plugins_option("Comma-separated plugins whose disclosures to include.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.pass_context
-def report_command(ctx: click.Context, plugins_text: str, as_json: bool) -> None:
-    """Platform totals (volume, outstanding, overdue and bad-debt rates, revenue) and disclosures."""
-    plugins = parse_plugins(plugins_text)
+def report_command(ctx: click.Context, plugins: list[str] | None, as_json: bool) -> None:
+    """Platform totals (volume, outstanding, overdue and bad-debt rates, revenue) and disclosures.
+
+    The disclosures are those of every plugin the database remembers (or of --plugins).
+    """
     with open_platform(db_url(ctx), plugins) as platform:
         totals = platform.reports.totals()
         disclosures = platform.reports.disclosure()

@@ -290,6 +290,67 @@ def _report(target: Path, written: list[Rendered], extra: str, next_steps: list[
 
 # -- lendkit new ------------------------------------------------------------------------------------
 
+#: where each builtin plugin's test set-up goes in the generated tests/test_platform.py: run once
+#: (``setup``) or for each listing before approval (``before_approval``); templates/snippets/NAME-tpl
+SNIPPETS = {
+    "guarantee": "before_approval",
+    "collateral": "before_approval",
+    "insurance": "before_approval",
+    "reserve": "setup",
+}
+
+
+def with_a_product(plugins: list[str]) -> tuple[list[str], str]:
+    """``plugins``, with ``online`` first if none of them registers a loan product (and why)."""
+    from lendkit.core.hooks import Hooks
+    from lendkit.plugin_manager import make_plugin_manager
+
+    if Hooks(make_plugin_manager(plugins)).products() or "online" not in available_plugins():
+        return plugins, ""
+    return ["online", *plugins], (
+        f" (online added: {', '.join(plugins)} register{'s' if len(plugins) == 1 else ''}"
+        " no loan product)"
+    )
+
+
+def generated_test_parts(plugins: list[str]) -> dict[str, str]:
+    """The generated test's per-plugin set-up (a guarantor, a pledged asset, an insurer...)."""
+    parts: dict[str, list[str]] = {"setup": [], "before_approval": []}
+    used = [name for name in plugins if name in SNIPPETS]
+    for name in used:
+        text = _template_root("snippets").joinpath(f"{name}{TEMPLATE_SUFFIX}").read_text("utf-8")
+        parts[SNIPPETS[name]].append(text.rstrip("\n"))
+    imports = f"from lendkit.plugins import {', '.join(sorted(used))}\n" if used else ""
+    return {"plugin_imports": imports, **{k: "\n".join(v) for k, v in parts.items()}}
+
+
+def lendkit_source(extra: str | None) -> str:
+    """What the generated tox.ini installs lendkit from: where the running lendkit came from.
+
+    lendkit need not be on a package index: a source checkout or a wheel recorded by pip
+    (PEP 610 ``direct_url.json``), else the folder holding this lendkit's ``pyproject.toml``;
+    the plain requirement only when neither is known.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+    from urllib.parse import unquote, urlparse
+
+    suffix = f"[{extra}]" if extra else ""
+    where: Path | None = None
+    try:
+        recorded = distribution("lendkit").read_text("direct_url.json")
+    except PackageNotFoundError:
+        recorded = None
+    if recorded:
+        url = urlparse(json.loads(recorded).get("url", ""))
+        if url.scheme == "file" and Path(unquote(url.path)).exists():
+            where = Path(unquote(url.path))
+    checkout = Path(lendkit.__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "lendkit").is_dir():
+        where = checkout  # the code running now wins over an older install record
+    if where is None:
+        return f"lendkit{suffix}>={lendkit.__version__}"
+    return f"{where}{suffix}"
+
 
 def _answer(given: Any, answers: Mapping[str, Any], key: str, default: Any) -> Any:
     if given is not None:
@@ -345,6 +406,7 @@ def new_command(
     plugins = check_plugins(
         parse_plugins(plugins_value if isinstance(plugins_value, str) else ",".join(plugins_value))
     )
+    plugins, note = with_a_product(plugins)
     code = parse_currency(str(_answer(currency, saved, "currency", DEFAULT_CURRENCY)))
     db_url = check_db_url(str(_answer(db, saved, "db", f"sqlite:///{name}.db")))
     postgres = not db_url.startswith("sqlite")
@@ -361,6 +423,8 @@ def new_command(
         "plugin_tables": "\n".join(f"[config.plugins.{_toml_key(p)}]" for p in plugins),
         "lendkit_version": lendkit.__version__,
         "lendkit_requirement": requirement,
+        "lendkit_source": lendkit_source("postgres" if postgres else None),
+        **generated_test_parts(plugins),
     }
     generated = render("project", module, variables)
     generated.append(Rendered(ANSWERS_FILE, answers_json("project", answers)))
@@ -368,7 +432,7 @@ def new_command(
     _report(
         target,
         generated,
-        f": plugins {', '.join(plugins)}, currency {code}",
+        f": plugins {', '.join(plugins)}, currency {code}{note}",
         [f"cd {name}", f'pip install -e ".[test]" && python -m {module}', "python -m pytest"],
     )
 

@@ -2,7 +2,8 @@
 
 Exit status 0 when the ledger is sound, 1 when it is not (the first bad journal entry named, then
 every problem), 2 when it cannot be checked (bad URL, unreachable database, schema missing or
-behind). Plugins are not loaded: verification reads lendkit's own tables only.
+behind). The ledger is lendkit's own tables; the plugins the database remembers (or ``--plugins``,
+which must agree with them) are loaded only to check that their tables are migrated too.
 
 A sound ledger's head is printed as ``head: SEQ:HASH``. Kept somewhere else (a log, a ticket, a
 notarised mail), it is an anchor: ``lendkit verify --anchor SEQ:HASH`` fails if the journal up to
@@ -17,8 +18,17 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import db_url, main
-from lendkit.cli.db import check_schema, database_errors, display_url, sqlite_file, tool_engine
+from lendkit.cli.base import database_option, db_url, main
+from lendkit.cli.db import (
+    check_schema,
+    database_errors,
+    database_plugins,
+    display_url,
+    plugin_schemas,
+    plugins_option,
+    sqlite_file,
+    tool_engine,
+)
 from lendkit.core.errors import SchemaOutOfDate
 from lendkit.store.ledger import VerifyReport, parse_anchor, verify_ledger
 
@@ -27,8 +37,13 @@ __all__ = ["problem_lines", "report_dict", "run_verify", "verify_command"]
 _FIRST_BAD_PREFIX = "first bad entry:"
 
 
-def run_verify(url: str, anchor: str | None = None) -> VerifyReport:
-    """Check the ledger at ``url`` in one consistent read transaction (against ``anchor``)."""
+def run_verify(
+    url: str, plugins: list[str] | None = None, anchor: str | None = None
+) -> VerifyReport:
+    """Check the ledger at ``url`` in one consistent read transaction (against ``anchor``).
+
+    ``plugins``: as ``--plugins`` (``None``: the ones the database remembers).
+    """
     kept = parse_anchor(anchor) if anchor is not None else None
     engine = tool_engine(url)  # checks the URL and driver; connects to nothing yet
     try:
@@ -42,7 +57,7 @@ def run_verify(url: str, anchor: str | None = None) -> VerifyReport:
                 # one snapshot for every query, so concurrent writers cannot cause false alarms
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                check_schema(conn)
+                check_schema(conn, plugin_schemas(database_plugins(conn, plugins, url)))
                 return verify_ledger(conn, kept)
     finally:
         engine.dispose()
@@ -66,6 +81,8 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
 
 
 @main.command("verify")
+@database_option
+@plugins_option("Comma-separated plugins whose tables must be migrated too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option(
     "--anchor",
@@ -74,14 +91,16 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
     help="A head printed by an earlier run: fail if the journal up to SEQ was rewritten since.",
 )
 @click.pass_context
-def verify_command(ctx: click.Context, as_json: bool, anchor: str | None) -> None:
+def verify_command(
+    ctx: click.Context, plugins: list[str] | None, as_json: bool, anchor: str | None
+) -> None:
     """Rebuild balances from the journal and check every ledger invariant.
 
     Prints the head (SEQ:HASH) to keep elsewhere as an anchor for later runs. Exit status 0 if
     the ledger is sound, 1 if not, 2 if it could not be checked.
     """
     url = db_url(ctx)
-    report = run_verify(url, anchor)
+    report = run_verify(url, plugins, anchor)
     if as_json:
         click.echo(json.dumps(report_dict(report)))
     elif report.ok:

@@ -57,7 +57,7 @@ class PlatformConfig:
     rating_agencies: tuple[str, ...] = ()
     #: investor risk level (1..5) -> the worst grade they may bid on
     risk_level_grades: dict[int, str] = Factory(lambda: {1: "A", 2: "B", 3: "C", 4: "D", 5: "HR"})
-    #: hold expiry (hours) for bids after the funding window closes, as a safety net
+    #: the longest funding window (days) a listing may ask for (``listings.apply(window_days=)``)
     funding_window_days_max: int = 30
     #: SQLite durability: FULL (default, survives power loss) or NORMAL
     sqlite_synchronous: str = "FULL"

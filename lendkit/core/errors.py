@@ -77,6 +77,10 @@ class PluginError(LendkitError):
     """A plugin could not be found or loaded, or two plugins registered the same name."""
 
 
+class PluginsMismatch(PluginError):
+    """The plugins asked for are not the ones the database remembers (names both sets)."""
+
+
 class SchemaOutOfDate(LendkitError):
     """The database schema is behind the code: run ``lendkit db upgrade``."""
 

@@ -33,11 +33,24 @@ class PlatformTotals:
 
     @property
     def overdue_rate(self) -> str:
+        """:data:`OVERDUE_RATE`: overdue principal / outstanding principal, as a percentage."""
         return _ratio(self.overdue_principal, self.outstanding_principal)
 
     @property
     def bad_debt_rate(self) -> str:
+        """:data:`BAD_DEBT_RATE`: defaulted principal / outstanding principal, as a percentage."""
         return _ratio(self.defaulted_principal, self.outstanding_principal)
+
+
+#: how the rates are defined, printed next to them (``lendkit report``, ``lendkit demo``)
+OVERDUE_RATE = (
+    "overdue rate = overdue principal (unpaid principal of installments past due,"
+    " open loans) / outstanding principal (open loans)"
+)
+BAD_DEBT_RATE = (
+    "bad-debt rate = defaulted principal (outstanding principal of defaulted loans)"
+    " / outstanding principal (open loans)"
+)
 
 
 def _ratio(part: Money, whole: Money) -> str:
@@ -122,8 +135,12 @@ class ReportsService:
         own = [
             Disclosure("platform", "volume", str(t.volume)),
             Disclosure("platform", "outstanding principal", str(t.outstanding_principal)),
-            Disclosure("platform", "overdue rate", t.overdue_rate),
-            Disclosure("platform", "bad-debt rate", t.bad_debt_rate),
+            Disclosure(
+                "platform", "overdue rate (overdue / outstanding principal)", t.overdue_rate
+            ),
+            Disclosure(
+                "platform", "bad-debt rate (defaulted / outstanding principal)", t.bad_debt_rate
+            ),
         ]
 
         def run(tx: Tx) -> list[Disclosure]:

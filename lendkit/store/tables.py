@@ -416,3 +416,16 @@ claims = Table(
     _ts("created_at"),
     Index("ix_lendkit_claims_loan_period", "loan_id", "period"),
 )
+
+
+# --- the database's own settings -------------------------------------------------------------
+
+#: key/value settings the database keeps about itself: ``plugins`` is the JSON list of the plugin
+#: names it was created or last upgraded with (see ``lendkit.store.schema.remembered_plugins``)
+meta = Table(
+    "lendkit_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    _ts("updated_at"),
+)

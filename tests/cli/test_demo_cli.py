@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 import lendkit
+from lendkit import Money
 from lendkit.cli import main
 from lendkit.cli.demo import report_hint
 from lendkit.store.db import create_nullpool_engine
@@ -105,6 +106,21 @@ def test_demo_story_states(in_tmp: Path) -> None:
     assert int(days) > 90 and float(penalty) > 0
     investors = section(out, "Investors")
     assert len(investors) == 7 and investors[-1][0] == "total"
+    # "still owed" is everything the borrowers have not paid the investors: principal, interest
+    # and penalty (not principal only)
+    assert "still owed: principal, interest and penalty" in out
+    with lendkit.Platform.open(f"sqlite:///{in_tmp / 'lendkit-demo.db'}", create=False) as p:
+        positions = [pos for loan in p.loans.find() for pos in p.loans.get(loan.id).positions]
+    zero = Money.zero("CNY")
+    principal = sum((pos.outstanding_principal for pos in positions), zero)
+    interest = sum((pos.outstanding_interest for pos in positions), zero)
+    penalty_due = sum((Money.of(row[-1], "CNY") for row in loans), zero)
+    assert principal.is_positive() and interest.is_positive() and penalty_due.is_positive()
+    assert Money.of(investors[-1][-2], "CNY") == principal + interest + penalty_due
+    # the rates are defined where they are printed; collection stages count loans
+    assert "overdue rate (overdue / outstanding principal)" in out
+    stages = [line.split() for line in out.splitlines() if "collection stage" in line]
+    assert stages and all(row[-1] == "1" for row in stages)  # one loan went overdue
 
 
 def test_demo_with_explicit_db(db_url: str, in_tmp: Path) -> None:

@@ -75,6 +75,10 @@ def test_report_table(platform: lendkit.Platform, funded: Callable[..., str], db
     row = next(line for line in out.splitlines() if line.startswith("outstanding principal"))
     assert row.split()[-2:] == ["2000.00", "CNY"]
     assert any(line.split() == ["disbursed", "1"] for line in out.splitlines())
+    # the rates are defined where they are printed, in the table and in the disclosures
+    assert "overdue rate = overdue principal (unpaid principal of installments past due" in out
+    assert "bad-debt rate = defaulted principal (outstanding principal of defaulted loans)" in out
+    assert "bad-debt rate (defaulted / outstanding principal)" in out
 
 
 def test_report_empty_database(platform: lendkit.Platform, db_url: str) -> None:

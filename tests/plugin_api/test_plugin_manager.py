@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,10 +197,12 @@ def test_unknown_name_lists_third_party_too(acme: FakeEntryPoint) -> None:
 # -- one manager per Platform --------------------------------------------------------------------
 
 
-def test_each_platform_has_its_own_manager(db_url: str) -> None:
+def test_each_platform_has_its_own_manager(db_url: str, tmp_path: Path) -> None:
+    # ``second`` leaves out online, which db_url remembers (refused there): it gets its own file
+    other = f"sqlite:///{tmp_path / 'other.db'}"
     with (
         lendkit.Platform.open(db_url, plugins=["online"]) as first,
-        lendkit.Platform.open(db_url, plugins=[ProductX()]) as second,
+        lendkit.Platform.open(other, plugins=[ProductX()]) as second,
         lendkit.Platform.open(db_url, plugins=["online"]) as third,
     ):
         assert first.pm is not second.pm and first.pm is not third.pm

@@ -36,8 +36,9 @@ Flow: ``apply`` -> :func:`guarantee_listing` -> ``approve`` (cap re-checked by t
 capacity committed once every plugin's validator passed)
 -> publish/bid -> ``disburse`` (fee, deposit frozen) -> repayments release the deposit; COB pays on
 overdue. A listing of the product ``guaranteed`` cannot be approved without a guarantor.
-A rejected, cancelled or failed (流标) listing releases its guarantee itself;
-:func:`release_listing` frees the guarantee of an applied listing whose guarantor is replaced.
+A listing rejected, cancelled (``lendkit_listing_withdrawn``) or failed (流标,
+``lendkit_listing_failed``) releases its guarantee by itself; :func:`release_listing` releases
+the guarantee of an applied listing whose guarantor is being replaced.
 Every public function runs as one command (``Platform.command``): retried, joining a host
 transaction under ``platform.using(conn)``, and the mutating ones take an idempotency ``key=``.
 

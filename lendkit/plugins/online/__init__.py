@@ -96,13 +96,17 @@ def lendkit_loan_defaulted(ctx: HookContext, loan: LoanRecord) -> None:
 
 @lendkit.hookimpl
 def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
-    """How many installments are in each collection stage."""
+    """How many loans reached each collection stage (a loan counts once, however many of its
+    installments did; ``default`` counts defaulted loans)."""
     rows = ctx.conn.execute(
-        select(collections.c.stage, func.count())
+        select(collections.c.stage, func.count(func.distinct(collections.c.loan_id)))
         .group_by(collections.c.stage)
         .order_by(collections.c.stage)
     ).all()
-    return [Disclosure("online", f"collections at stage {stage}", str(n)) for stage, n in rows]
+    return [
+        Disclosure("online", f"loans reaching collection stage {stage}", str(n))
+        for stage, n in rows
+    ]
 
 
 def collection_history(platform: lendkit.Platform, loan_id: str) -> list[CollectionStage]:

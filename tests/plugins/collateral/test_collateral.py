@@ -138,7 +138,7 @@ def test_listing_above_ltv_is_refused_and_revaluation_flags_a_breach(
     # at the cap it is accepted; a lower appraisal then breaches it
     p.listings.cancel(too_big.id)
     ok = p.listings.apply(b, "700000", "10%", months=12, product="secured")
-    # the house is still held by the cancelled listing's pledge (no hook on cancel): a new asset
+    # cancelling released the house's pledge (lendkit_listing_withdrawn); a new asset here
     flat = collateral.register_asset(p, "real_estate", "CERT-002", b, "1000000", START)
     collateral.pledge(p, ok.id, flat.id)
     approved = p.listings.approve(ok.id, grade="A")

@@ -46,8 +46,11 @@ def test_overdue_loan_walks_collection_stages_then_defaults(
     assert p.loans.position(loan.id, inv).received_principal == Money.of(0)
     written = p.loans.write_off(loan.id)
     assert written.state == "written_off"
-    disclosed = {d.name for d in p.reports.disclosure() if d.plugin == "online"}
-    assert "collections at stage legal" in disclosed
+    disclosed = {d.name: d.value for d in p.reports.disclosure() if d.plugin == "online"}
+    # loans, not installments: three installments reached sms, all of this one loan
+    assert len([s for s in stages if s[1] == "sms"]) == 3
+    assert disclosed["loans reaching collection stage sms"] == "1"
+    assert disclosed["loans reaching collection stage legal"] == "1"
     assert p.verify().ok
 
 
