@@ -9,6 +9,7 @@ from __future__ import annotations
 import pluggy
 
 from lendkit.core.errors import (
+    CobRunning,
     CurrencyMismatch,
     Forbidden,
     HoldResolved,
@@ -41,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Claim",
+    "CobRunning",
     "CreditAssessment",
     "CurrencyMismatch",
     "Deduction",
