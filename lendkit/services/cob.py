@@ -2,8 +2,17 @@
 
 ``platform.cob.run(date)``: close listings whose funding window ended (流标 if short), release
 expired holds, then for every open loan with an installment due: collect from the borrower's
-available balance, mark what is still unpaid past the grace days overdue, accrue penalty interest
-up to the date, fire the overdue hooks and the waterfall, and default loans past the threshold.
+available balance (what is there, even if the balance fell since it was read), mark what is still
+unpaid past the grace days overdue, accrue penalty interest up to the date (the overdue base x
+the daily rate x the days overdue, rounded once, so daily runs and one run after a gap agree to
+the cent), fire the overdue hooks and the waterfall, and default loans past the threshold; last,
+``lendkit_business_day_closed`` lets plugins settle the whole day (the reserve pays the day's
+claims pro rata).
+
+Dates run in order: a date after the platform clock's today needs ``allow_future=True``, a date
+before the last completed run is refused, and the days skipped since the last completed run are
+closed first, one by one. One process at a time runs a shard (an advisory lock on PostgreSQL, a
+file lock beside a SQLite database); a second one is refused with ``CobRunning``.
 
 Idempotent per date: each loan's work and its ``lendkit_cob_steps`` marker commit together in a
 chunk transaction, so a crash loses at most the chunk in flight and a rerun skips what is done;
@@ -114,8 +123,11 @@ def exclusive_run(platform: Platform, label: str, run_date: date) -> Iterator[No
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except Exception:  # a broken connection: ending its session releases the lock
+                    conn.invalidate()
         finally:
             conn.close()
         return
