@@ -9,6 +9,7 @@ from __future__ import annotations
 import pluggy
 
 from lendkit.core.errors import (
+    CobRunning,
     ConfigError,
     CurrencyMismatch,
     Forbidden,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Claim",
+    "CobRunning",
     "ConfigError",
     "CreditAssessment",
     "CurrencyMismatch",

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -45,15 +45,14 @@ CUR = "CNY"
 
 
 def _run_date() -> date:
-    return date.today()
+    # the platform clock's today (UTC): COB refuses a later date, and a local date may be ahead
+    return datetime.now(UTC).date()
 
 
 def core_cob(
     engine: Engine, loan_ids: list[str], run_date: date, chunk: int, fee_rate: Decimal
 ) -> int:
     """The bulk baseline; returns the number of distributions (positions paid)."""
-    from datetime import UTC, datetime
-
     from lendkit.bench.book import bench_id
 
     distributions = 0

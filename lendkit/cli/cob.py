@@ -81,7 +81,14 @@ def render_cob_result(result: CobResult) -> list[str]:
         ("holds expired", result.expired_holds),
     )
     width = max(len(label) for label, _ in rows)
-    return [f"{head}: done", *(f"  {label.ljust(width)}  {n}" for label, n in rows)]
+    done = f"{head}: done"
+    skipped = [d for d in result.days if d != result.date]
+    if skipped:
+        span = skipped[0].isoformat()
+        if len(skipped) > 1:
+            span += f"..{skipped[-1].isoformat()}"
+        done += f" (caught up {span} first; the figures cover {len(result.days)} days)"
+    return [done, *(f"  {label.ljust(width)}  {n}" for label, n in rows)]
 
 
 def stderr_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -111,13 +118,25 @@ def stderr_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[]
     help="Run one shard i/n of the loans (several processes may share a date on PostgreSQL).",
 )
 @plugins_option("Comma-separated plugins to enable, as the application enables them.")
+@click.option(
+    "--allow-future",
+    is_flag=True,
+    default=False,
+    help="Allow a date after today (simulations); otherwise such a date is refused.",
+)
 @click.pass_context
 def cob_command(
-    ctx: click.Context, date_text: str | None, shard: str, plugins: list[str] | None
+    ctx: click.Context,
+    date_text: str | None,
+    shard: str,
+    plugins: list[str] | None,
+    allow_future: bool,
 ) -> None:
     """Run close of business for one date: expire listings, collect, mark overdue, default.
 
-    Idempotent: rerunning a finished date (and shard) changes nothing.
+    Idempotent: rerunning a finished date (and shard) changes nothing. Dates run in order: days
+    skipped since the last completed run are closed first, one by one; a date before the last
+    completed run, or after today without --allow-future, is refused.
     """
     run_date = parse_cob_date(date_text)
     i, n = parse_shard(shard.strip())
@@ -126,7 +145,9 @@ def cob_command(
     progress, finish = stderr_progress(label)
     with open_platform(url, plugins) as platform:
         try:
-            result = platform.cob.run(run_date, f"{i}/{n}", progress=progress)
+            result = platform.cob.run(
+                run_date, f"{i}/{n}", progress=progress, allow_future=allow_future
+            )
         finally:
             finish()
     for line in render_cob_result(result):

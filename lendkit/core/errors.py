@@ -53,6 +53,10 @@ class InsufficientFunds(InvalidState):
     """An account does not hold enough available money for the movement."""
 
 
+class CobRunning(InvalidState):
+    """Close of business for the date and shard is running in another process; nothing changed."""
+
+
 class HoldResolved(InvalidState):
     """A hold was already posted, voided or expired; it resolves exactly once."""
 

@@ -7,6 +7,7 @@ needs: flattened and de-duplicated registrations, collected violations, the firs
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -204,6 +205,9 @@ class Hooks:
         """Call one waterfall step (pluggy lets it take fewer arguments than the spec)."""
         kwargs = {"ctx": ctx, "claim": claim}
         return impl.function(*[kwargs[name] for name in impl.argnames])
+
+    def business_day_closed(self, ctx: HookContext, business_date: date) -> None:
+        self._h.lendkit_business_day_closed(ctx=ctx, business_date=business_date)
 
     def loan_defaulted(self, ctx: HookContext, loan: LoanRecord) -> None:
         self._h.lendkit_loan_defaulted(ctx=ctx, loan=loan)

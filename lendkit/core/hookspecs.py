@@ -287,6 +287,23 @@ def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Any:
 
 
 @hookspec
+def lendkit_business_day_closed(ctx: HookContext, business_date: Any) -> None:
+    """Notification: close of business finished a date's collections, overdue marks and waterfall.
+
+    Called once per COB date (and shard) after all its chunks, in the transaction that marks the
+    date done (``ctx.today`` is ``business_date``, a ``datetime.date``); dates skipped since the
+    last run are closed one by one, in order. Settle here what must be shared among the whole
+    day's claims: ``reserve`` pays the day's queued claims pro rata.
+
+    Example::
+
+        @hookimpl
+        def lendkit_business_day_closed(ctx, business_date):
+            ctx.after_commit(lambda: print(f"COB {business_date} closed"))
+    """
+
+
+@hookspec
 def lendkit_loan_defaulted(ctx: HookContext, loan: LoanRecord) -> None:
     """Notification: a loan passed the default threshold. ``collateral`` starts enforcement."""
 

@@ -5,6 +5,7 @@ Amounts are :class:`~lendkit.core.money.Money`; ids are strings; dates are ``dat
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -248,3 +249,6 @@ class CobResult:
     defaulted: int
     expired_holds: int
     already_done: bool = False
+    #: the dates this run closed, in order: skipped days caught up, then ``date`` (empty when
+    #: ``already_done``); the counts are their totals
+    days: tuple[dt.date, ...] = ()

@@ -2,8 +2,17 @@
 
 ``platform.cob.run(date)``: close listings whose funding window ended (流标 if short), release
 expired holds, then for every open loan with an installment due: collect from the borrower's
-available balance, mark what is still unpaid past the grace days overdue, accrue penalty interest
-up to the date, fire the overdue hooks and the waterfall, and default loans past the threshold.
+available balance (what is there, even if the balance fell since it was read), mark what is still
+unpaid past the grace days overdue, accrue penalty interest up to the date (the overdue base x
+the daily rate x the days overdue, rounded once, so daily runs and one run after a gap agree to
+the cent), fire the overdue hooks and the waterfall, and default loans past the threshold; last,
+``lendkit_business_day_closed`` lets plugins settle the whole day (the reserve pays the day's
+claims pro rata).
+
+Dates run in order: a date after the platform clock's today needs ``allow_future=True``, a date
+before the last completed run is refused, and the days skipped since the last completed run are
+closed first, one by one. One process at a time runs a shard (an advisory lock on PostgreSQL, a
+file lock beside a SQLite database); a second one is refused with ``CobRunning``.
 
 Idempotent per date: each loan's work and its ``lendkit_cob_steps`` marker commit together in a
 chunk transaction, so a crash loses at most the chunk in flight and a rerun skips what is done;
@@ -13,18 +22,19 @@ several processes can share one date on PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from lendkit.core import states as S
-from lendkit.core.errors import InvalidValue
+from lendkit.core.errors import CobRunning, InsufficientFunds, InvalidState, InvalidValue
 from lendkit.core.ledger import REVENUE, AccountRef, Leg
-from lendkit.core.money import DEFAULT_ROUNDING, Money
+from lendkit.core.money import Money
 from lendkit.core.records import Claim, CobResult, Installment
 from lendkit.services import custody
 from lendkit.services.common import get_row, new_id
@@ -32,6 +42,7 @@ from lendkit.services.context import Ctx
 from lendkit.services.loans import (
     POSITIONS_RECEIVED,
     _owed,
+    accrue_penalty,
     investors_owed,
     split_to_positions,
 )
@@ -48,10 +59,19 @@ from lendkit.store.tables import (
     positions,
 )
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite runs are not guarded across processes
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from lendkit.platform import Platform
 
 Progress = Callable[[int, int], None]
+#: a collection whose debit is refused (the balance fell meanwhile) is retried this many times
+MAX_COLLECTION_ATTEMPTS = 3
+#: the last date close of business can run for (its day's end must be a valid datetime)
+LAST_COB_DATE = date.max - timedelta(days=1)
 
 
 def parse_shard(shard: str) -> tuple[int, int]:
@@ -70,6 +90,81 @@ def in_shard(obj_id: str, i: int, n: int) -> bool:
     return n == 1 or zlib.crc32(obj_id.encode()) % n == i - 1
 
 
+def check_cob_date(value: object) -> date:
+    """A COB date: a ``datetime.date`` (not a datetime) before ``date.max``; ``InvalidValue``."""
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidValue(f"COB date {value!r} must be a datetime.date")
+    if value >= LAST_COB_DATE + timedelta(days=1):
+        raise InvalidValue(
+            f"COB date {value.isoformat()} is out of range: the latest is"
+            f" {LAST_COB_DATE.isoformat()} (its day must end on a representable date)"
+        )
+    return value
+
+
+@contextmanager
+def exclusive_run(platform: Platform, label: str, run_date: date) -> Iterator[None]:
+    """Hold shard ``label``'s close-of-business lock for the block; ``CobRunning`` if another
+    process (or thread) holds it.
+
+    PostgreSQL: a session advisory lock on a connection kept for the block. SQLite: an exclusive
+    ``flock`` on ``<database file>-cob.lock``. Both are released by the operating system or the
+    server when the holder dies, so a crashed run never blocks the rerun that resumes it.
+    """
+    engine = platform.engine
+    key = zlib.crc32(f"lendkit.cob:{label}".encode())
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect()
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            conn.commit()
+            if not got:
+                raise CobRunning(_running_message(platform, label, run_date))
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except Exception:  # a broken connection: ending its session releases the lock
+                    conn.invalidate()
+        finally:
+            conn.close()
+        return
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or fcntl is None:
+        yield
+        return
+    fd = os.open(f"{path}-cob.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CobRunning(_running_message(platform, label, run_date)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _running_message(platform: Platform, label: str, run_date: date) -> str:
+    def read(tx: Tx) -> date | None:
+        found: date | None = tx.conn.execute(
+            select(func.max(cob_runs.c.run_date)).where(
+                cob_runs.c.state == "running", cob_runs.c.shard == label
+            )
+        ).scalar()
+        return found
+
+    running = platform.runner.run("cob.running", read) or run_date
+    return (
+        f"COB for {running.isoformat()} is running in another process (shard {label}): wait"
+        " for it to finish, then run again (a finished date is not run twice)"
+    )
+
+
 class CobService:
     """``platform.cob``."""
 
@@ -77,16 +172,88 @@ class CobService:
         self._p = platform
 
     def run(
-        self, run_date: date, shard: str = "1/1", progress: Progress | None = None
+        self,
+        run_date: date,
+        shard: str = "1/1",
+        progress: Progress | None = None,
+        *,
+        allow_future: bool = False,
     ) -> CobResult:
-        """Run close of business for ``run_date`` (idempotent; resumable after a crash)."""
-        if not isinstance(run_date, date) or isinstance(run_date, datetime):
-            raise InvalidValue(f"COB date {run_date!r} must be a datetime.date")
+        """Run close of business for ``run_date`` (idempotent; resumable after a crash).
+
+        Dates run in order: a date after the platform clock's today is refused unless
+        ``allow_future=True`` (simulations), a date before the last completed run is refused,
+        and days skipped since the last completed run are run first, one by one, so a missed
+        night changes nothing. A second process asking for the same shard while one runs is
+        refused with ``CobRunning`` (nothing changed; run it again once the first finished).
+        """
+        run_date = check_cob_date(run_date)
+        if not isinstance(allow_future, bool):
+            raise InvalidValue(f"allow_future {allow_future!r} must be True or False")
         i, n = parse_shard(shard)
+        label = f"{i}/{n}"
+        today = self._p.clock().date()
+        if run_date > today and not allow_future:
+            raise InvalidValue(
+                f"COB date {run_date.isoformat()} is after today ({today.isoformat()} on the"
+                " platform clock): close of business runs for days that have come; pass"
+                " allow_future=True (lendkit cob --allow-future) to simulate later days"
+            )
+        with exclusive_run(self._p, label, run_date):
+            days = self._days_to_run(run_date, label)
+            if not days:
+                return CobResult(run_date, label, 0, 0, 0, 0, 0, already_done=True)
+            results = [self._run_day(day, i, n, progress) for day in days]
+        return CobResult(
+            run_date,
+            label,
+            expired_listings=sum(r.expired_listings for r in results),
+            collected=sum(r.collected for r in results),
+            overdue=sum(r.overdue for r in results),
+            defaulted=sum(r.defaulted for r in results),
+            expired_holds=sum(r.expired_holds for r in results),
+            days=tuple(days),
+        )
+
+    def _days_to_run(self, run_date: date, label: str) -> list[date]:
+        """The dates this run covers, in order: the days skipped since the last completed run of
+        ``label`` (or of the whole book, ``1/1``), then ``run_date``; empty if it is done."""
+        shards = (label, "1/1")
+
+        def read(tx: Tx) -> tuple[bool, date | None]:
+            done = tx.conn.execute(
+                select(cob_runs.c.run_date).where(
+                    cob_runs.c.state == "done",
+                    cob_runs.c.shard.in_(shards),
+                    cob_runs.c.run_date == run_date,
+                )
+            ).first()
+            last = tx.conn.execute(
+                select(func.max(cob_runs.c.run_date)).where(
+                    cob_runs.c.state == "done", cob_runs.c.shard.in_(shards)
+                )
+            ).scalar()
+            return done is not None, last
+
+        done, last = self._p.runner.run("cob.dates", read)
+        if done:
+            return []
+        if last is None:
+            return [run_date]
+        if run_date < last:
+            raise InvalidState(
+                f"COB date {run_date.isoformat()} is before the last completed close of business"
+                f" ({last.isoformat()}, shard {label}): close of business runs dates in"
+                " order and never goes back"
+            )
+        return [last + timedelta(days=k) for k in range(1, (run_date - last).days + 1)]
+
+    def _run_day(self, run_date: date, i: int, n: int, progress: Progress | None) -> CobResult:
+        """Close business for one date (its skipped predecessors already ran)."""
         label = f"{i}/{n}"
         end = datetime.combine(run_date + timedelta(days=1), time(0), tzinfo=UTC)
 
-        def start(tx: Tx) -> bool:
+        def start(tx: Tx) -> None:
             row = tx.conn.execute(
                 select(cob_runs.c.state).where(
                     cob_runs.c.run_date == run_date, cob_runs.c.shard == label
@@ -98,11 +265,8 @@ class CobService:
                         run_date=run_date, shard=label, state="running", started_at=tx.now
                     )
                 )
-                return False
-            return bool(row.state == "done")
 
-        if self._p.runner.run("cob.start", start):
-            return CobResult(run_date, label, 0, 0, 0, 0, 0, already_done=True)
+        self._p.runner.run("cob.start", start)
 
         expired = self._expire_listings(end, i, n)
         released = self._p.custody.expire_holds(now=end)
@@ -146,6 +310,10 @@ class CobService:
                 progress(min(start_at + chunk, len(todo)), len(todo))
 
         def finish(tx: Tx) -> None:
+            # the day's end: plugins settle what they gathered over the day's chunks (the
+            # reserve pays the day's claims pro rata) in the transaction that marks it done,
+            # so a crash before it reruns the close, never half of it
+            self._p.hooks.business_day_closed(Ctx(tx, business_date=run_date), run_date)
             tx.conn.execute(
                 update(cob_runs)
                 .where(cob_runs.c.run_date == run_date, cob_runs.c.shard == label)
@@ -222,10 +390,22 @@ class CobService:
             return c, o, d
         c = o = d = 0
         rest = ids
+        refused = 0
         while rest:
             batch = _CollectionBatch(self._p, ctx, rest, run_date)
-            slow = batch.run()
-            c += batch.collected
+            try:
+                with ctx.tx.savepoint():
+                    slow = batch.run()
+            except InsufficientFunds:
+                # a borrower's balance fell between the batch's read and its debit (a concurrent
+                # withdrawal): plan again from fresh balances once; if it happens again, take
+                # the first loan on the careful path (which collects what is there) and go on
+                refused += 1
+                if refused == 1:
+                    continue
+                slow = 0
+            else:
+                c += batch.collected
             if slow is None:
                 break
             got, late, dflt = self._process_loan(ctx, rest[slow], run_date)
@@ -244,11 +424,8 @@ class CobService:
             r for r in loans_svc._installments(ctx, loan_id, unpaid=True) if r.due_date <= run_date
         ]
         owed = sum(sum(_owed(r).values()) for r in due_rows)
-        available = custody.balance_of(ctx, loan.borrower_id, loan.currency).available.minor
-        pay = min(owed, available)
-        if pay > 0:
-            loans_svc._apply(ctx, loan, pay, "collection")
-            collected = 1
+        if owed > 0:
+            collected = self._collect(ctx, loan, owed)
         loan = get_row(ctx.conn, loans, loan_id, "loan")
         late = 0
         worst = 0
@@ -263,16 +440,8 @@ class CobService:
             late += 1
             worst = max(worst, days)
             since = r.penalty_through or r.due_date
-            accrue_days = (run_date - since).days
-            base = r.principal + r.interest - r.paid_principal - r.paid_interest
-            penalty = (
-                int(
-                    DEFAULT_ROUNDING.quantize(
-                        Decimal(base) * cfg.penalty_daily_rate * accrue_days, "JPY"
-                    )
-                )
-                if accrue_days > 0
-                else 0
+            base_days, penalty = accrue_penalty(
+                r, max(0, (run_date - since).days), cfg.penalty_daily_rate
             )
             ctx.conn.execute(
                 update(installments)
@@ -280,7 +449,8 @@ class CobService:
                 .values(
                     state=S.INST_OVERDUE,
                     penalty=installments.c.penalty + penalty,
-                    penalty_through=run_date,
+                    penalty_base_days=base_days,
+                    penalty_through=max(since, run_date),
                 )
             )
             if record is None:
@@ -330,6 +500,31 @@ class CobService:
                     ),
                 )
         return collected, late, defaulted
+
+    def _collect(self, ctx: Ctx, loan: Any, owed: int) -> int:
+        """Collect up to ``owed`` from the borrower's available balance; 1 if anything was.
+
+        The balance is read, then debited by a guarded update. If it fell in between (the
+        borrower withdrew in a concurrent transaction), the guard refuses the debit: the attempt
+        is rolled back to its savepoint and what is there now is collected instead (nothing, if
+        nothing is left: the installment stays unpaid), so one borrower cannot abort the chunk.
+        """
+        available = custody.balance_of(ctx, loan.borrower_id, loan.currency).available.minor
+        for _attempt in range(MAX_COLLECTION_ATTEMPTS):
+            pay = min(owed, available)
+            if pay <= 0:
+                return 0
+            try:
+                with ctx.tx.savepoint():
+                    self._p.loans._apply(ctx, loan, pay, "collection")
+            except InsufficientFunds:
+                now = custody.balance_of(ctx, loan.borrower_id, loan.currency).available.minor
+                if now >= pay:
+                    raise  # not the borrower's balance: a plugin's refusal, not this race
+                available = now
+                continue
+            return 1
+        return 0
 
     def _waterfall(self, ctx: Ctx, claim: Claim) -> Money:
         """Ask each covering plugin in the configured order to pay what is still unpaid.

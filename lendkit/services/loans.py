@@ -911,6 +911,21 @@ def _owed(r: Any) -> dict[str, int]:
     }
 
 
+def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
+    """Penalty interest (罚息) on installment row ``r`` for ``days`` more days overdue.
+
+    The penalty accrues on the overdue base (principal + interest unpaid) day by day; the row
+    keeps the exact sum of base x days (``penalty_base_days``, minor units x days), and the
+    penalty to date is that sum x ``daily_rate`` rounded once (HALF_UP to the minor unit). The
+    accrual posts the difference from what was accrued before, so one run after a gap and daily
+    runs give the same penalty to the cent. Returns (new base-days, penalty to add).
+    """
+    base = r.principal + r.interest - r.paid_principal - r.paid_interest
+    base_days = r.penalty_base_days + max(0, base) * max(0, days)
+    to_date = int(DEFAULT_ROUNDING.quantize(Decimal(base_days) * daily_rate, "JPY"))
+    return base_days, max(0, to_date - r.penalty)
+
+
 def investors_owed(r: Any) -> tuple[int, int]:
     """(principal, interest) investors are still owed on an installment: unpaid and not covered."""
     owed = _owed(r)

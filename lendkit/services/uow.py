@@ -21,7 +21,8 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,6 +61,20 @@ class Tx:
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once after this unit of work commits (never on a rolled back attempt)."""
         self._after.append(fn)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Run the block in a SAVEPOINT: an exception rolls back only the block's writes (and
+        drops the after-commit callbacks it registered), then propagates."""
+        registered = len(self._after)
+        nested = self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            del self._after[registered:]
+            raise
+        nested.commit()
 
     def run_after_commit(self) -> None:
         callbacks, self._after = self._after, []

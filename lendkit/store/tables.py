@@ -321,6 +321,9 @@ installments = Table(
     Column("penalty", Amount, nullable=False, default=0),
     Column("paid_penalty", Amount, nullable=False, default=0),
     Column("penalty_through", Date, nullable=True),
+    #: sum over the days penalty accrued of the overdue base (minor units x days): the penalty
+    #: to date is this x the daily rate, rounded once
+    Column("penalty_base_days", Amount, nullable=False, default=0),
     Column("covered_principal", Amount, nullable=False, default=0),
     Column("covered_interest", Amount, nullable=False, default=0),
     Column("recovered_principal", Amount, nullable=False, default=0),

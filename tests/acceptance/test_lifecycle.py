@@ -228,21 +228,21 @@ def test_cob_collects_marks_overdue_and_is_idempotent(
     first_due = sched.installments[0].due_date
     # borrower keeps the proceeds (990.00): COB collects the first installment on its due date
     clock.set(clock.now + timedelta(days=31))
-    result = p.cob.run(first_due)
+    result = p.cob.run(first_due, allow_future=True)
     assert result.collected == 1
     assert p.loans.schedule(loan.id).installments[0].due_date == first_due
-    again = p.cob.run(first_due)
+    again = p.cob.run(first_due, allow_future=True)
     assert again.already_done
     # drain the borrower so the next installment goes overdue
     bal = p.custody.balance(borrower).available
     p.custody.withdraw(borrower, bal)
     second_due = sched.installments[1].due_date
     day = second_due + timedelta(days=10)
-    p.cob.run(day)
+    p.cob.run(day, allow_future=True)
     state = p.loans.get(loan.id)
     assert state.state == "overdue"
     snapshot = dump(db_url)
-    p.cob.run(day)
+    p.cob.run(day, allow_future=True)
     assert dump(db_url) == snapshot
     # penalty accrued for days past due on the unpaid installment
     p.custody.deposit(borrower, "1000")
@@ -259,9 +259,9 @@ def test_cob_expires_listing_window(
     borrower, inv = funded("0"), funded("100")
     lid = published(p, borrower, "1000", window_days=3)
     p.bidding.bid(lid, inv, "100")
-    p.cob.run(clock.now.date() + timedelta(days=1))
+    p.cob.run(clock.now.date() + timedelta(days=1), allow_future=True)
     assert p.listings.get(lid).state == "published"
-    p.cob.run(clock.now.date() + timedelta(days=3))
+    p.cob.run(clock.now.date() + timedelta(days=3), allow_future=True)
     assert p.listings.get(lid).state == "failed"
     assert p.custody.balance(inv).available == cny(100)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -139,3 +139,46 @@ def test_cob_unreachable_server() -> None:
     result = run("--db", url, "cob", "--date", "2026-01-01")
     assert_one_line_error(result, "cannot use database")
     assert ":pw@" not in result.stderr
+
+
+def test_cob_refuses_a_future_date_unless_allowed(platform: lendkit.Platform, db_url: str) -> None:
+    ahead = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+    before = dump(db_url)
+    assert_one_line_error(
+        run("--db", db_url, "cob", "--date", ahead),
+        f"COB date {ahead} is after today",
+        "--allow-future",
+    )
+    assert dump(db_url) == before
+    result = run("--db", db_url, "cob", "--date", ahead, "--allow-future")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"COB {ahead} shard 1/1: done")
+
+
+@pytest.mark.parametrize("extra", [[], ["--allow-future"]])
+def test_cob_for_the_last_date_is_one_line(
+    platform: lendkit.Platform, db_url: str, extra: list[str]
+) -> None:
+    before = dump(db_url)
+    result = run("--db", db_url, "cob", "--date", "9999-12-31", *extra)
+    assert_one_line_error(result, "COB date 9999-12-31 is out of range")
+    assert dump(db_url) == before
+
+
+def test_cob_catches_up_and_never_goes_back(platform: lendkit.Platform, db_url: str) -> None:
+    assert run("--db", db_url, "cob", "--date", "2026-03-01").exit_code == 0
+    result = run("--db", db_url, "cob", "--date", "2026-03-04")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == (
+        "COB 2026-03-04 shard 1/1: done"
+        " (caught up 2026-03-02..2026-03-03 first; the figures cover 3 days)"
+    )
+    assert [r["state"] for r in platform.cob.status(date(2026, 3, 2))] == ["done"]
+    before = dump(db_url)
+    again = run("--db", db_url, "cob", "--date", "2026-03-02")  # caught up: done
+    assert again.exit_code == 0 and "already done" in again.stdout
+    assert_one_line_error(
+        run("--db", db_url, "cob", "--date", "2026-02-27"),
+        "before the last completed close of business (2026-03-04",
+    )
+    assert dump(db_url) == before

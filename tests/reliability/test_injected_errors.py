@@ -98,7 +98,7 @@ def scenario(p: lendkit.Platform, clock: FixedClock) -> dict[str, Any]:
     p.custody.deposit(names["borrower"], "100", key="top-up")
     due = p.loans.schedule(loan.id).installments[1].due_date
     for day in range(0, 3):
-        p.cob.run(due + timedelta(days=day))
+        p.cob.run(due + timedelta(days=day), allow_future=True)
     p.custody.withdraw(names["a"], "50", key="wd-a")
     balances = {n: p.custody.balance(pid) for n, pid in names.items()}
     positions = {n: p.loans.position(loan.id, names[n]) for n in "abc"}

@@ -83,7 +83,7 @@ Example (runnable; ``tests/plugins/collateral`` has the same scenario with every
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)  # and pays nothing back
     first_due = p.loans.schedule(loan.id).installments[0].due_date
     for days in (1, 29, 60):  # close of business; at 60 days overdue the loan defaults
-        p.cob.run(first_due + timedelta(days=days))
+        p.cob.run(first_due + timedelta(days=days), allow_future=True)
     clock_now[0] = datetime.combine(first_due + timedelta(days=60), datetime.min.time(), UTC)
     sale = collateral.record_sale(p, loan.id, proceeds="80000", costs="2000")
     print(sale.costs, sale.penalty, sale.interest, sale.principal, sale.surplus)

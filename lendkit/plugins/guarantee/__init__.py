@@ -75,7 +75,7 @@ Example::
     loan = p.loans.disburse(listing.id)            # fee 60.00 to Acme, 300.00 of deposit frozen
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)
     due = p.loans.schedule(loan.id).installments[0].due_date
-    p.cob.run(due + timedelta(days=1))             # joint liability: Acme pays the installment
+    p.cob.run(due + timedelta(days=1), allow_future=True)  # joint liability: Acme pays
     assert p.loans.position(loan.id, investor).received_principal.is_positive()
     print(guarantee.get_guarantor(p, g.id))
     print([d for d in p.reports.disclosure() if d.plugin == "guarantee"])

@@ -71,7 +71,7 @@ Example (runnable; ``tests/plugins/insurance`` has the same scenario with every 
     loan = p.loans.disburse(listing.id)  # 60.00 premium deducted from the borrower's proceeds
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)
     first = p.loans.schedule(loan.id).installments[0]
-    p.cob.run(first.due_date + timedelta(days=1))  # unpaid: the insurer pays the investor
+    p.cob.run(first.due_date + timedelta(days=1), allow_future=True)  # the insurer pays
     print(insurance.get_policy(p, policy.id).claims_paid)  # 1020.07 CNY
     p.custody.deposit(borrower, "1100")
     p.loans.repay(loan.id)  # the late payment recovers the insurer (追偿)

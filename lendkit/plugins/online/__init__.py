@@ -14,7 +14,7 @@ Example::
 
     p = lendkit.Platform.open("sqlite:///x.db", plugins=["online"])
     ...
-    p.cob.run(date(2026, 3, 15))
+    p.cob.run(date(2026, 3, 15), allow_future=True)
     for stage in collection_history(p, loan.id):
         print(stage.period, stage.stage, stage.days_overdue)
 """

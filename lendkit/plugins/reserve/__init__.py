@@ -20,19 +20,21 @@ How it works:
   disbursed, when the service fee is already in revenue; refused with ``InsufficientFunds`` if
   revenue cannot pay it).
 * **Payouts**: once an installment of a covered loan is ``after_days`` overdue (default 30) the
-  waterfall asks the reserve to cover it; it pays investors the overdue principal (and interest
-  with ``pay_interest=True``) through ``ctx.pay_investors``, and then holds the claim, so the
-  borrower's later payments on that installment flow back into the fund (recoveries).
+  waterfall asks the reserve to cover it; it takes the claim on (the overdue principal, and
+  interest with ``pay_interest=True``) and pays it when close of business ends the day
+  (``lendkit_business_day_closed``), together with every other claim of that day, through
+  ``ctx.pay_investors``. It then holds the claim, so the borrower's later payments on that
+  installment flow back into the fund (recoveries). Because it pays at the day's end, plugins
+  listed after it in the waterfall are asked before it pays: list the reserve last.
 * **Shortfall queue**: every claim it takes on is recorded (``lendkit_reserve_claims``); what it
-  cannot pay stays queued. Whenever money arrives (contribution, recovery, seed, a later claim, or
-  :func:`settle`) the queue is settled oldest day first; the claims queued on the same day share
-  what there is pro rata, raising the lowest paid fraction first so that each ends with the same
-  share of its amount paid (``lendkit.allocate``, to the cent). A claim whose investors were paid
-  meanwhile (by the borrower) is closed with what it had received.
-
-  Limit: the waterfall presents claims one by one, so a claim met earlier on a COB day may receive
-  more than one met later the same day while the fund runs dry; the next money evens that day's
-  claims out before any later claim is paid.
+  cannot pay stays queued. At the end of each COB day, and whenever money arrives (contribution,
+  recovery, seed, or :func:`settle`), the queue is settled oldest day first; the claims queued on
+  the same day share what there is pro rata, raising the lowest paid fraction first so that each
+  ends with the same share of its amount paid (``lendkit.allocate``, to the cent): two claims of
+  one day on a short fund get the same fraction, whichever loan COB met first. A claim whose
+  investors were paid meanwhile (by the borrower or a later waterfall step) is closed with what
+  it had received. With COB split into shards, each shard's close settles the claims queued so
+  far that day.
 * **Coverage ratio** = fund balance / outstanding principal of the covered loans.
 
 Configuration::
@@ -69,7 +71,7 @@ Example::
     loan = p.loans.disburse(listing.id)              # 150.00 (5 %) from the proceeds to the fund
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)
     due = p.loans.schedule(loan.id).installments[0].due_date
-    p.cob.run(due + timedelta(days=30))              # the reserve pays the overdue principal
+    p.cob.run(due + timedelta(days=30), allow_future=True)  # the reserve pays the principal
     print(reserve.status(p))
     print([d for d in p.reports.disclosure() if d.plugin == "reserve"])
     assert p.verify().ok
@@ -133,6 +135,9 @@ DEFAULT_RATES: Mapping[str, str] = {
 KEYS = ("rates", "contribution_from", "after_days", "pay_interest", "products")
 MAX_AFTER_DAYS = 3650
 OPEN, PAID, CLOSED = "open", "paid", "closed"
+#: taken on by today's close of business, paid when the day closes (then open)
+NEW = "new"
+QUEUED = (NEW, OPEN)
 
 lendkit_schema = PluginSchema(PLUGIN, metadata, Path(__file__).parent / "migrations")
 
@@ -188,8 +193,9 @@ class Payout:
 
 @frozen
 class QueuedClaim:
-    """A claim the reserve took on: ``amount`` to cover, ``paid`` so far, ``state`` open (queued),
-    paid, or closed (the investors were paid by someone else first)."""
+    """A claim the reserve took on: ``amount`` to cover, ``paid`` so far, ``state`` new (taken on
+    by a COB day still running, paid when it closes), open (queued), paid, or closed (the
+    investors were paid by someone else first)."""
 
     id: int
     loan_id: str
@@ -201,8 +207,10 @@ class QueuedClaim:
 
     @property
     def shortfall(self) -> Money:
-        """What is still queued (zero unless open)."""
-        return self.amount - self.paid if self.state == OPEN else Money.zero(self.amount.currency)
+        """What is still queued (zero unless new or open)."""
+        if self.state in QUEUED:
+            return self.amount - self.paid
+        return Money.zero(self.amount.currency)
 
 
 # -- configuration and helpers ---------------------------------------------------------------------
@@ -473,7 +481,7 @@ def _status(ctx: HookContext) -> ReserveStatus:
                 ),
                 0,
             ),
-        ).where(claims.c.state == OPEN)
+        ).where(claims.c.state.in_(QUEUED))
     ).one()
     covered = ctx.conn.execute(
         select(func.count(), func.coalesce(func.sum(loans.c.outstanding), 0)).where(
@@ -523,7 +531,7 @@ def queue(platform: lendkit.Platform, *, open_only: bool = False) -> list[Queued
     cur = platform.config.currency
     stmt = select(claims).order_by(claims.c.queued_on, claims.c.id)
     if check_bool(open_only, "open_only"):
-        stmt = stmt.where(claims.c.state == OPEN)
+        stmt = stmt.where(claims.c.state.in_(QUEUED))
 
     def run(ctx: HookContext) -> list[QueuedClaim]:
         return [
@@ -611,8 +619,8 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 
 @lendkit.hookimpl
 def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Money | None:
-    """Take on a covered loan's installment ``after_days`` overdue: pay its principal (and
-    interest if configured) if the fund can, else pay pro rata and queue the rest."""
+    """Take on a covered loan's installment ``after_days`` overdue: queue its principal (and
+    interest if configured) for the day's close, where the day's claims are paid together."""
     cfg = _settings(ctx.config(PLUGIN))
     if claim.days_overdue < cfg.after_days or claim.period is None:
         return None
@@ -636,11 +644,11 @@ def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Money | None:
                 interest=want_i,
                 paid_principal=0,
                 paid_interest=0,
-                state=OPEN,
+                state=NEW,
                 created_at=ctx.now,
             )
         )
-    elif existing.state != OPEN and want_p + want_i > 0:
+    elif existing.state in (PAID, CLOSED) and want_p + want_i > 0:
         # owed again after it was closed (rare): take the new amount on, queued today
         ctx.conn.execute(
             update(claims)
@@ -649,16 +657,25 @@ def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Money | None:
                 principal=existing.paid_principal + want_p,
                 interest=existing.paid_interest + want_i,
                 queued_on=ctx.today,
-                state=OPEN,
+                state=NEW,
             )
         )
-    claim_id = ctx.conn.execute(
-        select(claims.c.id).where(
-            claims.c.loan_id == claim.loan_id, claims.c.period == claim.period
-        )
-    ).scalar_one()
-    paid = _settle(ctx).get(claim_id, 0)
-    return Money.from_minor(paid, ctx.currency) if paid else None
+    # paid at the day's close (lendkit_business_day_closed), pro rata with the day's other claims
+    return None
+
+
+@lendkit.hookimpl
+def lendkit_business_day_closed(ctx: HookContext, business_date: date) -> None:
+    """The day's collections and waterfall are done: the claims taken on up to this business
+    date join the queue, and the queue is paid with what the fund holds (oldest day first, the
+    claims of one day pro rata by amount)."""
+    _lock(ctx)
+    ctx.conn.execute(
+        update(claims)
+        .where(claims.c.state == NEW, claims.c.queued_on <= business_date)
+        .values(state=OPEN)
+    )
+    _settle(ctx)
 
 
 @lendkit.hookimpl

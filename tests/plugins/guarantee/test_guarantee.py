@@ -171,9 +171,9 @@ def test_joint_liability_pays_on_day_n_and_the_borrower_repays_the_guarantor(
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)
 
     inst = p.loans.schedule(loan.id).installments[0]
-    p.cob.run(inst.due_date + timedelta(days=4))
+    p.cob.run(inst.due_date + timedelta(days=4), allow_future=True)
     assert guarantee.compensations(p) == []  # day 4 < N = 5
-    p.cob.run(inst.due_date + timedelta(days=5))
+    p.cob.run(inst.due_date + timedelta(days=5), allow_future=True)
     paid = guarantee.compensations(p, g.id)
     assert len(paid) == 1
     assert (paid[0].principal, paid[0].interest, paid[0].period) == (
@@ -185,7 +185,9 @@ def test_joint_liability_pays_on_day_n_and_the_borrower_repays_the_guarantor(
     assert got[0].received_principal + got[1].received_principal == inst.principal
     assert sum((x.received_interest + x.fees_paid for x in got), M(0)) == inst.interest
     assert p.custody.balance(g.party_id).available == M("4060.00") - inst.payment
-    p.cob.run(inst.due_date + timedelta(days=6))  # nothing unpaid for investors: no second payment
+    p.cob.run(
+        inst.due_date + timedelta(days=6), allow_future=True
+    )  # nothing unpaid for investors: no second payment
     assert len(guarantee.compensations(p)) == 1
 
     # the borrower pays late: principal and interest reach the guarantor, penalty the investors
@@ -238,13 +240,13 @@ def test_general_liability_pays_only_after_default(
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)
     first = p.loans.schedule(loan.id).installments[0]
     for days in (1, 10, 19):  # overdue: general liability does not pay yet
-        p.cob.run(first.due_date + timedelta(days=days))
+        p.cob.run(first.due_date + timedelta(days=days), allow_future=True)
         assert guarantee.compensations(p) == []
     # day 20 defaults the loan; the waterfall runs after the default decision, so it pays today
-    p.cob.run(first.due_date + timedelta(days=20))
+    p.cob.run(first.due_date + timedelta(days=20), allow_future=True)
     assert p.loans.get(loan.id).state == "defaulted"
     assert guarantee.guarantee_of(p, loan.id).defaulted
-    p.cob.run(first.due_date + timedelta(days=21))  # and only once
+    p.cob.run(first.due_date + timedelta(days=21), allow_future=True)  # and only once
     paid = guarantee.compensations(p)
     assert [(c.period, c.principal, c.interest) for c in paid] == [(1, first.principal, M(0))]
     position = p.loans.position(loan.id, inv)
@@ -267,7 +269,7 @@ def test_compensation_draws_on_the_deposit_and_leaves_the_rest_down_the_waterfal
     # the guarantor empties its available balance: only its deposit (400) can pay
     p.custody.withdraw(g.party_id, p.custody.balance(g.party_id).available)
     inst = p.loans.schedule(loan.id).installments[0]
-    p.cob.run(inst.due_date + timedelta(days=1))
+    p.cob.run(inst.due_date + timedelta(days=1), allow_future=True)
     [paid] = guarantee.compensations(p)
     assert paid.amount == M("400.00") and paid.principal == M("400.00")
     state = guarantee.get_guarantor(p, g.id)
@@ -303,7 +305,7 @@ def test_partner_guarantees_only_recommended_borrowers_in_full(
     loan = fund(p, listing.id, {inv: "1000"})
     p.custody.withdraw(borrower, p.custody.balance(borrower).available)
     inst = p.loans.schedule(loan.id).installments[0]
-    p.cob.run(inst.due_date + timedelta(days=1))
+    p.cob.run(inst.due_date + timedelta(days=1), allow_future=True)
     [paid] = guarantee.compensations(p)
     assert paid.amount == inst.payment  # 100 %: principal and interest
     assert p.verify().ok

@@ -106,9 +106,9 @@ def test_rich_reserve_pays_the_overdue_principal_in_full_and_recovers_it(
     assert (s.contributions, s.covered_loans) == (M("150.00"), 1)
 
     due = first_due(p, record)
-    p.cob.run(due + timedelta(days=29))
+    p.cob.run(due + timedelta(days=29), allow_future=True)
     assert reserve.payouts(p) == []
-    p.cob.run(due + timedelta(days=30))
+    p.cob.run(due + timedelta(days=30), allow_future=True)
     [paid] = reserve.payouts(p)
     assert (paid.amount, paid.period) == (M("990.07"), 1)
     got = [p.loans.position(record.id, i) for i in (i1, i2)]
@@ -140,7 +140,7 @@ def test_short_reserve_pays_pro_rata_queues_and_settles_as_money_arrives(
     due = first_due(p, x)
 
     # empty fund: both claims are queued, nothing paid
-    p.cob.run(due + timedelta(days=30))
+    p.cob.run(due + timedelta(days=30), allow_future=True)
     queued = reserve.queue(p, open_only=True)
     assert [q.amount for q in queued] == [M("990.07"), M("990.07")]
     assert check_disclosure(p).queued_shortfall == M("1980.14")
@@ -185,7 +185,7 @@ def test_partial_payment_is_split_pro_rata_among_the_claims_investors(
     reserve.seed(p, "100", from_party=operator)
     a, b, c = party(p, "a"), party(p, "b"), party(p, "c")
     record = loan(p, "3000", "AA", {a: "1000", b: "1000", c: "1000"})
-    p.cob.run(first_due(p, record) + timedelta(days=30))
+    p.cob.run(first_due(p, record) + timedelta(days=30), allow_future=True)
     assert [
         p.loans.position(record.id, i).received_principal for i in (a, b, c)
     ] == lendkit.allocate(M("100.00"), [1, 1, 1])
@@ -200,8 +200,8 @@ def test_queue_is_settled_oldest_day_first(
     early = loan(p, "3000", "AA", {party(p, "e"): "3000"})
     clock.advance(days=10)
     late = loan(p, "3000", "AA", {party(p, "l"): "3000"})
-    p.cob.run(first_due(p, early) + timedelta(days=30))
-    p.cob.run(first_due(p, late) + timedelta(days=30))
+    p.cob.run(first_due(p, early) + timedelta(days=30), allow_future=True)
+    p.cob.run(first_due(p, late) + timedelta(days=30), allow_future=True)
     assert [q.loan_id for q in reserve.queue(p)] == [early.id, late.id]
     clock.set(datetime.combine(first_due(p, late) + timedelta(days=30), time(10), tzinfo=UTC))
     reserve.seed(p, "1500", from_party=operator)
@@ -301,8 +301,8 @@ def test_guarantee_then_reserve_in_the_waterfall_pays_nobody_twice(
     p.custody.withdraw(company, p.custody.balance(company).available)  # fee too: nothing left
     p.custody.deposit(company, "400")
     due = first_due(p, record)
-    p.cob.run(due + timedelta(days=1))
-    p.cob.run(due + timedelta(days=2))
+    p.cob.run(due + timedelta(days=1), allow_future=True)
+    p.cob.run(due + timedelta(days=2), allow_future=True)
     [comp] = guarantee.compensations(p)
     assert comp.principal == M("400.00") and comp.interest == M(0)  # principal first
     [paid] = reserve.payouts(p)
@@ -310,4 +310,80 @@ def test_guarantee_then_reserve_in_the_waterfall_pays_nobody_twice(
     position = p.loans.position(record.id, inv)
     assert position.received_principal == M("990.07")
     assert position.received_interest == M(0)
+    check_disclosure(p)
+
+
+def test_a_short_reserve_shares_one_days_claims_pro_rata(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    """Two loans' claims met on the same COB date share a 600.00 fund by their amounts
+    (660.04 and 650.19): 302.26 and 297.74, whichever loan COB happens to meet first."""
+    p = open_platform(make_platform, rates={"AA": "0"}, after_days=1)
+    operator = party(p, "operator", "600")
+    reserve.seed(p, "600", from_party=operator)
+    records = {}
+    for amount, months in (("2000", 3), ("4000", 6)):
+        borrower, investor = party(p, f"b{amount}"), party(p, f"i{amount}", amount)
+        listing = p.listings.apply(borrower, amount=amount, annual_rate="12%", months=months)
+        p.listings.approve(listing.id, grade="AA")
+        p.listings.publish(listing.id)
+        p.bidding.bid(listing.id, investor, amount)
+        records[amount] = (p.loans.disburse(listing.id), investor)
+        p.custody.withdraw(borrower, p.custody.balance(borrower).available)
+    small, large = records["2000"][0], records["4000"][0]
+    due = first_due(p, small)
+    assert first_due(p, large) == due
+    claims = {k: p.loans.schedule(r.id).installments[0].principal for k, (r, _) in records.items()}
+    assert claims == {"2000": M("660.04"), "4000": M("650.19")}
+
+    p.cob.run(due + timedelta(days=1), allow_future=True)
+    got = {k: p.loans.position(r.id, inv).received_principal for k, (r, inv) in records.items()}
+    assert got == {"2000": M("302.26"), "4000": M("297.74")}
+    assert [got["2000"], got["4000"]] == lendkit.allocate(M("600"), [66004, 65019])
+    by_loan = {q.loan_id: q for q in reserve.queue(p)}
+    assert {q.state for q in by_loan.values()} == {"open"}
+    assert by_loan[small.id].shortfall == M("357.78")
+    assert by_loan[large.id].shortfall == M("352.45")
+    assert fund_balance(p) == M(0)
+    s = check_disclosure(p)
+    assert s.paid == M("600.00") and s.payouts == 2
+    # the next day adds nothing: the fund is empty and the claims stay queued
+    p.cob.run(due + timedelta(days=2), allow_future=True)
+    assert reserve.status(p).paid == M("600.00")
+
+
+def test_claims_wait_for_the_days_close(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    """A claim taken on during a COB day is paid when the day closes, not when it is met: a
+    run that dies before the close pays nothing, and the rerun closes the day and pays."""
+    p = open_platform(make_platform, rates={"AA": "0"}, after_days=1)
+    operator = party(p, "operator", "2000")
+    reserve.seed(p, "2000", from_party=operator)
+    investor = party(p, "investor")
+    record = loan(p, "3000", "AA", {investor: "3000"})
+    due = first_due(p, record)
+    day = due + timedelta(days=1)
+
+    class Boom(Exception):
+        pass
+
+    class Crash:
+        @lendkit.hookimpl(tryfirst=True)
+        def lendkit_business_day_closed(self, ctx: Any, business_date: date) -> None:
+            raise Boom(business_date)
+
+    crash = Crash()
+    p.pm.register(crash, name="crash")
+    with pytest.raises(Boom):
+        p.cob.run(day, allow_future=True)
+    assert p.loans.position(record.id, investor).received_principal == M(0)
+    assert [(q.state, q.shortfall) for q in reserve.queue(p, open_only=True)] == [
+        ("new", M("990.07"))
+    ]
+    assert check_disclosure(p).queued_shortfall == M("990.07")
+    p.pm.unregister(crash)
+    assert not p.cob.run(day, allow_future=True).already_done
+    assert p.loans.position(record.id, investor).received_principal == M("990.07")
+    assert [q.state for q in reserve.queue(p)] == ["paid"]
     check_disclosure(p)
