@@ -23,6 +23,7 @@ from lendkit.plugins.online import lendkit_schema as online_schema
 from lendkit.store import schema
 from lendkit.store.db import create_nullpool_engine
 from lendkit.store.tables import metadata
+from lendkit.testing import make_party
 
 BASE_PG_URL = os.environ.get(
     "LENDKIT_TEST_POSTGRES_URL", "postgresql+psycopg://lendkit:lendkit@127.0.0.1:5432/lendkit"
@@ -183,3 +184,8 @@ def funded(platform: lendkit.Platform) -> Callable[..., str]:
         return party.id
 
     return make
+
+
+def party(p: lendkit.Platform, name: str, deposit: str | None = None) -> str:
+    """A registered, verified party with ``deposit`` (if any) in its account; its id."""
+    return make_party(p, deposit or "0", name)

@@ -19,20 +19,12 @@ import lendkit
 import lendkit.core.errors
 from lendkit import Money
 from lendkit.plugins import guarantee, insurance, reserve
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, party
 from tests.plugins.test_plugin_inputs import dump_all
 from tests.reliability.test_injected_errors import inject
 
 M = Money.of
 PLUGINS = ["online", "guarantee", "reserve", "insurance"]
-
-
-def party(p: lendkit.Platform, name: str, deposit: str | None = None) -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit:
-        p.custody.deposit(pid, deposit)
-    return pid
 
 
 @pytest.mark.parametrize("outcome", ["rollback", "commit"])

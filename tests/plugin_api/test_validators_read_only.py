@@ -13,14 +13,7 @@ from sqlalchemy import event
 
 import lendkit
 from lendkit.plugins import collateral, guarantee
-
-
-def party(p: lendkit.Platform, name: str, deposit: str | None = None) -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit:
-        p.custody.deposit(pid, deposit)
-    return pid
+from tests.conftest import party
 
 
 def test_builtin_listing_validators_write_nothing(

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, create_engine
 import lendkit
 from lendkit.plugins import collateral, guarantee, insurance, online, reserve
 from lendkit.store.db import create_nullpool_engine
+from tests.conftest import party
 from tests.reliability.test_commands import HOSTILE
 
 PLUGINS = ["online", "guarantee", "reserve", "collateral", "insurance"]
@@ -34,14 +35,6 @@ def dump_all(url: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
                 out.append((table.name, sorted((tuple(r) for r in rows), key=repr)))
     engine.dispose()
     return out
-
-
-def party(p: lendkit.Platform, name: str, deposit: str | None = None) -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit:
-        p.custody.deposit(pid, deposit)
-    return pid
 
 
 @pytest.fixture

@@ -23,18 +23,11 @@ from lendkit.cli import main
 from lendkit.core.errors import IdempotencyConflict, InsufficientFunds
 from lendkit.store.db import create_nullpool_engine
 from tests.conftest import FixedClock, dump
+from tests.conftest import party as _party
 
 
 def cny(v: str | int) -> Money:
     return Money.of(v, "CNY")
-
-
-def _party(p: lendkit.Platform, name: str, cash: str = "0") -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if cash != "0":
-        p.custody.deposit(pid, cash)
-    return pid
 
 
 def test_every_mutating_command_replays_with_one_effect(

@@ -19,6 +19,7 @@ import pytest
 import lendkit
 from lendkit.core.errors import InvalidValue
 from tests.conftest import dump
+from tests.conftest import party as _party
 
 BAD = ["\x00", "\ud800", "\x1b"]
 
@@ -71,14 +72,6 @@ def _takes_text(annotation: object) -> str | None:
     if any(m in ("list[str]", "tuple[str, ...]") for m in members):
         return "list"
     return None
-
-
-def _party(p: lendkit.Platform, name: str, cash: str = "0") -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if cash != "0":
-        p.custody.deposit(pid, cash)
-    return pid
 
 
 def _valid_arguments(p: lendkit.Platform) -> dict[str, Any]:

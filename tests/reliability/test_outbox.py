@@ -28,6 +28,7 @@ from lendkit.cli import main
 from lendkit.core.errors import InvalidState
 from lendkit.services.custody import movement_id_for
 from tests.conftest import FixedClock, dump
+from tests.conftest import party as _party
 from tests.reliability.test_injected_errors import inject
 
 
@@ -58,12 +59,6 @@ class CountingBank:
 
     def withdraw(self, party_id: str, amount: Money, movement_id: str) -> tuple[str, str | None]:
         return self._count(movement_id)
-
-
-def _party(p: lendkit.Platform, name: str) -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    return pid
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -27,17 +27,9 @@ from lendkit.services import cob as cob_module
 from lendkit.services import custody as custody_module
 from lendkit.store.tables import installments
 from tests import conftest
-from tests.conftest import FixedClock, dump
+from tests.conftest import FixedClock, dump, party
 
 M = Money.of
-
-
-def party(p: lendkit.Platform, name: str, deposit: str = "0") -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit != "0":
-        p.custody.deposit(pid, deposit)
-    return pid
 
 
 def one_loan(

@@ -14,7 +14,7 @@ import pytest
 import lendkit
 from lendkit import Money
 from lendkit.plugins import collateral
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, party
 
 START = date(2026, 1, 1)
 M = Money.of
@@ -29,14 +29,6 @@ def open_platform(make_platform: Callable[..., lendkit.Platform], **plugin_cfg: 
             "plugins": {"collateral": plugin_cfg},
         },
     )
-
-
-def party(p: lendkit.Platform, name: str, deposit: str | None = None) -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit:
-        p.custody.deposit(pid, deposit)
-    return pid
 
 
 def disclosed(p: lendkit.Platform) -> dict[str, str]:

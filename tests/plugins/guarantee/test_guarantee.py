@@ -18,7 +18,7 @@ import lendkit
 from lendkit import Money
 from lendkit.core.errors import ConfigError, ValidationRefused
 from lendkit.plugins import guarantee
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, party
 
 M = Money.of
 
@@ -27,14 +27,6 @@ def open_platform(make: Callable[..., lendkit.Platform], **config: Any) -> lendk
     base: dict[str, Any] = {"waterfall": ["guarantee"], "grace_days": 0}
     base.update(config)
     return make(plugins=["online", "guarantee"], config=base)
-
-
-def party(p: lendkit.Platform, name: str, deposit: str = "0") -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit != "0":
-        p.custody.deposit(pid, deposit)
-    return pid
 
 
 def company(

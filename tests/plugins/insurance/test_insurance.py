@@ -15,6 +15,7 @@ import lendkit
 import lendkit.core.money
 from lendkit import Money
 from lendkit.plugins import insurance
+from tests.conftest import party
 
 M = Money.of
 
@@ -24,14 +25,6 @@ def open_platform(make_platform: Callable[..., lendkit.Platform]) -> Any:
         plugins=["online", "insurance"],
         config={"grace_days": 0, "waterfall": ["insurance"], "default_after_days": 60},
     )
-
-
-def party(p: lendkit.Platform, name: str, deposit: str | None = None) -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit:
-        p.custody.deposit(pid, deposit)
-    return pid
 
 
 def disclosed(p: lendkit.Platform) -> dict[str, str]:

@@ -18,7 +18,7 @@ from lendkit import Money
 from lendkit.core.errors import ConfigError
 from lendkit.core.records import LoanRecord
 from lendkit.plugins import reserve
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, party
 
 M = Money.of
 
@@ -28,14 +28,6 @@ def open_platform(make: Callable[..., lendkit.Platform], **settings: Any) -> len
         plugins=["online", "reserve"],
         config={"waterfall": ["reserve"], "grace_days": 0, "plugins": {"reserve": settings}},
     )
-
-
-def party(p: lendkit.Platform, name: str, deposit: str = "0") -> str:
-    pid = p.parties.register(name).id
-    p.parties.verify(pid)
-    if deposit != "0":
-        p.custody.deposit(pid, deposit)
-    return pid
 
 
 def loan(
