@@ -27,9 +27,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, text, update
 
 from lendkit.core import states as S
 from lendkit.core.errors import CobRunning, InsufficientFunds, InvalidState, InvalidValue
@@ -116,9 +117,7 @@ def exclusive_run(platform: Platform, label: str, run_date: date) -> Iterator[No
     if engine.dialect.name == "postgresql":
         conn = engine.connect()
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            conn.commit()
-            if not got:
+            if not _try_advisory_lock(conn, key):
                 raise CobRunning(_running_message(platform, label, run_date))
             try:
                 yield
@@ -147,6 +146,26 @@ def exclusive_run(platform: Platform, label: str, run_date: date) -> Iterator[No
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+#: how long a run waits for a shard's lock before refusing: the server ends a killed process's
+#: session (and so releases its lock) only once it notices the closed connection
+LOCK_GRACE_SECONDS = 5.0
+
+
+def _try_advisory_lock(conn: Connection, key: int) -> bool:
+    """Take the session advisory lock ``key``, polling for :data:`LOCK_GRACE_SECONDS`.
+
+    A rerun started right after its predecessor was killed would otherwise find the dead
+    session's lock still held for the few milliseconds the server needs to notice.
+    """
+    deadline = monotonic() + LOCK_GRACE_SECONDS
+    while True:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()
+        if got or monotonic() >= deadline:
+            return got
+        sleep(0.05)
 
 
 def _running_message(platform: Platform, label: str, run_date: date) -> str:
