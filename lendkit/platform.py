@@ -10,7 +10,7 @@ import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 from sqlalchemy import Connection, Engine
@@ -32,6 +32,13 @@ from lendkit.store import schema
 from lendkit.store.db import check_sqlite_directory, create_lendkit_engine, sqlite_path
 from lendkit.store.ledger import AccountCache, VerifyReport, verify_ledger
 
+if TYPE_CHECKING:
+    from lendkit.services.bidding import BiddingService
+    from lendkit.services.cob import CobService
+    from lendkit.services.listings import ListingsService
+    from lendkit.services.loans import LoansService
+    from lendkit.services.reports import ReportsService
+
 DEFAULT_URL = "sqlite:///lendkit.db"
 
 T = TypeVar("T")
@@ -46,6 +53,14 @@ class Platform:
 
     Services: ``parties``, ``custody``, ``listings``, ``bidding``, ``loans``, ``cob``, ``reports``.
     """
+
+    parties: PartiesService
+    custody: CustodyService
+    listings: ListingsService
+    bidding: BiddingService
+    loans: LoansService
+    cob: CobService
+    reports: ReportsService
 
     def __init__(
         self,
@@ -80,17 +95,19 @@ class Platform:
         self._gateway = gateway
         self._build_services()
 
-    def _build_services(self) -> None:
+    def _build_services(self, view: Platform | None = None) -> None:
+        """Give this platform (or ``view``, a copy of it from :meth:`using`) its services."""
         # imported here: the lifecycle services import Platform for typing only
         from lendkit.services import bidding, cob, listings, loans, reports
 
-        self.parties = PartiesService(self)
-        self.custody = CustodyService(self, self._gateway)
-        self.listings = listings.ListingsService(self)
-        self.bidding = bidding.BiddingService(self)
-        self.loans = loans.LoansService(self)
-        self.cob = cob.CobService(self)
-        self.reports = reports.ReportsService(self)
+        p = self if view is None else view
+        p.parties = PartiesService(p)
+        p.custody = CustodyService(p, self._gateway)
+        p.listings = listings.ListingsService(p)
+        p.bidding = bidding.BiddingService(p)
+        p.loans = loans.LoansService(p)
+        p.cob = cob.CobService(p)
+        p.reports = reports.ReportsService(p)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -201,7 +218,7 @@ class Platform:
         )
         view = copy.copy(self)
         view.runner = HostRunner(view, conn)
-        view._build_services()
+        self._build_services(view)
         return view
 
     # -- commands ---------------------------------------------------------------------------------

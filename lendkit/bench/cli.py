@@ -1,4 +1,6 @@
-"""``lendkit bench``: lendkit against hand-written baselines and PyPI peers, in the same run."""
+"""``lendkit bench``'s body: lendkit against hand-written baselines and PyPI peers, in the same
+run. The click command (options, help) is :mod:`lendkit.cli.bench`, which imports this module only
+when the command runs."""
 
 from __future__ import annotations
 
@@ -8,48 +10,17 @@ import click
 
 from lendkit.bench.common import FULL, QUICK, render_table, workdir, write_json
 from lendkit.bench.run import check_postgres, run_all
-from lendkit.cli.base import main
 
 
-@main.command("bench")
-@click.option(
-    "--db",
-    "pg_url",
-    default=None,
-    help="Also run on this PostgreSQL database. bench DROPS AND RECREATES its public schema for"
-    " every workload, so it must be empty or used only by bench.",
-)
-@click.option(
-    "--quick",
-    is_flag=True,
-    help="Small sizes (under a minute on SQLite): a smoke test, not a measurement.",
-)
-@click.option("--json", "json_path", default=None, help="Also write the results to this file.")
-@click.option(
-    "--skip-sqlite",
-    is_flag=True,
-    hidden=True,
-    help="With --db: run PostgreSQL only (to split a long full run in two).",
-)
-@click.option(
-    "--keep",
-    "keep_dir",
-    default=None,
-    hidden=True,
-    help="Keep the SQLite files in this directory (for profiling).",
-)
-def bench_command(
+def run_bench(
     pg_url: str | None,
     quick: bool,
     json_path: str | None,
     skip_sqlite: bool,
     keep_dir: str | None,
 ) -> None:
-    """Measure bids, close of business, ledger postings, schedules, scaling and memory.
-
-    SQLite (a temporary file, WAL, synchronous=FULL) always; PostgreSQL when --db is given.
-    Every ratio is lendkit against a baseline measured in the same run on the same database.
-    """
+    """Run every workload at the chosen sizes, print the table and optionally write JSON (see
+    ``lendkit bench --help`` for the arguments)."""
     if pg_url:
         check_postgres(pg_url)
     elif skip_sqlite:

@@ -10,7 +10,7 @@ and exit with status 2, never a traceback.
 from __future__ import annotations
 
 # Commands register themselves on ``main`` when their module is imported.
-from lendkit.bench import cli as _bench  # noqa: F401  (registers ``lendkit bench``)
+from lendkit.cli import bench as _bench  # noqa: F401  (registers ``lendkit bench``; harness loads lazily)
 from lendkit.cli import cob as _cob  # noqa: F401  (registers ``lendkit cob``)
 from lendkit.cli import custody as _custody  # noqa: F401  (registers ``lendkit custody flush``)
 from lendkit.cli import db as _db  # noqa: F401  (registers ``lendkit db upgrade|pending``)

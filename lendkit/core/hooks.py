@@ -52,6 +52,12 @@ class Hooks:
     def plugin_name(self, plugin: object) -> str:
         return self.pm.get_name(plugin) or repr(plugin)
 
+    def implemented(self, *names: str) -> bool:
+        """Whether any plugin implements one of the hooks ``names`` (without the ``lendkit_``
+        prefix), e.g. ``implemented("repayment_received")``: lets a caller take a faster path
+        when nobody listens."""
+        return any(getattr(self._h, f"lendkit_{name}").get_hookimpls() for name in names)
+
     # -- registration -----------------------------------------------------------------------------
 
     def products(self) -> dict[str, Product]:

@@ -103,7 +103,9 @@ def currency(code: str) -> Currency:
         raise _unknown(code) from None
 
 
-def _exponent(code: str) -> int:
+def minor_exponent(code: str) -> int:
+    """How many minor-unit digits currency ``code`` has (CNY 2, JPY 0); ``UnknownCurrency``
+    for a code lendkit does not know."""
     try:
         return _EXP[code]
     except (KeyError, TypeError):
@@ -149,11 +151,11 @@ class RoundingPolicy:
 
     def places_for(self, currency: str = "CNY") -> int:
         """Number of decimal places this policy keeps for ``currency``."""
-        return _exponent(currency) if self.places is None else self.places
+        return minor_exponent(currency) if self.places is None else self.places
 
     def quantize(self, value: Decimal, currency: str = "CNY") -> Decimal:
         """Round ``value`` to this policy's places for ``currency`` with this policy's mode."""
-        places = _exponent(currency) if self.places is None else self.places
+        places = minor_exponent(currency) if self.places is None else self.places
         if not isinstance(value, Decimal):
             value = to_decimal(value, "value")
         try:
@@ -178,10 +180,10 @@ class RoundingPolicy:
 DEFAULT_ROUNDING: Final = RoundingPolicy()
 
 
-def _round_div(num: int, den: int, mode: str) -> int:
+def round_div(num: int, den: int, mode: str) -> int:
     """``num / den`` rounded to an integer with ``mode`` (``den > 0``); exact integer arithmetic."""
     if num < 0:
-        return -_round_div(-num, den, mode)
+        return -round_div(-num, den, mode)
     q, r = divmod(num, den)
     if mode == "DOWN" or r == 0:
         return q
@@ -283,7 +285,7 @@ def parse_rate(value: object, what: str = "annual rate") -> Decimal:
 
 
 def _validate_amount(amount: object, code: str) -> Decimal:
-    exp = _exponent(code)
+    exp = minor_exponent(code)
     if not isinstance(amount, Decimal):
         amount = to_decimal(amount, "amount")
     elif not amount.is_finite():
@@ -334,7 +336,7 @@ class Money:
                 )
             return value
         code = "CNY" if currency is None else currency
-        exp = _exponent(code)
+        exp = minor_exponent(code)
         d = to_decimal(value, what)
         shown = value.strip() if isinstance(value, str) else value
         if abs(d) >= _LIMIT:
@@ -353,7 +355,7 @@ class Money:
         """Money from an integer count of minor units (cents for CNY: ``150`` -> ``1.50``)."""
         if isinstance(units, bool) or not isinstance(units, int):
             raise _refuse_type(units, "minor units")
-        exp = _exponent(currency)
+        exp = minor_exponent(currency)
         amount = Decimal(units).scaleb(-exp, _CTX)
         if abs(amount) >= _LIMIT:
             raise InvalidAmount(f"amount {amount} {currency} is too large")
@@ -362,7 +364,7 @@ class Money:
     @classmethod
     def zero(cls, currency: str = "CNY") -> Money:
         """Zero in ``currency``."""
-        return _money(Decimal(0).scaleb(-_exponent(currency), _CTX), currency)
+        return _money(Decimal(0).scaleb(-minor_exponent(currency), _CTX), currency)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -500,15 +502,16 @@ def _money(amount: Decimal, currency: str) -> Money:
     return m
 
 
-def _money_from_minor(units: int, exp: int, currency: str) -> Money:
-    """Fast internal constructor from minor units (no validation)."""
+def unchecked_money(units: int, exp: int, currency: str) -> Money:
+    """``Money.from_minor(units, currency)`` without validation, for hot loops inside
+    ``lendkit.core`` whose inputs are already checked (``exp`` is the currency's exponent)."""
     m: Money = _new(Money)
     _set_amount(m, _scaleb(Decimal(units), -exp, _CTX))
     _set_currency(m, currency)
     return m
 
 
-def _format_minor(units: int, exp: int) -> str:
+def format_minor(units: int, exp: int) -> str:
     """``Money.from_minor(units, code).format()`` for a currency with ``exp`` places, from ints."""
     if exp == 0:
         return str(units)

@@ -22,12 +22,14 @@ from lendkit.core.money import (
     DEFAULT_ROUNDING,
     Money,
     RoundingPolicy,
-    _exponent,
-    _format_minor,
-    _money_from_minor,
-    _round_div,
     parse_rate,
 )
+
+# the builders' hot loops use these under short local names
+from lendkit.core.money import format_minor as _format_minor
+from lendkit.core.money import minor_exponent as _exponent
+from lendkit.core.money import round_div as _round_div
+from lendkit.core.money import unchecked_money as _money_from_minor
 
 __all__ = ["METHODS", "Installment", "Schedule", "add_months", "build_schedule"]
 

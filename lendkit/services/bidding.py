@@ -32,7 +32,8 @@ from lendkit.core.schedule import MAX_MONTHS
 from lendkit.services import custody
 from lendkit.services.common import check_id, check_int, get_row, new_id, parse_amount
 from lendkit.services.context import Ctx
-from lendkit.services.listings import listing_record
+from lendkit.services.parties import require_party
+from lendkit.services.records import listing_record, load_listing
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import autobid_rules, bids, listings
@@ -96,7 +97,7 @@ class BiddingService:
         bid_rate = None if rate is None else parse_rate(rate, "bid rate")
 
         def run(tx: Tx) -> Bid:
-            return self._place(Ctx(tx), listing_id, investor_id, money, bid_rate, auto=False)
+            return place_bid(Ctx(tx), listing_id, investor_id, money, bid_rate, auto=False)
 
         return self._p.runner.run(
             "bidding.bid",
@@ -152,7 +153,7 @@ class BiddingService:
 
         def run(tx: Tx) -> AutoBidRule:
             ctx = Ctx(tx)
-            self._p.parties._require(ctx, investor_id, verified=True, action="bid")
+            require_party(ctx, investor_id, verified=True, action="bid")
             rule = AutoBidRule(
                 new_id("abr"),
                 investor_id,
@@ -216,260 +217,263 @@ class BiddingService:
 
         self._p.runner.run("bidding.disable_rule", run, key=key, payload=[rule_id])
 
-    # -- internals ---------------------------------------------------------------------------------
 
-    def _place(
-        self,
-        ctx: Ctx,
-        listing_id: str,
-        investor_id: str,
-        money: Money,
-        rate: Decimal | None,
-        *,
-        auto: bool,
-    ) -> Bid:
-        row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
-        if row.state != S.PUBLISHED:
-            raise InvalidState(
-                f"listing {listing_id} is {row.state}; bids are taken only while published"
-            )
-        if row.closes_at is not None and ctx.now >= row.closes_at:
-            raise InvalidState(
-                f"listing {listing_id}'s funding window closed at {row.closes_at:%Y-%m-%d %H:%M}"
-            )
-        if investor_id == row.borrower_id:
-            raise Forbidden(f"party {investor_id} cannot bid on its own listing {listing_id}")
-        investor = self._p.parties._require(ctx, investor_id, verified=True, action="bid")
-        self._check_risk(investor, row)
-        cur = row.currency
-        remaining = row.amount - row.bid_total
-        if row.bidding == "auction":
-            if rate is None:
-                raise InvalidRate(f"auction listing {listing_id} needs a bid rate")
-            if rate <= 0 or rate > Decimal(row.max_rate):
-                raise InvalidRate(
-                    f"bid rate {rate} is out of range: allowed above 0 up to the listing's maximum"
-                    f" {Decimal(row.max_rate)}"
-                )
-            fill = money.minor
-        else:
-            if rate is not None and Decimal(row.annual_rate) != rate:
-                raise InvalidRate(
-                    f"listing {listing_id} pays a fixed {Decimal(row.annual_rate)}; bid rate {rate} differs"
-                )
-            if remaining <= 0:
-                raise LimitExceeded(f"listing {listing_id} is fully funded")
-            fill = min(money.minor, remaining)
-        if money.minor < row.min_bid and money.minor < remaining:
-            raise LimitExceeded(
-                f"bid {money} is below the listing's minimum bid {Money.from_minor(row.min_bid, cur)}"
-            )
-        if row.max_bid is not None:
-            already = ctx.conn.execute(
-                select(func.coalesce(func.sum(bids.c.amount), 0)).where(
-                    bids.c.listing_id == listing_id,
-                    bids.c.investor_id == investor_id,
-                    bids.c.state == S.BID_OPEN,
-                )
-            ).scalar_one()
-            if already + fill > row.max_bid:
-                raise LimitExceeded(
-                    f"bid {Money.from_minor(fill, cur)} would take {investor_id}'s total on listing"
-                    f" {listing_id} above the maximum bid {Money.from_minor(row.max_bid, cur)}"
-                )
-        self._p.hooks.validate_bid(
-            ctx, listing_record(row), investor_id, Money.from_minor(fill, cur), rate
-        )
-        guard = update(listings).where(listings.c.id == listing_id, listings.c.state == S.PUBLISHED)
-        if row.bidding == "fixed":
-            guard = guard.where(listings.c.bid_total + fill <= listings.c.amount)
-        result = ctx.conn.execute(
-            guard.values(bid_total=listings.c.bid_total + fill, bid_count=listings.c.bid_count + 1)
-        )
-        if result.rowcount != 1:
-            raise LimitExceeded(
-                f"listing {listing_id} no longer has {Money.from_minor(fill, cur)} left"
-            )
-        destination = store_ledger.account_by_id(ctx.conn, row.account_id)
-        bid_id, hold_id = new_id("bid"), new_id("hld")
-        ctx.conn.execute(
-            bids.insert().values(
-                id=bid_id,
-                listing_id=listing_id,
-                investor_id=investor_id,
-                seq=row.bid_count + 1,
-                requested=money.minor,
-                amount=fill,
-                filled=0,
-                rate=None if rate is None else str(rate),
-                hold_id=hold_id,
-                state=S.BID_OPEN,
-                auto=auto,
-                created_at=ctx.now,
-            )
-        )
-        # the hold's journal entry comes last: the ledger head is locked only until commit
-        hold = custody.freeze(
-            ctx,
-            investor_id,
-            Money.from_minor(fill, cur),
-            destination,
-            reference=listing_id,
-            reason="bid",
-            hold_id=hold_id,
-        )
-        if row.bidding == "fixed" and row.bid_total + fill == row.amount:
-            ctx.conn.execute(
-                update(listings)
-                .where(listings.c.id == listing_id)
-                .values(state=S.FUNDED, funded_at=ctx.now)
-            )
-            self._p.hooks.listing_funded(ctx, self._p.listings._load(ctx, listing_id))
-        return Bid(
-            bid_id,
-            listing_id,
-            investor_id,
-            Money.from_minor(fill, cur),
-            money,
-            rate,
-            S.BID_OPEN,
-            hold.id,
-            auto,
-        )
+def place_bid(
+    ctx: Ctx,
+    listing_id: str,
+    investor_id: str,
+    money: Money,
+    rate: Decimal | None,
+    *,
+    auto: bool,
+) -> Bid:
+    """Place a bid of ``money`` (at ``rate`` on an auction) by ``investor_id`` on a published
+    listing: checks the listing, the investor and the limits, holds the filled amount in custody
+    (destination: the listing) and marks a fixed-rate listing funded when the bid fills it.
 
-    def _check_risk(self, investor: Any, listing: Any) -> None:
-        if investor.risk_level is None or listing.grade is None:
-            return
-        worst = self._p.config.risk_level_grades.get(int(investor.risk_level), "HR")
-        if GRADES.index(listing.grade) > GRADES.index(worst):
-            raise Forbidden(
-                f"investor {investor.id} has risk level {investor.risk_level}, which allows grades"
-                f" down to {worst}; listing {listing.id} is grade {listing.grade}"
+    ``auto`` records that an auto-bid rule placed it. Returns the bid as filled.
+    """
+    row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+    if row.state != S.PUBLISHED:
+        raise InvalidState(
+            f"listing {listing_id} is {row.state}; bids are taken only while published"
+        )
+    if row.closes_at is not None and ctx.now >= row.closes_at:
+        raise InvalidState(
+            f"listing {listing_id}'s funding window closed at {row.closes_at:%Y-%m-%d %H:%M}"
+        )
+    if investor_id == row.borrower_id:
+        raise Forbidden(f"party {investor_id} cannot bid on its own listing {listing_id}")
+    investor = require_party(ctx, investor_id, verified=True, action="bid")
+    _check_risk(ctx, investor, row)
+    cur = row.currency
+    remaining = row.amount - row.bid_total
+    if row.bidding == "auction":
+        if rate is None:
+            raise InvalidRate(f"auction listing {listing_id} needs a bid rate")
+        if rate <= 0 or rate > Decimal(row.max_rate):
+            raise InvalidRate(
+                f"bid rate {rate} is out of range: allowed above 0 up to the listing's maximum"
+                f" {Decimal(row.max_rate)}"
             )
-
-    def _run_autobids(self, ctx: Ctx, listing_id: str) -> int:
-        """Let matching auto-bid rules bid on a just-published listing, least recently served first."""
-        row = get_row(ctx.conn, listings, listing_id, "listing")
-        rate = Decimal(row.annual_rate if row.bidding == "fixed" else row.max_rate)
-        rules = ctx.conn.execute(
-            select(autobid_rules)
-            .where(
-                autobid_rules.c.active.is_(True),
-                autobid_rules.c.investor_id != row.borrower_id,
-                autobid_rules.c.min_months <= row.months,
-                autobid_rules.c.max_months >= row.months,
+        fill = money.minor
+    else:
+        if rate is not None and Decimal(row.annual_rate) != rate:
+            raise InvalidRate(
+                f"listing {listing_id} pays a fixed {Decimal(row.annual_rate)}; bid rate {rate} differs"
             )
-            .order_by(autobid_rules.c.last_used_seq, autobid_rules.c.seq)
-        ).all()
-        placed = 0
-        counter = ctx.conn.execute(
-            select(func.coalesce(func.max(autobid_rules.c.last_used_seq), 0))
+        if remaining <= 0:
+            raise LimitExceeded(f"listing {listing_id} is fully funded")
+        fill = min(money.minor, remaining)
+    if money.minor < row.min_bid and money.minor < remaining:
+        raise LimitExceeded(
+            f"bid {money} is below the listing's minimum bid {Money.from_minor(row.min_bid, cur)}"
+        )
+    if row.max_bid is not None:
+        already = ctx.conn.execute(
+            select(func.coalesce(func.sum(bids.c.amount), 0)).where(
+                bids.c.listing_id == listing_id,
+                bids.c.investor_id == investor_id,
+                bids.c.state == S.BID_OPEN,
+            )
         ).scalar_one()
-        for rule in rules:
-            current = get_row(ctx.conn, listings, listing_id, "listing")
-            remaining = current.amount - current.bid_total
-            if current.state != S.PUBLISHED or (row.bidding == "fixed" and remaining <= 0):
-                break
-            if not Decimal(rule.min_rate) <= rate <= Decimal(rule.max_rate):
-                continue
-            if row.grade is not None and row.grade not in rule.grades.split(","):
-                continue
-            available = custody.balance_of(ctx, rule.investor_id, row.currency).available.minor
-            amount = min(rule.amount, available - rule.keep_balance)
-            if row.bidding == "fixed":
-                amount = min(amount, remaining)
-            if amount <= 0 or (amount < row.min_bid and amount < remaining):
-                continue
-            bid_rate = (
-                max(Decimal(rule.min_rate), Decimal("0.0001")) if row.bidding == "auction" else None
+        if already + fill > row.max_bid:
+            raise LimitExceeded(
+                f"bid {Money.from_minor(fill, cur)} would take {investor_id}'s total on listing"
+                f" {listing_id} above the maximum bid {Money.from_minor(row.max_bid, cur)}"
             )
-            savepoint = ctx.conn.begin_nested()
-            try:
-                self._place(
-                    ctx,
-                    listing_id,
-                    rule.investor_id,
-                    Money.from_minor(amount, row.currency),
-                    bid_rate,
-                    auto=True,
-                )
-            except LendkitError:
-                savepoint.rollback()
-                continue
-            savepoint.commit()
-            counter += 1
-            placed += 1
-            ctx.conn.execute(
-                update(autobid_rules)
-                .where(autobid_rules.c.id == rule.id)
-                .values(last_used_seq=counter)
-            )
-        return placed
-
-    def _clear_auction(self, ctx: Ctx, listing: Any) -> None:
-        """Fill the lowest rates (earlier bid on ties), the marginal bid partly; release the rest."""
-        rows = ctx.conn.execute(
-            select(bids)
-            .where(bids.c.listing_id == listing.id, bids.c.state == S.BID_OPEN)
-            .order_by(bids.c.seq)
-        ).all()
-        offered = [(r.id, r.amount, Decimal(r.rate), r.seq) for r in rows]
-        decided = self._p.hooks.allocate_bids(ctx, listing_record(listing), offered)
-        if decided is None:
-            fills: dict[str, int] = {}
-            left = listing.amount
-            for bid_id, amount, _rate, _seq in sorted(offered, key=lambda b: (b[2], b[3])):
-                take = min(amount, left)
-                fills[bid_id] = take
-                left -= take
-        else:
-            fills = dict(decided)
-            if sum(fills.values()) != listing.amount or any(
-                f < 0 or f > a for (b, a, _r, _s) in offered for f in [fills.get(b, 0)]
-            ):
-                raise InvalidState(
-                    f"allocate_bids for listing {listing.id} did not fill the amount exactly"
-                )
-        destination: AccountRef = store_ledger.account_by_id(ctx.conn, listing.account_id)
-        winners: list[tuple[int, Decimal]] = []
-        for r in rows:
-            take = fills.get(r.id, 0)
-            if take == r.amount:
-                ctx.conn.execute(
-                    update(bids).where(bids.c.id == r.id).values(filled=take, state=S.BID_WON)
-                )
-            elif take == 0:
-                custody.void_hold(ctx, r.hold_id)
-                ctx.conn.execute(update(bids).where(bids.c.id == r.id).values(state=S.BID_LOST))
-            else:
-                custody.void_hold(ctx, r.hold_id)
-                hold = custody.freeze(
-                    ctx,
-                    r.investor_id,
-                    Money.from_minor(take, listing.currency),
-                    destination,
-                    reference=listing.id,
-                    reason="bid",
-                )
-                ctx.conn.execute(
-                    update(bids)
-                    .where(bids.c.id == r.id)
-                    .values(filled=take, amount=take, hold_id=hold.id, state=S.BID_WON)
-                )
-            if take:
-                winners.append((take, Decimal(r.rate)))
-        if listing.clearing == "uniform":
-            clearing_rate = max(rate for _, rate in winners)
-        else:
-            total = sum(t for t, _ in winners)
-            clearing_rate = (
-                sum((Decimal(t) * rate for t, rate in winners), Decimal(0)) / total
-            ).quantize(Decimal("0.00000001"))
+    ctx.platform.hooks.validate_bid(
+        ctx, listing_record(row), investor_id, Money.from_minor(fill, cur), rate
+    )
+    guard = update(listings).where(listings.c.id == listing_id, listings.c.state == S.PUBLISHED)
+    if row.bidding == "fixed":
+        guard = guard.where(listings.c.bid_total + fill <= listings.c.amount)
+    result = ctx.conn.execute(
+        guard.values(bid_total=listings.c.bid_total + fill, bid_count=listings.c.bid_count + 1)
+    )
+    if result.rowcount != 1:
+        raise LimitExceeded(
+            f"listing {listing_id} no longer has {Money.from_minor(fill, cur)} left"
+        )
+    destination = store_ledger.account_by_id(ctx.conn, row.account_id)
+    bid_id, hold_id = new_id("bid"), new_id("hld")
+    ctx.conn.execute(
+        bids.insert().values(
+            id=bid_id,
+            listing_id=listing_id,
+            investor_id=investor_id,
+            seq=row.bid_count + 1,
+            requested=money.minor,
+            amount=fill,
+            filled=0,
+            rate=None if rate is None else str(rate),
+            hold_id=hold_id,
+            state=S.BID_OPEN,
+            auto=auto,
+            created_at=ctx.now,
+        )
+    )
+    # the hold's journal entry comes last: the ledger head is locked only until commit
+    hold = custody.freeze(
+        ctx,
+        investor_id,
+        Money.from_minor(fill, cur),
+        destination,
+        reference=listing_id,
+        reason="bid",
+        hold_id=hold_id,
+    )
+    if row.bidding == "fixed" and row.bid_total + fill == row.amount:
         ctx.conn.execute(
             update(listings)
-            .where(listings.c.id == listing.id)
-            .values(annual_rate=str(clearing_rate))
+            .where(listings.c.id == listing_id)
+            .values(state=S.FUNDED, funded_at=ctx.now)
+        )
+        ctx.platform.hooks.listing_funded(ctx, load_listing(ctx, listing_id))
+    return Bid(
+        bid_id,
+        listing_id,
+        investor_id,
+        Money.from_minor(fill, cur),
+        money,
+        rate,
+        S.BID_OPEN,
+        hold.id,
+        auto,
+    )
+
+
+def _check_risk(ctx: Ctx, investor: Any, listing: Any) -> None:
+    if investor.risk_level is None or listing.grade is None:
+        return
+    worst = ctx.platform.config.risk_level_grades.get(int(investor.risk_level), "HR")
+    if GRADES.index(listing.grade) > GRADES.index(worst):
+        raise Forbidden(
+            f"investor {investor.id} has risk level {investor.risk_level}, which allows grades"
+            f" down to {worst}; listing {listing.id} is grade {listing.grade}"
         )
 
 
-__all__ = ["AutoBidRule", "BiddingService"]
+def run_autobids(ctx: Ctx, listing_id: str) -> int:
+    """Let matching auto-bid rules bid on a just-published listing, least recently served first."""
+    row = get_row(ctx.conn, listings, listing_id, "listing")
+    rate = Decimal(row.annual_rate if row.bidding == "fixed" else row.max_rate)
+    rules = ctx.conn.execute(
+        select(autobid_rules)
+        .where(
+            autobid_rules.c.active.is_(True),
+            autobid_rules.c.investor_id != row.borrower_id,
+            autobid_rules.c.min_months <= row.months,
+            autobid_rules.c.max_months >= row.months,
+        )
+        .order_by(autobid_rules.c.last_used_seq, autobid_rules.c.seq)
+    ).all()
+    placed = 0
+    counter = ctx.conn.execute(
+        select(func.coalesce(func.max(autobid_rules.c.last_used_seq), 0))
+    ).scalar_one()
+    for rule in rules:
+        current = get_row(ctx.conn, listings, listing_id, "listing")
+        remaining = current.amount - current.bid_total
+        if current.state != S.PUBLISHED or (row.bidding == "fixed" and remaining <= 0):
+            break
+        if not Decimal(rule.min_rate) <= rate <= Decimal(rule.max_rate):
+            continue
+        if row.grade is not None and row.grade not in rule.grades.split(","):
+            continue
+        available = custody.balance_of(ctx, rule.investor_id, row.currency).available.minor
+        amount = min(rule.amount, available - rule.keep_balance)
+        if row.bidding == "fixed":
+            amount = min(amount, remaining)
+        if amount <= 0 or (amount < row.min_bid and amount < remaining):
+            continue
+        bid_rate = (
+            max(Decimal(rule.min_rate), Decimal("0.0001")) if row.bidding == "auction" else None
+        )
+        savepoint = ctx.conn.begin_nested()
+        try:
+            place_bid(
+                ctx,
+                listing_id,
+                rule.investor_id,
+                Money.from_minor(amount, row.currency),
+                bid_rate,
+                auto=True,
+            )
+        except LendkitError:
+            savepoint.rollback()
+            continue
+        savepoint.commit()
+        counter += 1
+        placed += 1
+        ctx.conn.execute(
+            update(autobid_rules).where(autobid_rules.c.id == rule.id).values(last_used_seq=counter)
+        )
+    return placed
+
+
+def clear_auction(ctx: Ctx, listing: Any) -> None:
+    """Fill the lowest rates (earlier bid on ties), the marginal bid partly; release the rest."""
+    rows = ctx.conn.execute(
+        select(bids)
+        .where(bids.c.listing_id == listing.id, bids.c.state == S.BID_OPEN)
+        .order_by(bids.c.seq)
+    ).all()
+    offered = [(r.id, r.amount, Decimal(r.rate), r.seq) for r in rows]
+    decided = ctx.platform.hooks.allocate_bids(ctx, listing_record(listing), offered)
+    if decided is None:
+        fills: dict[str, int] = {}
+        left = listing.amount
+        for bid_id, amount, _rate, _seq in sorted(offered, key=lambda b: (b[2], b[3])):
+            take = min(amount, left)
+            fills[bid_id] = take
+            left -= take
+    else:
+        fills = dict(decided)
+        if sum(fills.values()) != listing.amount or any(
+            f < 0 or f > a for (b, a, _r, _s) in offered for f in [fills.get(b, 0)]
+        ):
+            raise InvalidState(
+                f"allocate_bids for listing {listing.id} did not fill the amount exactly"
+            )
+    destination: AccountRef = store_ledger.account_by_id(ctx.conn, listing.account_id)
+    winners: list[tuple[int, Decimal]] = []
+    for r in rows:
+        take = fills.get(r.id, 0)
+        if take == r.amount:
+            ctx.conn.execute(
+                update(bids).where(bids.c.id == r.id).values(filled=take, state=S.BID_WON)
+            )
+        elif take == 0:
+            custody.void_hold(ctx, r.hold_id)
+            ctx.conn.execute(update(bids).where(bids.c.id == r.id).values(state=S.BID_LOST))
+        else:
+            custody.void_hold(ctx, r.hold_id)
+            hold = custody.freeze(
+                ctx,
+                r.investor_id,
+                Money.from_minor(take, listing.currency),
+                destination,
+                reference=listing.id,
+                reason="bid",
+            )
+            ctx.conn.execute(
+                update(bids)
+                .where(bids.c.id == r.id)
+                .values(filled=take, amount=take, hold_id=hold.id, state=S.BID_WON)
+            )
+        if take:
+            winners.append((take, Decimal(r.rate)))
+    if listing.clearing == "uniform":
+        clearing_rate = max(rate for _, rate in winners)
+    else:
+        total = sum(t for t, _ in winners)
+        clearing_rate = (
+            sum((Decimal(t) * rate for t, rate in winners), Decimal(0)) / total
+        ).quantize(Decimal("0.00000001"))
+    ctx.conn.execute(
+        update(listings).where(listings.c.id == listing.id).values(annual_rate=str(clearing_rate))
+    )
+
+
+__all__ = ["AutoBidRule", "BiddingService", "clear_auction", "place_bid", "run_autobids"]

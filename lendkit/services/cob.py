@@ -40,11 +40,15 @@ from lendkit.core.records import Claim, CobResult, Installment
 from lendkit.services import custody
 from lendkit.services.common import get_row, new_id
 from lendkit.services.context import Ctx
+from lendkit.services.listings import close_listing
 from lendkit.services.loans import (
     POSITIONS_RECEIVED,
-    _owed,
     accrue_penalty,
+    apply_payment,
+    installment_rows,
     investors_owed,
+    load_loan,
+    owed_by_part,
     split_to_positions,
 )
 from lendkit.services.uow import Tx
@@ -360,7 +364,7 @@ class CobService:
             if in_shard(listing_id, i, n):
 
                 def close(tx: Tx, lid: str = listing_id) -> object:
-                    return self._p.listings._close(Ctx(tx), lid)
+                    return close_listing(Ctx(tx), lid)
 
                 self._p.runner.run("cob.close_listing", close)
                 count += 1
@@ -397,11 +401,7 @@ class CobService:
         written in bulk; any other loan flushes what is pending and takes ``_process_loan``,
         after which the rest is read again.
         """
-        hook = self._p.pm.hook
-        if (
-            hook.lendkit_payment_allocation_order.get_hookimpls()
-            or hook.lendkit_repayment_received.get_hookimpls()
-        ):
+        if self._p.hooks.implemented("payment_allocation_order", "repayment_received"):
             c = o = d = 0
             for loan_id in ids:
                 got, late, dflt = self._process_loan(ctx, loan_id, run_date)
@@ -433,16 +433,15 @@ class CobService:
         return c, o, d
 
     def _process_loan(self, ctx: Ctx, loan_id: str, run_date: date) -> tuple[int, int, int]:
-        loans_svc = self._p.loans
         cfg = self._p.config
         loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
         if loan.state not in S.OPEN_LOAN_STATES:
             return 0, 0, 0
         collected = 0
         due_rows = [
-            r for r in loans_svc._installments(ctx, loan_id, unpaid=True) if r.due_date <= run_date
+            r for r in installment_rows(ctx, loan_id, unpaid=True) if r.due_date <= run_date
         ]
-        owed = sum(sum(_owed(r).values()) for r in due_rows)
+        owed = sum(sum(owed_by_part(r).values()) for r in due_rows)
         if owed > 0:
             collected = self._collect(ctx, loan, owed)
         loan = get_row(ctx.conn, loans, loan_id, "loan")
@@ -450,7 +449,7 @@ class CobService:
         worst = 0
         record = None
         to_cover: list[tuple[int, int]] = []
-        for r in loans_svc._installments(ctx, loan_id, unpaid=True):
+        for r in installment_rows(ctx, loan_id, unpaid=True):
             if r.due_date > run_date:
                 break
             days = (run_date - r.due_date).days
@@ -477,7 +476,7 @@ class CobService:
                     ctx.conn.execute(
                         update(loans).where(loans.c.id == loan_id).values(state=S.OVERDUE)
                     )
-                record = loans_svc._load(ctx, loan_id)
+                record = load_loan(ctx, loan_id)
             cur = loan.currency
             inst = Installment(
                 r.period,
@@ -493,7 +492,7 @@ class CobService:
         defaulted = 0
         if worst >= cfg.default_after_days and loan.state != S.DEFAULTED:
             ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.DEFAULTED))
-            self._p.hooks.loan_defaulted(ctx, loans_svc._load(ctx, loan_id))
+            self._p.hooks.loan_defaulted(ctx, load_loan(ctx, loan_id))
             defaulted = 1
         # the waterfall runs after the default decision, so cover that pays only on default
         # (general liability, default-triggered policies) pays on the day the loan defaults
@@ -535,7 +534,7 @@ class CobService:
                 return 0
             try:
                 with ctx.tx.savepoint():
-                    self._p.loans._apply(ctx, loan, pay, "collection")
+                    apply_payment(ctx, loan, pay, "collection")
             except InsufficientFunds:
                 now = custody.balance_of(ctx, loan.borrower_id, loan.currency).available.minor
                 if now >= pay:
@@ -680,7 +679,7 @@ class _CollectionBatch:
                 return False
             if r.covered_interest != r.recovered_interest:
                 return False
-        owed = sum(sum(_owed(r).values()) for r in rows if r.due_date <= run_date)
+        owed = sum(sum(owed_by_part(r).values()) for r in rows if r.due_date <= run_date)
         cur = loan.currency
         source = self.accounts.get(f"party:{loan.borrower_id}:available:{cur}")
         available = self.balances.get(source.id, 0) if source is not None else 0
@@ -696,7 +695,7 @@ class _CollectionBatch:
                 if left == 0:
                     left_rows.append(r)
                     continue
-                due = _owed(r)
+                due = owed_by_part(r)
                 took = {}
                 for part in order:
                     took[part] = min(due[part], left)

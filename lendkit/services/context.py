@@ -143,7 +143,11 @@ class Ctx:
         reason: str,
         period: int | None = None,
     ) -> Money:
-        paid: Money = self.platform.loans._pay_investors_from(
+        """See ``HookContext.pay_investors``: ``lendkit.services.loans.pay_investors_from``."""
+        # imported here: loans builds on Ctx (the hook context and the unit of work are still
+        # one class; issue 11 separates them)
+        from lendkit.services.loans import pay_investors_from
+
+        return pay_investors_from(
             self, loan_id, source, principal, interest, reason=reason, period=period
         )
-        return paid

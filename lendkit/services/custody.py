@@ -46,6 +46,7 @@ from lendkit.services.common import (
     parse_amount,
 )
 from lendkit.services.context import Ctx
+from lendkit.services.parties import require_party
 from lendkit.services.uow import OwnRunner, Tx, check_key
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import accounts, external_movements, holds, outbox
@@ -389,7 +390,7 @@ class CustodyService:
 
         def run(tx: Tx) -> Movement:
             ctx = Ctx(tx)
-            self._p.parties._require(ctx, party_id)
+            require_party(ctx, party_id)
             self._p.hooks.validate_deposit(ctx, party_id, money)
             movement = self._movement(ctx, movement_id, party_id, "deposit", money)
             return self._ask(ctx, movement)
@@ -409,7 +410,7 @@ class CustodyService:
 
         def run(tx: Tx) -> Movement:
             ctx = Ctx(tx)
-            self._p.parties._require(ctx, party_id, verified=True, action="withdraw")
+            require_party(ctx, party_id, verified=True, action="withdraw")
             self._p.hooks.validate_withdrawal(ctx, party_id, money)
             gateway = self._gateway_account(ctx)
             if not self._external:
@@ -520,7 +521,7 @@ class CustodyService:
 
         def run(tx: Tx) -> Balance:
             ctx = Ctx(tx)
-            self._p.parties._require(ctx, party_id)
+            require_party(ctx, party_id)
             return balance_of(ctx, party_id, self._currency)
 
         return self._p.runner.run("custody.balance", run)
@@ -554,7 +555,7 @@ class CustodyService:
 
         def run(tx: Tx) -> HoldRecord:
             ctx = Ctx(tx)
-            self._p.parties._require(ctx, party_id)
+            require_party(ctx, party_id)
             return freeze(
                 ctx,
                 party_id,
@@ -607,7 +608,7 @@ class CustodyService:
 
         def run(tx: Tx) -> Movement:
             ctx = Ctx(tx)
-            self._p.parties._require(ctx, party_id)
+            require_party(ctx, party_id)
             movement_id = new_id("mov")
             ctx.post(
                 "refund",

@@ -20,6 +20,7 @@ from lendkit.core.money import Money, parse_rate
 from lendkit.core.records import ListingRecord
 from lendkit.core.schedule import MAX_MONTHS, METHODS
 from lendkit.services import custody
+from lendkit.services.bidding import clear_auction, run_autobids
 from lendkit.services.common import (
     MAX_REVIEWER_LENGTH,
     MAX_TEXT_LENGTH,
@@ -32,6 +33,8 @@ from lendkit.services.common import (
     parse_amount,
 )
 from lendkit.services.context import Ctx
+from lendkit.services.parties import require_party
+from lendkit.services.records import listing_record, load_listing
 from lendkit.services.uow import Tx
 from lendkit.store.tables import bids, listings, parties
 
@@ -40,36 +43,6 @@ if TYPE_CHECKING:
 
 BIDDING_STYLES = ("fixed", "auction")
 CLEARING = ("own", "uniform")
-
-
-def _rate(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def listing_record(row: Any) -> ListingRecord:
-    """Convert a ``lendkit_listings`` row."""
-    cur = row.currency
-    return ListingRecord(
-        id=row.id,
-        borrower_id=row.borrower_id,
-        product=row.product,
-        amount=Money.from_minor(row.amount, cur),
-        months=row.months,
-        method=row.method,
-        bidding=row.bidding,
-        state=row.state,
-        annual_rate=_rate(row.annual_rate),
-        max_rate=_rate(row.max_rate),
-        min_bid=Money.from_minor(row.min_bid, cur),
-        max_bid=None if row.max_bid is None else Money.from_minor(row.max_bid, cur),
-        window_days=row.window_days,
-        grade=row.grade,
-        bid_total=Money.from_minor(row.bid_total, cur),
-        bid_count=row.bid_count,
-        clearing=row.clearing,
-        reason=row.reason,
-        closes_at=row.closes_at,
-    )
 
 
 def _positive_rate(value: object, what: str) -> Decimal:
@@ -155,7 +128,7 @@ class ListingsService:
 
         def run(tx: Tx) -> ListingRecord:
             ctx = Ctx(tx)
-            party = self._p.parties._require(ctx, borrower_id, verified=True, action="borrow")
+            party = require_party(ctx, borrower_id, verified=True, action="borrow")
             if (
                 party.credit_score is not None
                 and money.minor > party.credit_line - party.credit_used
@@ -186,7 +159,7 @@ class ListingsService:
                 created_at=ctx.now,
             )
             ctx.conn.execute(listings.insert().values(**values))
-            record = self._load(ctx, listing_id)
+            record = load_listing(ctx, listing_id)
             self._p.hooks.validate_listing(ctx, record)
             return record
 
@@ -241,7 +214,7 @@ class ListingsService:
                     reason=f"approved by {reviewer}" if reviewer else None,
                 )
             )
-            record = self._load(ctx, listing_id)
+            record = load_listing(ctx, listing_id)
             self._p.hooks.validate_listing(ctx, record)
             self._p.hooks.listing_approved(ctx, record)
             return record
@@ -279,8 +252,8 @@ class ListingsService:
                     closes_at=ctx.now + timedelta(days=row.window_days),
                 )
             )
-            self._p.bidding._run_autobids(ctx, listing_id)
-            return self._load(ctx, listing_id)
+            run_autobids(ctx, listing_id)
+            return load_listing(ctx, listing_id)
 
         return self._p.runner.run(
             "listings.publish", run, key=key, payload=[listing_id], result_type=ListingRecord
@@ -298,11 +271,11 @@ class ListingsService:
                 raise InvalidState(
                     f"listing {listing_id} has {row.bid_count} bids; it can only be cancelled before any bid"
                 )
-            self._release_line(ctx, row)
+            _release_line(ctx, row)
             ctx.conn.execute(
                 update(listings).where(listings.c.id == listing_id).values(state=S.CANCELLED)
             )
-            record = self._load(ctx, listing_id)
+            record = load_listing(ctx, listing_id)
             self._p.hooks.listing_withdrawn(ctx, record, "cancelled")
             return record
 
@@ -319,7 +292,7 @@ class ListingsService:
         listing_id = check_id(listing_id, "listing")
 
         def run(tx: Tx) -> ListingRecord:
-            return self._close(Ctx(tx), listing_id)
+            return close_listing(Ctx(tx), listing_id)
 
         return self._p.runner.run(
             "listings.close", run, key=key, payload=[listing_id], result_type=ListingRecord
@@ -328,7 +301,7 @@ class ListingsService:
     def get(self, listing_id: str) -> ListingRecord:
         """One listing."""
         listing_id = check_id(listing_id, "listing")
-        return self._p.runner.run("listings.get", lambda tx: self._load(Ctx(tx), listing_id))
+        return self._p.runner.run("listings.get", lambda tx: load_listing(Ctx(tx), listing_id))
 
     def find(self, state: str | None = None) -> list[ListingRecord]:
         """Listings, optionally in one state, oldest first."""
@@ -346,9 +319,6 @@ class ListingsService:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _load(self, ctx: Ctx, listing_id: str) -> ListingRecord:
-        return listing_record(get_row(ctx.conn, listings, listing_id, "listing"))
-
     def _move(
         self, listing_id: str, target: str, command: str, key: str | None, **values: Any
     ) -> ListingRecord:
@@ -357,11 +327,11 @@ class ListingsService:
             row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
             S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, target)
             if target in (S.REJECTED, S.CANCELLED):
-                self._release_line(ctx, row)
+                _release_line(ctx, row)
             ctx.conn.execute(
                 update(listings).where(listings.c.id == listing_id).values(state=target, **values)
             )
-            record = self._load(ctx, listing_id)
+            record = load_listing(ctx, listing_id)
             if target in (S.REJECTED, S.CANCELLED):
                 self._p.hooks.listing_withdrawn(ctx, record, target)
             return record
@@ -385,51 +355,58 @@ class ListingsService:
             .values(credit_line=max(party.credit_line, need), credit_used=need)
         )
 
-    def _release_line(self, ctx: Ctx, row: Any) -> None:
-        if row.state in (S.APPROVED, S.PUBLISHED):
-            ctx.conn.execute(
-                update(parties)
-                .where(parties.c.id == row.borrower_id)
-                .values(credit_used=parties.c.credit_used - row.amount)
-            )
 
-    def _close(self, ctx: Ctx, listing_id: str) -> ListingRecord:
-        row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
-        if row.state == S.FUNDED:
-            return listing_record(row)
-        S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.FUNDED)
-        if row.bidding == "auction" and row.bid_total >= row.amount:
-            self._p.bidding._clear_auction(ctx, row)
-            ctx.conn.execute(
-                update(listings)
-                .where(listings.c.id == listing_id)
-                .values(state=S.FUNDED, funded_at=ctx.now, bid_total=row.amount)
-            )
-            record = self._load(ctx, listing_id)
-            self._p.hooks.listing_funded(ctx, record)
-            return record
-        self._fail(ctx, row)
-        return self._load(ctx, listing_id)
-
-    def _fail(self, ctx: Ctx, row: Any) -> None:
-        """流标: void every open bid's hold; each investor's available balance is restored."""
-        open_bids = ctx.conn.execute(
-            select(bids.c.id, bids.c.hold_id)
-            .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
-            .order_by(bids.c.seq)
-        ).all()
-        held = [b.hold_id for b in open_bids]
-        if len(custody.release_holds(ctx, held)) != len(held):
-            raise InvalidState(f"listing {row.id}: a bid's hold was resolved elsewhere")
+def _release_line(ctx: Ctx, row: Any) -> None:
+    """Give back the credit line a withdrawn (or failed) approved listing reserved."""
+    if row.state in (S.APPROVED, S.PUBLISHED):
         ctx.conn.execute(
-            update(bids)
-            .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
-            .values(state=S.BID_VOIDED)
+            update(parties)
+            .where(parties.c.id == row.borrower_id)
+            .values(credit_used=parties.c.credit_used - row.amount)
         )
-        self._release_line(ctx, row)
+
+
+def close_listing(ctx: Ctx, listing_id: str) -> ListingRecord:
+    """Close bidding on ``listing_id`` (see ``ListingsService.close``): an auction that reached
+    its amount clears and is funded; a listing short of its amount fails and its holds are
+    voided; a funded listing stays as it is."""
+    row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+    if row.state == S.FUNDED:
+        return listing_record(row)
+    S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.FUNDED)
+    if row.bidding == "auction" and row.bid_total >= row.amount:
+        clear_auction(ctx, row)
         ctx.conn.execute(
             update(listings)
-            .where(listings.c.id == row.id)
-            .values(state=S.FAILED, reason="funding window closed short of the amount")
+            .where(listings.c.id == listing_id)
+            .values(state=S.FUNDED, funded_at=ctx.now, bid_total=row.amount)
         )
-        self._p.hooks.listing_failed(ctx, self._load(ctx, row.id))
+        record = load_listing(ctx, listing_id)
+        ctx.platform.hooks.listing_funded(ctx, record)
+        return record
+    _fail(ctx, row)
+    return load_listing(ctx, listing_id)
+
+
+def _fail(ctx: Ctx, row: Any) -> None:
+    """流标: void every open bid's hold; each investor's available balance is restored."""
+    open_bids = ctx.conn.execute(
+        select(bids.c.id, bids.c.hold_id)
+        .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
+        .order_by(bids.c.seq)
+    ).all()
+    held = [b.hold_id for b in open_bids]
+    if len(custody.release_holds(ctx, held)) != len(held):
+        raise InvalidState(f"listing {row.id}: a bid's hold was resolved elsewhere")
+    ctx.conn.execute(
+        update(bids)
+        .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
+        .values(state=S.BID_VOIDED)
+    )
+    _release_line(ctx, row)
+    ctx.conn.execute(
+        update(listings)
+        .where(listings.c.id == row.id)
+        .values(state=S.FAILED, reason="funding window closed short of the amount")
+    )
+    ctx.platform.hooks.listing_failed(ctx, load_listing(ctx, row.id))

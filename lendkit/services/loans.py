@@ -40,7 +40,7 @@ from lendkit.services.common import (
     parse_amount,
 )
 from lendkit.services.context import Ctx
-from lendkit.services.listings import listing_record
+from lendkit.services.records import listing_record
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import (
@@ -230,7 +230,7 @@ class LoansService:
         ctx.conn.execute(
             update(listings).where(listings.c.id == listing_id).values(state=S.DISBURSED)
         )
-        loan = self._load(ctx, loan_id)
+        loan = load_loan(ctx, loan_id)
         self._p.hooks.loan_disbursed(ctx, loan)
         return loan
 
@@ -249,8 +249,8 @@ class LoansService:
 
         def run(tx: Tx) -> PaymentRecord:
             ctx = Ctx(tx)
-            loan = self._lock_open(ctx, loan_id)
-            payment = self._apply(ctx, loan, None if money is None else money.minor, "repayment")
+            loan = _lock_open(ctx, loan_id)
+            payment = apply_payment(ctx, loan, None if money is None else money.minor, "repayment")
             if payment is None:
                 raise InvalidState(f"loan {loan_id} has nothing due")
             return payment
@@ -282,7 +282,7 @@ class LoansService:
         )
 
         def run(tx: Tx) -> PaymentRecord:
-            return self._prepay(Ctx(tx), loan_id, money, mode)
+            return _prepay(Ctx(tx), loan_id, money, mode)
 
         return self._p.runner.run(
             "loans.prepay",
@@ -305,8 +305,8 @@ class LoansService:
                 .where(loans.c.id == loan_id)
                 .values(state=S.WRITTEN_OFF, closed_at=ctx.now)
             )
-            self._release_credit(ctx, loan)
-            record = self._load(ctx, loan_id)
+            _release_credit(ctx, loan)
+            record = load_loan(ctx, loan_id)
             self._p.hooks.loan_closed(ctx, record)
             return record
 
@@ -319,7 +319,7 @@ class LoansService:
     def get(self, loan_id: str) -> LoanRecord:
         """A loan with its positions."""
         loan_id = check_id(loan_id, "loan")
-        return self._p.runner.run("loans.get", lambda tx: self._load(Ctx(tx), loan_id))
+        return self._p.runner.run("loans.get", lambda tx: load_loan(Ctx(tx), loan_id))
 
     def for_listing(self, listing_id: str) -> LoanRecord:
         """The loan a listing became."""
@@ -331,7 +331,7 @@ class LoansService:
             ).scalar()
             if loan_id is None:
                 raise NotFound(f"listing {listing_id} has no loan (not disbursed)")
-            return self._load(Ctx(tx), loan_id)
+            return load_loan(Ctx(tx), loan_id)
 
         return self._p.runner.run("loans.for_listing", run)
 
@@ -342,7 +342,7 @@ class LoansService:
         def run(tx: Tx) -> Schedule:
             ctx = Ctx(tx)
             loan = get_row(ctx.conn, loans, loan_id, "loan")
-            rows = self._installments(ctx, loan_id)
+            rows = installment_rows(ctx, loan_id)
             cur = loan.currency
             balance = loan.principal
             out = []
@@ -377,7 +377,7 @@ class LoansService:
 
         def run(tx: Tx) -> PositionRecord:
             ctx = Ctx(tx)
-            mine = list(self._load(ctx, loan_id, investor_id).positions)
+            mine = list(load_loan(ctx, loan_id, investor_id).positions)
             if not mine:
                 raise NotFound(f"investor {investor_id} has no position in loan {loan_id}")
             total = mine[0]
@@ -428,432 +428,434 @@ class LoansService:
 
         return self._p.runner.run("loans.list", run)
 
-    # -- internals ---------------------------------------------------------------------------------
 
-    def _installments(self, ctx: Ctx, loan_id: str, *, unpaid: bool = False) -> list[Any]:
-        stmt = select(installments).where(
-            installments.c.loan_id == loan_id, installments.c.state != S.INST_CANCELLED
-        )
-        if unpaid:
-            stmt = stmt.where(installments.c.state != S.INST_PAID)
-        return list(ctx.conn.execute(stmt.order_by(installments.c.period)).all())
+def installment_rows(ctx: Ctx, loan_id: str, *, unpaid: bool = False) -> list[Any]:
+    """The loan's ``lendkit_installments`` rows in period order, cancelled ones left out (with
+    ``unpaid``, the paid ones too)."""
+    stmt = select(installments).where(
+        installments.c.loan_id == loan_id, installments.c.state != S.INST_CANCELLED
+    )
+    if unpaid:
+        stmt = stmt.where(installments.c.state != S.INST_PAID)
+    return list(ctx.conn.execute(stmt.order_by(installments.c.period)).all())
 
-    def _lock_open(self, ctx: Ctx, loan_id: str) -> Any:
-        loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
-        if loan.state not in S.OPEN_LOAN_STATES:
-            raise InvalidState(f"loan {loan_id} is {loan.state}; it takes no more payments")
-        return loan
 
-    def _load(self, ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRecord:
-        """The loan with its positions (only ``investor_id``'s when given; the interest still
-        outstanding is split over all positions either way).
+def _lock_open(ctx: Ctx, loan_id: str) -> Any:
+    """The loan's row, locked; ``InvalidState`` unless it still takes payments."""
+    loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
+    if loan.state not in S.OPEN_LOAN_STATES:
+        raise InvalidState(f"loan {loan_id} is {loan.state}; it takes no more payments")
+    return loan
 
-        What the investors are still owed is what ``investors_owed`` says per installment: unpaid
-        by the borrower and not already paid by a third party (guarantor, reserve, insurer), whose
-        cover the borrower owes to that payer instead. Principal nets the cover through the
-        positions' ``received_principal``; interest nets it here.
-        """
-        loan = get_row(ctx.conn, loans, loan_id, "loan")
-        cur = loan.currency
-        pos = ctx.conn.execute(
-            select(positions).where(positions.c.loan_id == loan_id).order_by(positions.c.seq)
-        ).all()
-        i = installments.c
-        unpaid_interest = ctx.conn.execute(
-            select(
-                func.coalesce(
-                    func.sum(
-                        i.interest - i.paid_interest - (i.covered_interest - i.recovered_interest)
-                    ),
-                    0,
-                )
-            ).where(
-                installments.c.loan_id == loan_id,
-                installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),
+
+def load_loan(ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRecord:
+    """The loan with its positions (only ``investor_id``'s when given; the interest still
+    outstanding is split over all positions either way).
+
+    What the investors are still owed is what ``investors_owed`` says per installment: unpaid
+    by the borrower and not already paid by a third party (guarantor, reserve, insurer), whose
+    cover the borrower owes to that payer instead. Principal nets the cover through the
+    positions' ``received_principal``; interest nets it here.
+    """
+    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    cur = loan.currency
+    pos = ctx.conn.execute(
+        select(positions).where(positions.c.loan_id == loan_id).order_by(positions.c.seq)
+    ).all()
+    i = installments.c
+    unpaid_interest = ctx.conn.execute(
+        select(
+            func.coalesce(
+                func.sum(
+                    i.interest - i.paid_interest - (i.covered_interest - i.recovered_interest)
+                ),
+                0,
             )
-        ).scalar_one()
-        interest_shares = (
-            allocate_minor(int(unpaid_interest), _interest_weights(pos)) if pos else []
+        ).where(
+            installments.c.loan_id == loan_id,
+            installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),
         )
-        records = tuple(
-            PositionRecord(
-                id=p.id,
-                loan_id=loan_id,
-                investor_id=p.investor_id,
-                principal=Money.from_minor(p.principal, cur),
-                annual_rate=Decimal(p.annual_rate),
-                received_principal=Money.from_minor(p.received_principal, cur),
-                received_interest=Money.from_minor(p.received_interest, cur),
-                received_penalty=Money.from_minor(p.received_penalty, cur),
-                outstanding_principal=Money.from_minor(p.principal - p.received_principal, cur),
-                outstanding_interest=Money.from_minor(share, cur),
-                fees_paid=Money.from_minor(p.fees_paid, cur),
-            )
-            for p, share in zip(pos, interest_shares, strict=True)
-            if investor_id is None or p.investor_id == investor_id
+    ).scalar_one()
+    interest_shares = allocate_minor(int(unpaid_interest), _interest_weights(pos)) if pos else []
+    records = tuple(
+        PositionRecord(
+            id=p.id,
+            loan_id=loan_id,
+            investor_id=p.investor_id,
+            principal=Money.from_minor(p.principal, cur),
+            annual_rate=Decimal(p.annual_rate),
+            received_principal=Money.from_minor(p.received_principal, cur),
+            received_interest=Money.from_minor(p.received_interest, cur),
+            received_penalty=Money.from_minor(p.received_penalty, cur),
+            outstanding_principal=Money.from_minor(p.principal - p.received_principal, cur),
+            outstanding_interest=Money.from_minor(share, cur),
+            fees_paid=Money.from_minor(p.fees_paid, cur),
         )
-        return _loan_record(loan, records)
+        for p, share in zip(pos, interest_shares, strict=True)
+        if investor_id is None or p.investor_id == investor_id
+    )
+    return _loan_record(loan, records)
 
-    def _allocation_order(self, ctx: Ctx, loan: Any) -> tuple[str, ...]:
-        order = self._p.hooks.payment_allocation_order(ctx, _loan_record(loan, ()))
-        return order or self._p.config.allocation_order
 
-    def _apply(
-        self, ctx: Ctx, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
-    ) -> PaymentRecord | None:
-        """Apply ``amount`` (None: the next unpaid installment in full) and distribute it.
+def _allocation_order(ctx: Ctx, loan: Any) -> tuple[str, ...]:
+    order = ctx.platform.hooks.payment_allocation_order(ctx, _loan_record(loan, ()))
+    return order or ctx.platform.config.allocation_order
 
-        Within an installment, what a third party already paid investors (covered) is owed to that
-        payer: the borrower's payment goes to the investors' unpaid part first, then recovers
-        the payers' claims (追偿).
-        """
-        rows = self._installments(ctx, loan.id, unpaid=True)
-        if not rows:
-            return None
-        if amount is None:
-            amount = sum(_owed(rows[0]).values())
-        total_owed = sum(sum(_owed(r).values()) for r in rows)
-        if amount > total_owed:
-            raise InvalidAmount(
-                f"payment {Money.from_minor(amount, loan.currency)} exceeds everything owed on loan"
-                f" {loan.id} ({Money.from_minor(total_owed, loan.currency)}); use prepay() to pay early"
-            )
-        if amount == 0:
-            return None
-        order = self._allocation_order(ctx, loan)
-        parts = {"penalty": 0, "interest": 0, "principal": 0}
-        recoveries: list[tuple[int, int, int]] = []
-        left = amount
-        for r in rows:
-            if left == 0:
-                break
-            due = _owed(r)
-            took = {}
-            for part in order:
-                took[part] = min(due[part], left)
-                left -= took[part]
-            to_payers = {}
-            for part in ("principal", "interest"):
-                claimed = getattr(r, f"covered_{part}") - getattr(r, f"recovered_{part}")
-                to_payers[part] = max(0, took[part] - (due[part] - claimed))
-                parts[part] += took[part] - to_payers[part]
-            parts["penalty"] += took["penalty"]
-            if to_payers["principal"] or to_payers["interest"]:
-                recoveries.append((r.period, to_payers["principal"], to_payers["interest"]))
-            paid_all = all(due[k] == took[k] for k in due)
-            ctx.conn.execute(
-                update(installments)
-                .where(installments.c.loan_id == loan.id, installments.c.period == r.period)
-                .values(
-                    paid_principal=r.paid_principal + took["principal"],
-                    paid_interest=r.paid_interest + took["interest"],
-                    paid_penalty=r.paid_penalty + took["penalty"],
-                    recovered_principal=r.recovered_principal + to_payers["principal"],
-                    recovered_interest=r.recovered_interest + to_payers["interest"],
-                    state=S.INST_PAID if paid_all else r.state,
-                    paid_at=ctx.now if paid_all else None,
-                )
-            )
-        source = source or ctx.party_account(loan.borrower_id, loan.currency)
-        return self._book(
-            ctx,
-            loan,
-            source,
-            kind,
-            parts["penalty"],
-            parts["interest"],
-            parts["principal"],
-            extra_fee=0,
-            recoveries=recoveries,
+
+def apply_payment(
+    ctx: Ctx, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
+) -> PaymentRecord | None:
+    """Apply ``amount`` (minor units; None: the next unpaid installment in full) to ``loan`` (its
+    row, locked) and distribute it, paid from ``source`` (default: the borrower's available
+    balance) and booked as a payment of ``kind``. None if nothing was due or paid.
+
+    Within an installment, what a third party already paid investors (covered) is owed to that
+    payer: the borrower's payment goes to the investors' unpaid part first, then recovers
+    the payers' claims (追偿).
+    """
+    rows = installment_rows(ctx, loan.id, unpaid=True)
+    if not rows:
+        return None
+    if amount is None:
+        amount = sum(owed_by_part(rows[0]).values())
+    total_owed = sum(sum(owed_by_part(r).values()) for r in rows)
+    if amount > total_owed:
+        raise InvalidAmount(
+            f"payment {Money.from_minor(amount, loan.currency)} exceeds everything owed on loan"
+            f" {loan.id} ({Money.from_minor(total_owed, loan.currency)}); use prepay() to pay early"
         )
-
-    def _recover(self, ctx: Ctx, loan: Any, recoveries: list[tuple[int, int, int]]) -> list[Leg]:
-        """Legs paying third parties back what they covered, pro rata per installment."""
-        legs: list[Leg] = []
-        for period, principal, interest in recoveries:
-            rows = ctx.conn.execute(
-                select(claims)
-                .where(claims.c.loan_id == loan.id, claims.c.period == period)
-                .order_by(claims.c.created_at, claims.c.id)
-            ).all()
-            p_sh = allocate_minor(principal, [c.principal - c.recovered_principal for c in rows])
-            i_sh = allocate_minor(interest, [c.interest - c.recovered_interest for c in rows])
-            for c, ps, is_ in zip(rows, p_sh, i_sh, strict=True):
-                if ps or is_:
-                    legs.append(Leg(store_ledger.account_by_id(ctx.conn, c.account_id), ps + is_))
-                    ctx.conn.execute(
-                        update(claims)
-                        .where(claims.c.id == c.id)
-                        .values(
-                            recovered_principal=c.recovered_principal + ps,
-                            recovered_interest=c.recovered_interest + is_,
-                        )
-                    )
-        return legs
-
-    def _book(
-        self,
-        ctx: Ctx,
-        loan: Any,
-        source: AccountRef,
-        kind: str,
-        penalty: int,
-        interest: int,
-        principal: int,
-        *,
-        extra_fee: int,
-        borrower_pays: bool = True,
-        recoveries: list[tuple[int, int, int]] | None = None,
-    ) -> PaymentRecord:
-        """Move one payment from ``source`` to investors (and fees to revenue, recoveries to the
-        third parties that covered installments); update the loan."""
-        cur = loan.currency
-        pos = ctx.conn.execute(
-            select(positions).where(positions.c.loan_id == loan.id).order_by(positions.c.seq)
-        ).all()
-        accounts = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
-        fee_total, investor_legs, updates = split_to_positions(
-            pos, accounts, penalty, interest, principal, self._p.config.management_fee_rate
-        )
-        recovered_p = sum(r[1] for r in recoveries or ())
-        recovered_i = sum(r[2] for r in recoveries or ())
-        total = penalty + interest + principal + extra_fee + recovered_p + recovered_i
-        legs = [Leg(source, -total)]
-        if fee_total + extra_fee:
-            legs.append(Leg(ctx.system("revenue", REVENUE), fee_total + extra_fee))
-        legs.extend(self._recover(ctx, loan, recoveries or []))
-        legs.extend(investor_legs)
-        payment_id = new_id("pay")
-        seq = ctx.post(f"loan.{kind}", payment_id, legs, memo=loan.id)
-        if updates:
-            ctx.conn.execute(POSITIONS_RECEIVED, updates)
+    if amount == 0:
+        return None
+    order = _allocation_order(ctx, loan)
+    parts = {"penalty": 0, "interest": 0, "principal": 0}
+    recoveries: list[tuple[int, int, int]] = []
+    left = amount
+    for r in rows:
+        if left == 0:
+            break
+        due = owed_by_part(r)
+        took = {}
+        for part in order:
+            took[part] = min(due[part], left)
+            left -= took[part]
+        to_payers = {}
+        for part in ("principal", "interest"):
+            claimed = getattr(r, f"covered_{part}") - getattr(r, f"recovered_{part}")
+            to_payers[part] = max(0, took[part] - (due[part] - claimed))
+            parts[part] += took[part] - to_payers[part]
+        parts["penalty"] += took["penalty"]
+        if to_payers["principal"] or to_payers["interest"]:
+            recoveries.append((r.period, to_payers["principal"], to_payers["interest"]))
+        paid_all = all(due[k] == took[k] for k in due)
         ctx.conn.execute(
-            payments.insert().values(
-                id=payment_id,
-                loan_id=loan.id,
-                kind=kind,
-                amount=total,
-                penalty=penalty,
-                interest=interest + recovered_i,
-                principal=principal + recovered_p,
-                fee=fee_total + extra_fee,
-                paid_on=ctx.today,
-                entry_seq=seq,
+            update(installments)
+            .where(installments.c.loan_id == loan.id, installments.c.period == r.period)
+            .values(
+                paid_principal=r.paid_principal + took["principal"],
+                paid_interest=r.paid_interest + took["interest"],
+                paid_penalty=r.paid_penalty + took["penalty"],
+                recovered_principal=r.recovered_principal + to_payers["principal"],
+                recovered_interest=r.recovered_interest + to_payers["interest"],
+                state=S.INST_PAID if paid_all else r.state,
+                paid_at=ctx.now if paid_all else None,
+            )
+        )
+    source = source or ctx.party_account(loan.borrower_id, loan.currency)
+    return _book(
+        ctx,
+        loan,
+        source,
+        kind,
+        parts["penalty"],
+        parts["interest"],
+        parts["principal"],
+        extra_fee=0,
+        recoveries=recoveries,
+    )
+
+
+def _recover(ctx: Ctx, loan: Any, recoveries: list[tuple[int, int, int]]) -> list[Leg]:
+    """Legs paying third parties back what they covered, pro rata per installment."""
+    legs: list[Leg] = []
+    for period, principal, interest in recoveries:
+        rows = ctx.conn.execute(
+            select(claims)
+            .where(claims.c.loan_id == loan.id, claims.c.period == period)
+            .order_by(claims.c.created_at, claims.c.id)
+        ).all()
+        p_sh = allocate_minor(principal, [c.principal - c.recovered_principal for c in rows])
+        i_sh = allocate_minor(interest, [c.interest - c.recovered_interest for c in rows])
+        for c, ps, is_ in zip(rows, p_sh, i_sh, strict=True):
+            if ps or is_:
+                legs.append(Leg(store_ledger.account_by_id(ctx.conn, c.account_id), ps + is_))
+                ctx.conn.execute(
+                    update(claims)
+                    .where(claims.c.id == c.id)
+                    .values(
+                        recovered_principal=c.recovered_principal + ps,
+                        recovered_interest=c.recovered_interest + is_,
+                    )
+                )
+    return legs
+
+
+def _book(
+    ctx: Ctx,
+    loan: Any,
+    source: AccountRef,
+    kind: str,
+    penalty: int,
+    interest: int,
+    principal: int,
+    *,
+    extra_fee: int,
+    borrower_pays: bool = True,
+    recoveries: list[tuple[int, int, int]] | None = None,
+) -> PaymentRecord:
+    """Move one payment from ``source`` to investors (and fees to revenue, recoveries to the
+    third parties that covered installments); update the loan."""
+    cur = loan.currency
+    pos = ctx.conn.execute(
+        select(positions).where(positions.c.loan_id == loan.id).order_by(positions.c.seq)
+    ).all()
+    accounts = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
+    fee_total, investor_legs, updates = split_to_positions(
+        pos, accounts, penalty, interest, principal, ctx.platform.config.management_fee_rate
+    )
+    recovered_p = sum(r[1] for r in recoveries or ())
+    recovered_i = sum(r[2] for r in recoveries or ())
+    total = penalty + interest + principal + extra_fee + recovered_p + recovered_i
+    legs = [Leg(source, -total)]
+    if fee_total + extra_fee:
+        legs.append(Leg(ctx.system("revenue", REVENUE), fee_total + extra_fee))
+    legs.extend(_recover(ctx, loan, recoveries or []))
+    legs.extend(investor_legs)
+    payment_id = new_id("pay")
+    seq = ctx.post(f"loan.{kind}", payment_id, legs, memo=loan.id)
+    if updates:
+        ctx.conn.execute(POSITIONS_RECEIVED, updates)
+    ctx.conn.execute(
+        payments.insert().values(
+            id=payment_id,
+            loan_id=loan.id,
+            kind=kind,
+            amount=total,
+            penalty=penalty,
+            interest=interest + recovered_i,
+            principal=principal + recovered_p,
+            fee=fee_total + extra_fee,
+            paid_on=ctx.today,
+            entry_seq=seq,
+            created_at=ctx.now,
+        )
+    )
+    if borrower_pays:
+        ctx.conn.execute(
+            update(loans)
+            .where(loans.c.id == loan.id)
+            .values(outstanding_principal=loans.c.outstanding_principal - principal - recovered_p)
+        )
+    record = PaymentRecord(
+        payment_id,
+        loan.id,
+        kind,
+        Money.from_minor(total, cur),
+        Money.from_minor(penalty, cur),
+        Money.from_minor(interest + recovered_i, cur),
+        Money.from_minor(principal + recovered_p, cur),
+        Money.from_minor(fee_total + extra_fee, cur),
+        ctx.today,
+    )
+    if borrower_pays:
+        _after_payment(ctx, loan.id)
+        current = load_loan(ctx, loan.id)
+        if recovered_p + recovered_i:
+            ctx.platform.hooks.recovery_received(
+                ctx, current, Money.from_minor(recovered_p + recovered_i, cur)
+            )
+        ctx.platform.hooks.repayment_received(ctx, current, record)
+    return record
+
+
+def _after_payment(ctx: Ctx, loan_id: str) -> None:
+    """Settle a fully repaid loan; an overdue loan with nothing overdue is active again."""
+    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    unpaid = installment_rows(ctx, loan_id, unpaid=True)
+    if not unpaid and loan.state in S.OPEN_LOAN_STATES:
+        ctx.conn.execute(
+            update(loans).where(loans.c.id == loan_id).values(state=S.SETTLED, closed_at=ctx.now)
+        )
+        _release_credit(ctx, loan)
+        ctx.platform.hooks.loan_closed(ctx, load_loan(ctx, loan_id))
+    elif loan.state == S.OVERDUE and not any(r.state == S.INST_OVERDUE for r in unpaid):
+        ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.ACTIVE))
+
+
+def _release_credit(ctx: Ctx, loan: Any) -> None:
+    ctx.conn.execute(
+        update(parties)
+        .where(parties.c.id == loan.borrower_id)
+        .values(
+            credit_used=func.max(parties.c.credit_used - loan.principal, 0)
+            if ctx.conn.dialect.name == "sqlite"
+            else func.greatest(parties.c.credit_used - loan.principal, 0)
+        )
+    )
+
+
+def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRecord:
+    loan = _lock_open(ctx, loan_id)
+    if loan.state != S.ACTIVE:
+        raise InvalidState(f"loan {loan_id} is {loan.state}: pay what is overdue before prepaying")
+    rows = installment_rows(ctx, loan_id, unpaid=True)
+    if any(r.due_date <= ctx.today for r in rows):
+        raise InvalidState(f"loan {loan_id} has an installment due: repay it before prepaying")
+    if any(r.paid_principal or r.paid_interest or r.paid_penalty for r in rows):
+        raise InvalidState(f"loan {loan_id} has a partly paid installment: complete it first")
+    outstanding = loan.outstanding_principal
+    amount = outstanding if money is None else money.minor
+    if amount > outstanding:
+        raise InvalidAmount(
+            f"prepaid principal {Money.from_minor(amount, loan.currency)} exceeds the outstanding"
+            f" {Money.from_minor(outstanding, loan.currency)}"
+        )
+    paid_rows = ctx.conn.execute(
+        select(func.max(installments.c.due_date)).where(
+            installments.c.loan_id == loan_id, installments.c.state == S.INST_PAID
+        )
+    ).scalar()
+    since: date = paid_rows or loan.start_date
+    days = max(0, (ctx.today - since).days)
+    rate = Decimal(loan.annual_rate)
+    accrued = _round_rate(amount * days, rate / DAYS_PER_YEAR)
+    fee = _round_rate(amount, ctx.platform.config.prepayment_fee_rate)
+    first = rows[0].period
+    ctx.conn.execute(
+        delete(installments).where(
+            installments.c.loan_id == loan_id, installments.c.period >= first
+        )
+    )
+    new_rows = [
+        {
+            "loan_id": loan_id,
+            "period": first,
+            "due_date": ctx.today,
+            "principal": amount,
+            "interest": accrued,
+            "paid_principal": amount,
+            "paid_interest": accrued,
+            "penalty": 0,
+            "paid_penalty": 0,
+            "penalty_through": None,
+            "state": S.INST_PAID,
+            "paid_at": ctx.now,
+        }
+    ]
+    rest = outstanding - amount
+    if rest:
+        months = len(rows)
+        plan = build_schedule(
+            Money.from_minor(rest, loan.currency),
+            rate,
+            months,
+            loan.method,
+            start_date=since,
+            currency=loan.currency,
+        )
+        if mode == "shorten" and loan.method in ("equal-installment", "equal-principal"):
+            target = rows[0].principal + rows[0].interest
+            for n in range(1, months + 1):
+                candidate = build_schedule(
+                    Money.from_minor(rest, loan.currency),
+                    rate,
+                    n,
+                    loan.method,
+                    start_date=since,
+                    currency=loan.currency,
+                )
+                if candidate.installments[0].payment.minor <= target:
+                    plan = candidate
+                    break
+        for i in plan.installments:
+            new_rows.append(
+                {
+                    "loan_id": loan_id,
+                    "period": first + i.period,
+                    "due_date": i.due_date,
+                    "principal": i.principal.minor,
+                    "interest": i.interest.minor,
+                    "paid_principal": 0,
+                    "paid_interest": 0,
+                    "penalty": 0,
+                    "paid_penalty": 0,
+                    "penalty_through": None,
+                    "state": S.INST_PENDING,
+                    "paid_at": None,
+                }
+            )
+    ctx.conn.execute(installments.insert(), new_rows)
+    source = ctx.party_account(loan.borrower_id, loan.currency)
+    return _book(ctx, loan, source, "prepayment", 0, accrued, amount, extra_fee=fee)
+
+
+def pay_investors_from(
+    ctx: Ctx,
+    loan_id: str,
+    source: AccountRef,
+    principal: Money,
+    interest: Money,
+    *,
+    reason: str,
+    period: int | None = None,
+) -> Money:
+    """A third party (guarantor, reserve, insurer) pays investors from ``source`` (代偿).
+
+    Pays what investors are still owed on due installments (``period`` or oldest first), at
+    most ``principal`` and ``interest``; records the payer's claim so the borrower's later
+    payments on those installments go to the payer. Returns what was paid.
+    """
+    loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
+    if principal.is_negative() or interest.is_negative():
+        raise InvalidValue("compensation amounts must not be negative")
+    rows = [
+        r
+        for r in installment_rows(ctx, loan_id, unpaid=True)
+        if r.due_date <= ctx.today and (period is None or r.period == period)
+    ]
+    want_p, want_i = principal.minor, interest.minor
+    paid_p = paid_i = 0
+    for r in rows:
+        owed_p, owed_i = investors_owed(r)
+        take_p, take_i = min(owed_p, want_p - paid_p), min(owed_i, want_i - paid_i)
+        if not (take_p or take_i):
+            continue
+        paid_p, paid_i = paid_p + take_p, paid_i + take_i
+        ctx.conn.execute(
+            update(installments)
+            .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
+            .values(
+                covered_principal=r.covered_principal + take_p,
+                covered_interest=r.covered_interest + take_i,
+            )
+        )
+        ctx.conn.execute(
+            claims.insert().values(
+                id=new_id("clm"),
+                loan_id=loan_id,
+                period=r.period,
+                account_id=source.id,
+                reason=str(reason)[:40],
+                principal=take_p,
+                interest=take_i,
+                recovered_principal=0,
+                recovered_interest=0,
                 created_at=ctx.now,
             )
         )
-        if borrower_pays:
-            ctx.conn.execute(
-                update(loans)
-                .where(loans.c.id == loan.id)
-                .values(
-                    outstanding_principal=loans.c.outstanding_principal - principal - recovered_p
-                )
-            )
-        record = PaymentRecord(
-            payment_id,
-            loan.id,
-            kind,
-            Money.from_minor(total, cur),
-            Money.from_minor(penalty, cur),
-            Money.from_minor(interest + recovered_i, cur),
-            Money.from_minor(principal + recovered_p, cur),
-            Money.from_minor(fee_total + extra_fee, cur),
-            ctx.today,
-        )
-        if borrower_pays:
-            self._after_payment(ctx, loan.id)
-            current = self._load(ctx, loan.id)
-            if recovered_p + recovered_i:
-                self._p.hooks.recovery_received(
-                    ctx, current, Money.from_minor(recovered_p + recovered_i, cur)
-                )
-            self._p.hooks.repayment_received(ctx, current, record)
-        return record
-
-    def _after_payment(self, ctx: Ctx, loan_id: str) -> None:
-        """Settle a fully repaid loan; an overdue loan with nothing overdue is active again."""
-        loan = get_row(ctx.conn, loans, loan_id, "loan")
-        unpaid = self._installments(ctx, loan_id, unpaid=True)
-        if not unpaid and loan.state in S.OPEN_LOAN_STATES:
-            ctx.conn.execute(
-                update(loans)
-                .where(loans.c.id == loan_id)
-                .values(state=S.SETTLED, closed_at=ctx.now)
-            )
-            self._release_credit(ctx, loan)
-            self._p.hooks.loan_closed(ctx, self._load(ctx, loan_id))
-        elif loan.state == S.OVERDUE and not any(r.state == S.INST_OVERDUE for r in unpaid):
-            ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.ACTIVE))
-
-    def _release_credit(self, ctx: Ctx, loan: Any) -> None:
-        ctx.conn.execute(
-            update(parties)
-            .where(parties.c.id == loan.borrower_id)
-            .values(
-                credit_used=func.max(parties.c.credit_used - loan.principal, 0)
-                if ctx.conn.dialect.name == "sqlite"
-                else func.greatest(parties.c.credit_used - loan.principal, 0)
-            )
-        )
-
-    def _prepay(self, ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRecord:
-        loan = self._lock_open(ctx, loan_id)
-        if loan.state != S.ACTIVE:
-            raise InvalidState(
-                f"loan {loan_id} is {loan.state}: pay what is overdue before prepaying"
-            )
-        rows = self._installments(ctx, loan_id, unpaid=True)
-        if any(r.due_date <= ctx.today for r in rows):
-            raise InvalidState(f"loan {loan_id} has an installment due: repay it before prepaying")
-        if any(r.paid_principal or r.paid_interest or r.paid_penalty for r in rows):
-            raise InvalidState(f"loan {loan_id} has a partly paid installment: complete it first")
-        outstanding = loan.outstanding_principal
-        amount = outstanding if money is None else money.minor
-        if amount > outstanding:
-            raise InvalidAmount(
-                f"prepaid principal {Money.from_minor(amount, loan.currency)} exceeds the outstanding"
-                f" {Money.from_minor(outstanding, loan.currency)}"
-            )
-        paid_rows = ctx.conn.execute(
-            select(func.max(installments.c.due_date)).where(
-                installments.c.loan_id == loan_id, installments.c.state == S.INST_PAID
-            )
-        ).scalar()
-        since: date = paid_rows or loan.start_date
-        days = max(0, (ctx.today - since).days)
-        rate = Decimal(loan.annual_rate)
-        accrued = _round_rate(amount * days, rate / DAYS_PER_YEAR)
-        fee = _round_rate(amount, self._p.config.prepayment_fee_rate)
-        first = rows[0].period
-        ctx.conn.execute(
-            delete(installments).where(
-                installments.c.loan_id == loan_id, installments.c.period >= first
-            )
-        )
-        new_rows = [
-            {
-                "loan_id": loan_id,
-                "period": first,
-                "due_date": ctx.today,
-                "principal": amount,
-                "interest": accrued,
-                "paid_principal": amount,
-                "paid_interest": accrued,
-                "penalty": 0,
-                "paid_penalty": 0,
-                "penalty_through": None,
-                "state": S.INST_PAID,
-                "paid_at": ctx.now,
-            }
-        ]
-        rest = outstanding - amount
-        if rest:
-            months = len(rows)
-            plan = build_schedule(
-                Money.from_minor(rest, loan.currency),
-                rate,
-                months,
-                loan.method,
-                start_date=since,
-                currency=loan.currency,
-            )
-            if mode == "shorten" and loan.method in ("equal-installment", "equal-principal"):
-                target = rows[0].principal + rows[0].interest
-                for n in range(1, months + 1):
-                    candidate = build_schedule(
-                        Money.from_minor(rest, loan.currency),
-                        rate,
-                        n,
-                        loan.method,
-                        start_date=since,
-                        currency=loan.currency,
-                    )
-                    if candidate.installments[0].payment.minor <= target:
-                        plan = candidate
-                        break
-            for i in plan.installments:
-                new_rows.append(
-                    {
-                        "loan_id": loan_id,
-                        "period": first + i.period,
-                        "due_date": i.due_date,
-                        "principal": i.principal.minor,
-                        "interest": i.interest.minor,
-                        "paid_principal": 0,
-                        "paid_interest": 0,
-                        "penalty": 0,
-                        "paid_penalty": 0,
-                        "penalty_through": None,
-                        "state": S.INST_PENDING,
-                        "paid_at": None,
-                    }
-                )
-        ctx.conn.execute(installments.insert(), new_rows)
-        source = ctx.party_account(loan.borrower_id, loan.currency)
-        return self._book(ctx, loan, source, "prepayment", 0, accrued, amount, extra_fee=fee)
-
-    def _pay_investors_from(
-        self,
-        ctx: Ctx,
-        loan_id: str,
-        source: AccountRef,
-        principal: Money,
-        interest: Money,
-        *,
-        reason: str,
-        period: int | None = None,
-    ) -> Money:
-        """A third party (guarantor, reserve, insurer) pays investors from ``source`` (代偿).
-
-        Pays what investors are still owed on due installments (``period`` or oldest first), at
-        most ``principal`` and ``interest``; records the payer's claim so the borrower's later
-        payments on those installments go to the payer. Returns what was paid.
-        """
-        loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
-        if principal.is_negative() or interest.is_negative():
-            raise InvalidValue("compensation amounts must not be negative")
-        rows = [
-            r
-            for r in self._installments(ctx, loan_id, unpaid=True)
-            if r.due_date <= ctx.today and (period is None or r.period == period)
-        ]
-        want_p, want_i = principal.minor, interest.minor
-        paid_p = paid_i = 0
-        for r in rows:
-            owed_p, owed_i = investors_owed(r)
-            take_p, take_i = min(owed_p, want_p - paid_p), min(owed_i, want_i - paid_i)
-            if not (take_p or take_i):
-                continue
-            paid_p, paid_i = paid_p + take_p, paid_i + take_i
-            ctx.conn.execute(
-                update(installments)
-                .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
-                .values(
-                    covered_principal=r.covered_principal + take_p,
-                    covered_interest=r.covered_interest + take_i,
-                )
-            )
-            ctx.conn.execute(
-                claims.insert().values(
-                    id=new_id("clm"),
-                    loan_id=loan_id,
-                    period=r.period,
-                    account_id=source.id,
-                    reason=str(reason)[:40],
-                    principal=take_p,
-                    interest=take_i,
-                    recovered_principal=0,
-                    recovered_interest=0,
-                    created_at=ctx.now,
-                )
-            )
-        if not (paid_p or paid_i):
-            return Money.zero(loan.currency)
-        record = self._book(
-            ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False
-        )
-        return record.amount
+    if not (paid_p or paid_i):
+        return Money.zero(loan.currency)
+    record = _book(ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False)
+    return record.amount
 
 
 #: executemany with the updates split_to_positions() returns
@@ -902,7 +904,7 @@ def split_to_positions(
     return fee_total, legs, updates
 
 
-def _owed(r: Any) -> dict[str, int]:
+def owed_by_part(r: Any) -> dict[str, int]:
     """What the borrower still owes on an installment, by part."""
     return {
         "penalty": r.penalty - r.paid_penalty,
@@ -928,7 +930,7 @@ def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
 
 def investors_owed(r: Any) -> tuple[int, int]:
     """(principal, interest) investors are still owed on an installment: unpaid and not covered."""
-    owed = _owed(r)
+    owed = owed_by_part(r)
     return (
         owed["principal"] - (r.covered_principal - r.recovered_principal),
         owed["interest"] - (r.covered_interest - r.recovered_interest),

@@ -46,6 +46,38 @@ def check_name(name: object, what: str = "name", max_length: int = MAX_NAME_LENG
     return check_text(name, what, max_length)
 
 
+def require_party(ctx: Ctx, party_id: str, *, verified: bool = False, action: str = "") -> Any:
+    """The ``lendkit_parties`` row of ``party_id`` (``NotFound`` if there is none).
+
+    With ``verified``, the party must also have passed every check in ``REQUIRED_CHECKS``
+    (``Forbidden`` otherwise, naming ``action``: what it may not do, e.g. ``"bid"``).
+    """
+    if not verified:
+        return get_row(ctx.conn, parties, party_id, "party")
+    # one query: the party and how many of the required checks it passed
+    passed = (
+        select(func.count())
+        .where(
+            verifications.c.party_id == parties.c.id,
+            verifications.c.check.in_(REQUIRED_CHECKS),
+            verifications.c.state == "verified",
+        )
+        .scalar_subquery()
+    )
+    found = ctx.conn.execute(
+        select(parties, passed.label("passed")).where(parties.c.id == party_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"party {party_id!r} does not exist")
+    row = found
+    if row.passed < len(REQUIRED_CHECKS):
+        raise Forbidden(
+            f"party {party_id} is not verified ({', '.join(REQUIRED_CHECKS)} needed) and may not"
+            f" {action or 'do this'}"
+        )
+    return row
+
+
 class PartiesService:
     """``platform.parties``: borrowers and investors (one party may be both)."""
 
@@ -105,7 +137,7 @@ class PartiesService:
 
         def run(tx: Tx) -> PartyRecord:
             ctx = Ctx(tx)
-            self._require(ctx, party_id)
+            require_party(ctx, party_id)
             ctx.conn.execute(
                 update(verifications)
                 .where(verifications.c.party_id == party_id, verifications.c.check == check)
@@ -127,7 +159,7 @@ class PartiesService:
 
         def run(tx: Tx) -> PartyRecord:
             ctx = Ctx(tx)
-            self._require(ctx, party_id)
+            require_party(ctx, party_id)
             ctx.conn.execute(
                 update(verifications)
                 .where(verifications.c.party_id == party_id)
@@ -157,7 +189,7 @@ class PartiesService:
 
         def run(tx: Tx) -> bool:
             ctx = Ctx(tx)
-            self._require(ctx, party_id)
+            require_party(ctx, party_id)
             accepted = agency in self._p.config.rating_agencies
             ctx.conn.execute(
                 rating_reports.insert().values(
@@ -185,7 +217,7 @@ class PartiesService:
 
         def run(tx: Tx) -> CreditAssessment:
             ctx = Ctx(tx)
-            self._require(ctx, party_id)
+            require_party(ctx, party_id)
             verified = [
                 r.check
                 for r in ctx.conn.execute(
@@ -247,7 +279,7 @@ class PartiesService:
 
         def run(tx: Tx) -> int:
             ctx = Ctx(tx)
-            self._require(ctx, party_id)
+            require_party(ctx, party_id)
             ctx.conn.execute(
                 update(parties).where(parties.c.id == party_id).values(risk_level=level)
             )
@@ -257,33 +289,7 @@ class PartiesService:
             "parties.set_risk_level", run, key=key, payload=[party_id, values], result_type=int
         )
 
-    # -- internals used by other services ---------------------------------------------------------
-
-    def _require(self, ctx: Ctx, party_id: str, *, verified: bool = False, action: str = "") -> Any:
-        if not verified:
-            return get_row(ctx.conn, parties, party_id, "party")
-        # one query: the party and how many of the required checks it passed
-        passed = (
-            select(func.count())
-            .where(
-                verifications.c.party_id == parties.c.id,
-                verifications.c.check.in_(REQUIRED_CHECKS),
-                verifications.c.state == "verified",
-            )
-            .scalar_subquery()
-        )
-        found = ctx.conn.execute(
-            select(parties, passed.label("passed")).where(parties.c.id == party_id)
-        ).first()
-        if found is None:
-            raise NotFound(f"party {party_id!r} does not exist")
-        row = found
-        if row.passed < len(REQUIRED_CHECKS):
-            raise Forbidden(
-                f"party {party_id} is not verified ({', '.join(REQUIRED_CHECKS)} needed) and may not"
-                f" {action or 'do this'}"
-            )
-        return row
+    # -- internals ---------------------------------------------------------------------------------
 
     def _is_verified(self, ctx: Ctx, party_id: str) -> bool:
         states = dict(

@@ -76,9 +76,16 @@ class Tx:
             raise
         nested.commit()
 
-    def run_after_commit(self) -> None:
+    def take_after_commit(self) -> list[Callable[[], None]]:
+        """Hand over the after-commit callbacks registered so far (this unit of work forgets
+        them): whoever commits runs them, e.g. the host runner when the host's transaction
+        commits."""
         callbacks, self._after = self._after, []
-        for fn in callbacks:
+        return callbacks
+
+    def run_after_commit(self) -> None:
+        """Run the after-commit callbacks once (call it after the commit that succeeded)."""
+        for fn in self.take_after_commit():
             fn()
 
 
@@ -296,7 +303,7 @@ class HostRunner(Runner):
             savepoint.rollback()
             raise
         savepoint.commit()
-        self._pending.extend(tx._after)
+        self._pending.extend(tx.take_after_commit())
         return result
 
 
