@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from attrs import frozen
 from sqlalchemy import func, select, update
 
@@ -32,7 +33,7 @@ from lendkit.core.schedule import MAX_MONTHS
 from lendkit.services import custody
 from lendkit.services.common import check_id, check_int, get_row, new_id, parse_amount
 from lendkit.services.context import Ctx
-from lendkit.services.listings import listing_record
+from lendkit.services.listings import bid_record, listing_record
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import autobid_rules, bids, listings
@@ -55,21 +56,6 @@ class AutoBidRule:
     amount: Money
     keep_balance: Money
     active: bool
-
-
-def bid_record(row: Any, currency: str) -> Bid:
-    """Convert a ``lendkit_bids`` row."""
-    return Bid(
-        id=row.id,
-        listing_id=row.listing_id,
-        investor_id=row.investor_id,
-        amount=Money.from_minor(row.amount, currency),
-        requested=Money.from_minor(row.requested, currency),
-        rate=None if row.rate is None else Decimal(row.rate),
-        state=row.state,
-        hold_id=row.hold_id,
-        auto=bool(row.auto),
-    )
 
 
 class BiddingService:
@@ -318,14 +304,14 @@ class BiddingService:
             reason="bid",
             hold_id=hold_id,
         )
-        if row.bidding == "fixed" and row.bid_total + fill == row.amount:
+        funded = row.bidding == "fixed" and row.bid_total + fill == row.amount
+        if funded:
             ctx.conn.execute(
                 update(listings)
                 .where(listings.c.id == listing_id)
                 .values(state=S.FUNDED, funded_at=ctx.now)
             )
-            self._p.hooks.listing_funded(ctx, self._p.listings._load(ctx, listing_id))
-        return Bid(
+        bid = Bid(
             bid_id,
             listing_id,
             investor_id,
@@ -336,6 +322,18 @@ class BiddingService:
             hold.id,
             auto,
         )
+        # the listing as this bid left it: the row was read under its lock, so these are the
+        # only changes (no second read on the hot path)
+        after = attrs.evolve(
+            listing_record(row),
+            state=S.FUNDED if funded else row.state,
+            bid_total=Money.from_minor(row.bid_total + fill, cur),
+            bid_count=row.bid_count + 1,
+        )
+        self._p.hooks.bid_placed(ctx, after, bid)
+        if funded:
+            self._p.hooks.listing_funded(ctx, after)
+        return bid
 
     def _check_risk(self, investor: Any, listing: Any) -> None:
         if investor.risk_level is None or listing.grade is None:
@@ -383,20 +381,20 @@ class BiddingService:
             bid_rate = (
                 max(Decimal(rule.min_rate), Decimal("0.0001")) if row.bidding == "auction" else None
             )
-            savepoint = ctx.conn.begin_nested()
             try:
-                self._place(
-                    ctx,
-                    listing_id,
-                    rule.investor_id,
-                    Money.from_minor(amount, row.currency),
-                    bid_rate,
-                    auto=True,
-                )
+                # a refused auto-bid undoes its writes and the after-commit callbacks its
+                # hooks registered (lendkit_bid_placed's among them)
+                with ctx.tx.savepoint():
+                    self._place(
+                        ctx,
+                        listing_id,
+                        rule.investor_id,
+                        Money.from_minor(amount, row.currency),
+                        bid_rate,
+                        auto=True,
+                    )
             except LendkitError:
-                savepoint.rollback()
                 continue
-            savepoint.commit()
             counter += 1
             placed += 1
             ctx.conn.execute(
@@ -406,8 +404,12 @@ class BiddingService:
             )
         return placed
 
-    def _clear_auction(self, ctx: Ctx, listing: Any) -> None:
-        """Fill the lowest rates (earlier bid on ties), the marginal bid partly; release the rest."""
+    def _clear_auction(self, ctx: Ctx, listing: Any) -> list[tuple[str, str]]:
+        """Fill the lowest rates (earlier bid on ties), the marginal bid partly; release the rest.
+
+        Returns the ``(bid_id, reason)`` of each release in bid order, for the caller to notify
+        (``lendkit_bid_released``) once the listing is funded.
+        """
         rows = ctx.conn.execute(
             select(bids)
             .where(bids.c.listing_id == listing.id, bids.c.state == S.BID_OPEN)
@@ -432,6 +434,7 @@ class BiddingService:
                 )
         destination: AccountRef = store_ledger.account_by_id(ctx.conn, listing.account_id)
         winners: list[tuple[int, Decimal]] = []
+        released: list[tuple[str, str]] = []
         for r in rows:
             take = fills.get(r.id, 0)
             if take == r.amount:
@@ -441,6 +444,7 @@ class BiddingService:
             elif take == 0:
                 custody.void_hold(ctx, r.hold_id)
                 ctx.conn.execute(update(bids).where(bids.c.id == r.id).values(state=S.BID_LOST))
+                released.append((r.id, S.RELEASE_AUCTION_LOST))
             else:
                 custody.void_hold(ctx, r.hold_id)
                 hold = custody.freeze(
@@ -456,6 +460,7 @@ class BiddingService:
                     .where(bids.c.id == r.id)
                     .values(filled=take, amount=take, hold_id=hold.id, state=S.BID_WON)
                 )
+                released.append((r.id, S.RELEASE_AUCTION_TRIMMED))
             if take:
                 winners.append((take, Decimal(r.rate)))
         if listing.clearing == "uniform":
@@ -470,6 +475,7 @@ class BiddingService:
             .where(listings.c.id == listing.id)
             .values(annual_rate=str(clearing_rate))
         )
+        return released
 
 
-__all__ = ["AutoBidRule", "BiddingService"]
+__all__ = ["AutoBidRule", "BiddingService", "bid_record"]

@@ -6,6 +6,7 @@ Every transition is checked against :mod:`lendkit.core.states`; a wrong one rais
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from lendkit.core.config import GRADES
 from lendkit.core.errors import InvalidRate, InvalidState, InvalidValue, LimitExceeded
 from lendkit.core.ledger import LISTING
 from lendkit.core.money import Money, parse_rate
-from lendkit.core.records import ListingRecord
+from lendkit.core.records import Bid, ListingRecord
 from lendkit.core.schedule import MAX_MONTHS, METHODS
 from lendkit.services import custody
 from lendkit.services.common import (
@@ -70,6 +71,33 @@ def listing_record(row: Any) -> ListingRecord:
         reason=row.reason,
         closes_at=row.closes_at,
     )
+
+
+def bid_record(row: Any, currency: str) -> Bid:
+    """Convert a ``lendkit_bids`` row."""
+    return Bid(
+        id=row.id,
+        listing_id=row.listing_id,
+        investor_id=row.investor_id,
+        amount=Money.from_minor(row.amount, currency),
+        requested=Money.from_minor(row.requested, currency),
+        rate=None if row.rate is None else Decimal(row.rate),
+        state=row.state,
+        hold_id=row.hold_id,
+        auto=bool(row.auto),
+    )
+
+
+def notify_released(ctx: Ctx, listing: ListingRecord, released: Sequence[tuple[str, str]]) -> None:
+    """``lendkit_bid_released`` for each ``(bid_id, reason)``, with the bid as it is now."""
+    if not released:
+        return
+    reasons = dict(released)
+    rows = {r.id: r for r in ctx.conn.execute(select(bids).where(bids.c.id.in_(list(reasons))))}
+    for bid_id, reason in released:
+        ctx.platform.hooks.bid_released(
+            ctx, listing, bid_record(rows[bid_id], listing.amount.currency), reason
+        )
 
 
 def _positive_rate(value: object, what: str) -> Decimal:
@@ -261,7 +289,11 @@ class ListingsService:
         return self._move(listing_id, S.REJECTED, "listings.reject", key, reason=reason)
 
     def publish(self, listing_id: str, key: str | None = None) -> ListingRecord:
-        """Open the listing for bids for its funding window; matching auto-bid rules bid at once."""
+        """Open the listing for bids for its funding window; matching auto-bid rules bid at once.
+
+        Every ``lendkit_validate_listing`` is asked again first (the listing as published): a
+        violation refuses the publication (``ValidationRefused`` naming each) and changes nothing.
+        """
         listing_id = check_id(listing_id, "listing")
 
         def run(tx: Tx) -> ListingRecord:
@@ -279,6 +311,9 @@ class ListingsService:
                     closes_at=ctx.now + timedelta(days=row.window_days),
                 )
             )
+            # asked again before any bid: what approval verified (a bill, a pledge) may have
+            # changed since; a refusal rolls the publication back
+            self._p.hooks.validate_listing(ctx, self._load(ctx, listing_id))
             self._p.bidding._run_autobids(ctx, listing_id)
             return self._load(ctx, listing_id)
 
@@ -399,13 +434,14 @@ class ListingsService:
             return listing_record(row)
         S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.FUNDED)
         if row.bidding == "auction" and row.bid_total >= row.amount:
-            self._p.bidding._clear_auction(ctx, row)
+            released = self._p.bidding._clear_auction(ctx, row)
             ctx.conn.execute(
                 update(listings)
                 .where(listings.c.id == listing_id)
                 .values(state=S.FUNDED, funded_at=ctx.now, bid_total=row.amount)
             )
             record = self._load(ctx, listing_id)
+            notify_released(ctx, record, released)
             self._p.hooks.listing_funded(ctx, record)
             return record
         self._fail(ctx, row)
@@ -432,4 +468,6 @@ class ListingsService:
             .where(listings.c.id == row.id)
             .values(state=S.FAILED, reason="funding window closed short of the amount")
         )
-        self._p.hooks.listing_failed(ctx, self._load(ctx, row.id))
+        record = self._load(ctx, row.id)
+        notify_released(ctx, record, [(b.id, S.RELEASE_LISTING_FAILED) for b in open_bids])
+        self._p.hooks.listing_failed(ctx, record)

@@ -664,9 +664,14 @@ class LoansService:
         if borrower_pays:
             self._after_payment(ctx, loan.id)
             current = self._load(ctx, loan.id)
-            if recovered_p + recovered_i:
+            for period, principal_back, interest_back in recoveries or ():  # each nonzero
                 self._p.hooks.recovery_received(
-                    ctx, current, Money.from_minor(recovered_p + recovered_i, cur)
+                    ctx,
+                    current,
+                    payer=source,
+                    period=period,
+                    principal=Money.from_minor(principal_back, cur),
+                    interest=Money.from_minor(interest_back, cur),
                 )
             self._p.hooks.repayment_received(ctx, current, record)
         return record
