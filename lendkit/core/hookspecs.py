@@ -487,14 +487,16 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
 @hookspec
 def lendkit_cob_day(ctx: HookContext, run_date: date, shard: str) -> None:
     """Notification: close of business finished a date for a shard (collections, overdue marks,
-    waterfall). Formerly ``lendkit_business_day_closed(ctx, business_date)``.
+    waterfall).
 
     Called once per date and shard, after all that date's chunks, in the transaction that marks
     the date done in COB's own run records: a rerun of a finished date, or a resumed run after a
     crash, never calls it twice (a crash before that commit undoes the plugins' writes too, and
     the rerun calls it once). Dates skipped since the last run are closed one by one, in order,
     each with its own call. ``ctx.today`` is ``run_date``. Settle here what must be shared among
-    the whole day's claims: ``reserve`` pays the day's queued claims pro rata.
+    the whole day's claims: ``reserve`` pays the day's queued claims pro rata. It replaces
+    ``lendkit_business_day_closed(ctx, business_date)``: rename the implementation and its
+    argument (``run_date``).
 
     :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
     :param run_date: the business date closed (``datetime.date``).

@@ -17,7 +17,7 @@ import pytest
 
 import lendkit
 from lendkit import Money
-from lendkit.core.errors import Forbidden, ValidationRefused
+from lendkit.core.errors import Forbidden, PluginError, ValidationRefused
 from lendkit.core.states import RELEASE_REASONS
 from tests.conftest import FixedClock, dump
 
@@ -307,6 +307,21 @@ def test_cob_day_once_per_shard(
     for shard in ("2/2", "1/2", "2/2", "1/2"):
         p.cob.run(due, shard=shard)
     assert rec.days == [(due, "2/2"), (due, "1/2")]
+
+
+def test_an_implementation_of_the_old_name_is_refused(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    class Old:
+        @lendkit.hookimpl
+        def lendkit_business_day_closed(self, ctx: Any, business_date: date) -> None:
+            raise AssertionError("never called")
+
+    with pytest.raises(
+        PluginError,
+        match=r"lendkit_business_day_closed, which is now lendkit_cob_day\(ctx, run_date, shard\)",
+    ):
+        make_platform(plugins=["online", Old()])
 
 
 # -- recoveries -------------------------------------------------------------------------------------
