@@ -66,6 +66,11 @@ def load_plugin(name: str) -> object:
     )
 
 
+#: hooks that were renamed: an implementation of the old name would silently never be called,
+#: so a plugin that has one is refused, naming the new hook
+RENAMED_HOOKS = {"lendkit_business_day_closed": "lendkit_cob_day(ctx, run_date, shard)"}
+
+
 def make_plugin_manager(plugins: Iterable[str | object]) -> pluggy.PluginManager:
     """A fresh manager with lendkit's hookspecs, its defaults, and the given plugins.
 
@@ -91,6 +96,12 @@ def make_plugin_manager(plugins: Iterable[str | object]) -> pluggy.PluginManager
             )
         if pm.is_registered(obj):
             raise PluginError(f"plugin {name!r} ({_origin(obj)}) is already registered")
+        for gone, renamed in RENAMED_HOOKS.items():
+            if callable(getattr(obj, gone, None)):
+                raise PluginError(
+                    f"plugin {name!r} ({_origin(obj)}) implements {gone}, which is now {renamed}:"
+                    " rename the implementation"
+                )
         try:
             pm.register(obj, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:

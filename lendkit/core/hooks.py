@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from lendkit.core.errors import PluginError, ValidationRefused
+from lendkit.core.ledger import AccountRef
+from lendkit.core.money import Money
 from lendkit.core.records import (
+    Bid,
     Claim,
     CreditAssessment,
     Deduction,
@@ -153,6 +156,12 @@ class Hooks:
     def listing_failed(self, ctx: HookContext, listing: ListingRecord) -> None:
         self._h.lendkit_listing_failed(ctx=ctx, listing=listing)
 
+    def bid_placed(self, ctx: HookContext, listing: ListingRecord, bid: Bid) -> None:
+        self._h.lendkit_bid_placed(ctx=ctx, listing=listing, bid=bid)
+
+    def bid_released(self, ctx: HookContext, listing: ListingRecord, bid: Bid, reason: str) -> None:
+        self._h.lendkit_bid_released(ctx=ctx, listing=listing, bid=bid, reason=reason)
+
     def listing_approved(self, ctx: HookContext, listing: ListingRecord) -> None:
         self._h.lendkit_listing_approved(ctx=ctx, listing=listing)
 
@@ -212,14 +221,31 @@ class Hooks:
         kwargs = {"ctx": ctx, "claim": claim}
         return impl.function(*[kwargs[name] for name in impl.argnames])
 
-    def business_day_closed(self, ctx: HookContext, business_date: date) -> None:
-        self._h.lendkit_business_day_closed(ctx=ctx, business_date=business_date)
+    def cob_day(self, ctx: HookContext, run_date: date, shard: str) -> None:
+        self._h.lendkit_cob_day(ctx=ctx, run_date=run_date, shard=shard)
 
     def loan_defaulted(self, ctx: HookContext, loan: LoanRecord) -> None:
         self._h.lendkit_loan_defaulted(ctx=ctx, loan=loan)
 
-    def recovery_received(self, ctx: HookContext, loan: LoanRecord, amount: Any) -> None:
-        self._h.lendkit_recovery_received(ctx=ctx, loan=loan, amount=amount)
+    def recovery_received(
+        self,
+        ctx: HookContext,
+        loan: LoanRecord,
+        *,
+        payer: AccountRef,
+        period: int,
+        principal: Money,
+        interest: Money,
+    ) -> None:
+        self._h.lendkit_recovery_received(
+            ctx=ctx,
+            loan=loan,
+            amount=principal + interest,
+            payer=payer,
+            period=period,
+            principal=principal,
+            interest=interest,
+        )
 
     def loan_closed(self, ctx: HookContext, loan: LoanRecord) -> None:
         self._h.lendkit_loan_closed(ctx=ctx, loan=loan)

@@ -14,7 +14,9 @@ Four kinds, visible in the name:
   ``ctx.after_commit(fn)`` so that they happen once, after the commit.
 
 Implementations may accept fewer arguments than the spec; lendkit always calls hooks with keyword
-arguments and never removes one, so plugins keep working as hooks gain arguments.
+arguments and never removes one, so plugins keep working as hooks gain arguments. Every argument
+is described by a ``:param name:`` line in its hook's docstring, and ``docs/hooks.md`` shows every
+hook's signature (a test checks both).
 
 Which business models use which hook is stated in each docstring (online, guarantee, reserve,
 collateral, insurance, bills, supplychain, leasing, margin).
@@ -23,6 +25,7 @@ collateral, insurance, bills, supplychain, leasing, margin).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +33,10 @@ import pluggy
 
 if TYPE_CHECKING:
     from lendkit.core.context import HookContext
+    from lendkit.core.ledger import AccountRef
+    from lendkit.core.money import Money
     from lendkit.core.records import (
+        Bid,
         Claim,
         CreditAssessment,
         Deduction,
@@ -75,6 +81,7 @@ def lendkit_register_products() -> Sequence[Product]:
 def lendkit_validate_deposit(ctx: HookContext, party_id: str, amount: Any) -> Sequence[str]:
     """Veto a deposit before it is booked (limits, AML screening, a blocked account).
 
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
     :param party_id: the depositing party.
     :param amount: a :class:`lendkit.Money`.
     :return: violations as sentences; an empty list allows it. Used by integrators and custody
@@ -87,6 +94,9 @@ def lendkit_validate_deposit(ctx: HookContext, party_id: str, amount: Any) -> Se
 def lendkit_validate_withdrawal(ctx: HookContext, party_id: str, amount: Any) -> Sequence[str]:
     """Veto a withdrawal before funds are held for it (daily limits, sanctions, a frozen party).
 
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param party_id: the withdrawing party.
+    :param amount: a :class:`lendkit.Money`.
     :return: violations as sentences; empty allows. Used by integrators and gateway plugins.
     """
     raise NotImplementedError
@@ -102,6 +112,11 @@ def lendkit_deposit_completed(
     party: the deposit's own with the embedded gateway; with an outside gateway the one that
     books the bank's answer (after the deposit committed) or ``custody.complete_deposit``.
     Integrators use it for receipts (send them with ``ctx.after_commit``).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param party_id: the credited party.
+    :param amount: the deposited :class:`lendkit.Money`.
+    :param movement_id: the deposit's movement id (``custody.deposit``'s ``Movement.id``).
     """
 
 
@@ -112,6 +127,11 @@ def lendkit_withdrawal_completed(
     """Notification: a withdrawal left the platform (its hold was posted to the gateway).
 
     Called in the transaction that completes the withdrawal; integrators use it for receipts.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param party_id: the party whose money left.
+    :param amount: the withdrawn :class:`lendkit.Money`.
+    :param movement_id: the withdrawal's movement id.
     """
 
 
@@ -129,6 +149,11 @@ def lendkit_assess_credit(
     whitelisted agencies count). Return a :class:`lendkit.CreditAssessment` or ``None`` to let the
     next implementation (finally lendkit's default scorecard) decide. Used by integrators with
     their own model, and by ``supplychain`` (core-enterprise uplift).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param party_id: the party being assessed.
+    :param verified: the verification checks it passed.
+    :param reports: the grades of its accepted rating reports.
     """
 
 
@@ -137,11 +162,19 @@ def lendkit_assess_credit(
 
 @hookspec
 def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequence[str]:
-    """Veto an application or approval (product rules, guarantor capacity, pledge LTV, bill checks).
+    """Veto an application, approval or publication (product rules, guarantor capacity, pledge LTV,
+    bill checks).
 
-    Called on ``apply`` and again on ``approve``. Return violations; empty allows. Used by
-    ``guarantee`` (leverage cap, related parties), ``collateral`` (LTV, double pledge), ``bills``,
-    ``supplychain``, ``leasing`` and ``margin``.
+    Called on ``apply``, again on ``approve`` and once more on ``publish`` (a bill verified at
+    approval may have been cloned or revoked since); ``listing.state`` tells which: ``applied``,
+    ``approved`` or ``published``, as the command would leave it. Return violations; empty allows:
+    any violation refuses the command, which then changes nothing. Reads only (another plugin
+    may refuse the same listing). Used by ``guarantee`` (leverage cap, related parties),
+    ``collateral`` (LTV, double pledge), ``bills``, ``supplychain``, ``leasing`` and ``margin``.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing as the command would leave it.
+    :return: violations as sentences.
     """
     raise NotImplementedError
 
@@ -152,6 +185,9 @@ def lendkit_listing_approved(ctx: HookContext, listing: ListingRecord) -> None:
 
     Called in the approving transaction, after every ``lendkit_validate_listing`` passed. Used by
     ``guarantee`` (commit the guarantor's capacity) and ``collateral`` (the pledge takes effect).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the approved listing (state ``approved``, grade and rate set).
     """
 
 
@@ -161,6 +197,10 @@ def lendkit_listing_withdrawn(ctx: HookContext, listing: ListingRecord, reason: 
 
     Called in the same transaction as the change. ``guarantee`` releases committed capacity,
     ``collateral`` releases the pledge, ``insurance`` releases reserved capacity.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing, now ``rejected`` or ``cancelled``.
+    :param reason: ``rejected`` or ``cancelled``.
     """
 
 
@@ -170,6 +210,10 @@ def lendkit_price_listing(ctx: HookContext, listing: ListingRecord, grade: str) 
 
     Return a ``Decimal`` (e.g. ``Decimal("0.1")``) or ``None``. Used by every model that ties rate to
     grade; ``insurance`` may add the premium's effect.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing being approved.
+    :param grade: the grade the reviewer gave (AA, A, B, C, D, E, HR).
     """
 
 
@@ -183,6 +227,13 @@ def lendkit_validate_bid(
     """Veto a bid (product eligibility, investor limits, concentration limits).
 
     Return violations; empty allows. Used by ``supplychain`` (concentration), ``margin``.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing bid on (as before the bid).
+    :param investor_id: the bidding investor.
+    :param amount: the :class:`lendkit.Money` the bid would fill (trimmed to what remains on a
+        fixed-rate listing).
+    :param rate: the bid rate (auctions) or ``None``.
     """
     raise NotImplementedError
 
@@ -196,6 +247,10 @@ def lendkit_allocate_bids(
     ``bids`` are ``(bid_id, amount_minor, rate, seq)``. Return ``(bid_id, filled_minor)`` pairs
     whose fills sum to the listing amount, or ``None`` for lendkit's default (lowest rate first,
     earlier bid on ties, the marginal bid partly filled).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the auction listing being closed.
+    :param bids: the open bids as ``(bid_id, amount_minor, rate, seq)``, in bid order.
     """
 
 
@@ -203,8 +258,11 @@ def lendkit_allocate_bids(
 def lendkit_listing_funded(ctx: HookContext, listing: ListingRecord) -> None:
     """Notification: a listing reached its amount (满标) and awaits the reviewer's confirmation.
 
-    Called by the bid that fills it (fixed rate) or by ``close`` (auction). Integrators notify
-    reviewers here.
+    Called by the bid that fills it (fixed rate, after ``lendkit_bid_placed``) or by ``close``
+    (auction, after the losers' ``lendkit_bid_released``). Integrators notify reviewers here.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing, now ``funded``.
     """
 
 
@@ -212,8 +270,65 @@ def lendkit_listing_funded(ctx: HookContext, listing: ListingRecord) -> None:
 def lendkit_listing_failed(ctx: HookContext, listing: ListingRecord) -> None:
     """Notification: a listing failed (流标); every hold was already voided.
 
-    Called by ``close`` or close of business when the window ends short. Integrators notify
-    the borrower and investors here.
+    Called by ``close`` or close of business when the window ends short, after
+    ``lendkit_bid_released`` for each of its bids. Integrators notify the borrower here.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing, now ``failed``.
+    """
+
+
+# -- bids placed and released ------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_bid_placed(ctx: HookContext, listing: ListingRecord, bid: Bid) -> None:
+    """Notification: a bid was placed and its hold taken (FCFS, auction or auto-bid).
+
+    Called in the bid's transaction, after the hold is frozen and before ``lendkit_listing_funded``
+    when the bid fills the listing; auto-bids at ``publish`` notify one by one (``bid.auto``). A
+    refused bid notifies nothing; a replayed idempotent bid does not notify again. Integrators
+    track investors' exposure or send confirmations (``ctx.after_commit``).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing as the bid left it (``bid_total`` includes the bid; ``funded`` if
+        it filled a fixed-rate listing).
+    :param bid: the bid: ``bid.amount`` is what was held (a fixed-rate bid crossing the target
+        is trimmed to what remained, ``bid.requested`` is what was asked).
+
+    Example::
+
+        @hookimpl
+        def lendkit_bid_placed(ctx, listing, bid):
+            ctx.after_commit(lambda: notify(bid.investor_id, f"bid {bid.amount} on {listing.id}"))
+    """
+
+
+@hookspec
+def lendkit_bid_released(ctx: HookContext, listing: ListingRecord, bid: Bid, reason: str) -> None:
+    """Notification: a bid's hold went back, in whole or in part, to its investor's available balance.
+
+    Called in the transaction that released it, once per bid and release, in bid order, before
+    ``lendkit_listing_failed`` / ``lendkit_listing_funded``. ``reason`` is one of
+    ``lendkit.core.states.RELEASE_REASONS``: ``listing_failed`` (the listing closed short, by
+    ``close`` or close of business; the whole hold), ``auction_lost`` (the auction cleared without
+    the bid; the whole hold) or ``auction_trimmed`` (the marginal bid filled in part; the
+    unfilled rest). Bid holds do not expire and a listing with bids cannot be cancelled, so no
+    other release exists. Integrators track investors' exposure here.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the listing after the release (``failed``, or ``funded`` for an auction).
+    :param bid: the bid after the release: ``voided`` or ``lost`` with ``bid.amount`` released,
+        or (``auction_trimmed``) ``won`` with ``bid.amount`` filled and ``bid.requested -
+        bid.amount`` released.
+    :param reason: ``listing_failed``, ``auction_lost`` or ``auction_trimmed``.
+
+    Example::
+
+        @hookimpl
+        def lendkit_bid_released(ctx, listing, bid, reason):
+            back = bid.requested - bid.amount if reason == "auction_trimmed" else bid.amount
+            ctx.after_commit(lambda: notify(bid.investor_id, f"{back} back ({reason})"))
     """
 
 
@@ -229,6 +344,10 @@ def lendkit_disbursement_deductions(
     Return :class:`lendkit.Deduction` records (name, amount, destination account code). The
     platform's service fee is lendkit's own; ``guarantee`` (fee), ``reserve`` (contribution) and
     ``insurance`` (premium paid by the borrower) add theirs.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the funded listing being disbursed.
+    :param principal: the loan's principal (:class:`lendkit.Money`).
     """
     raise NotImplementedError
 
@@ -239,12 +358,20 @@ def lendkit_build_schedule(ctx: HookContext, listing: ListingRecord, start: Any)
 
     Used by ``leasing`` (rent schedules), ``bills`` (single payment at the bill's maturity),
     ``margin`` (interest-only).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param listing: the funded listing being disbursed.
+    :param start: the loan's start date (``datetime.date``).
     """
 
 
 @hookspec
 def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
-    """Notification: a loan was created and its proceeds paid out. ``collateral`` activates the lien."""
+    """Notification: a loan was created and its proceeds paid out. ``collateral`` activates the lien.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param loan: the new loan.
+    """
 
 
 # -- repayment -----------------------------------------------------------------------------------
@@ -256,13 +383,21 @@ def lendkit_payment_allocation_order(ctx: HookContext, loan: LoanRecord) -> Sequ
 
     Return a permutation of those three names or ``None`` for the configured default
     (penalty -> interest -> principal).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param loan: the loan being paid.
     """
 
 
 @hookspec
 def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
     """Notification: a payment was booked and distributed. ``guarantee`` releases its frozen deposit
-    as principal comes in; ``reserve`` settles queued shortfalls from recoveries."""
+    as principal comes in; ``reserve`` settles queued shortfalls from recoveries.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param loan: the loan after the payment.
+    :param payment: the booked payment and its split.
+    """
 
 
 @hookspec
@@ -272,6 +407,11 @@ def lendkit_installment_overdue(
     """Notification: close of business found an installment unpaid past its grace days.
 
     Called once per loan, installment and day. ``online`` records the collection stage.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param loan: the overdue loan.
+    :param installment: the unpaid installment.
+    :param days_overdue: days since its due date.
     """
 
 
@@ -283,43 +423,91 @@ def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Any:
     overdue or defaulted, each plugin seeing only what the previous ones left unpaid. Pay through
     ``ctx.pay_investors(...)`` and return the amount paid (``Money``) or ``None``. Used by
     ``guarantee`` (代偿), ``reserve``, ``insurance`` and ``collateral`` (sale proceeds).
-    """
 
-
-@hookspec
-def lendkit_business_day_closed(ctx: HookContext, business_date: Any) -> None:
-    """Notification: close of business finished a date's collections, overdue marks and waterfall.
-
-    Called once per COB date (and shard) after all its chunks, in the transaction that marks the
-    date done (``ctx.today`` is ``business_date``, a ``datetime.date``); dates skipped since the
-    last run are closed one by one, in order. Settle here what must be shared among the whole
-    day's claims: ``reserve`` pays the day's queued claims pro rata.
-
-    Example::
-
-        @hookimpl
-        def lendkit_business_day_closed(ctx, business_date):
-            ctx.after_commit(lambda: print(f"COB {business_date} closed"))
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param claim: what the investors are still owed on one installment.
     """
 
 
 @hookspec
 def lendkit_loan_defaulted(ctx: HookContext, loan: LoanRecord) -> None:
-    """Notification: a loan passed the default threshold. ``collateral`` starts enforcement."""
+    """Notification: a loan passed the default threshold. ``collateral`` starts enforcement.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param loan: the loan, now ``defaulted``.
+    """
 
 
 @hookspec
-def lendkit_recovery_received(ctx: HookContext, loan: LoanRecord, amount: Any) -> None:
-    """Notification: money recovered on a defaulted or compensated loan.
+def lendkit_recovery_received(
+    ctx: HookContext,
+    loan: LoanRecord,
+    amount: Money,
+    payer: AccountRef,
+    period: int,
+    principal: Money,
+    interest: Money,
+) -> None:
+    """Notification: a payment recovered what a third party had paid investors on an installment.
 
-    Called when a payment arrives on a loan a third party covered. ``reserve`` refills its fund.
+    Called once per installment whose covered part a payment paid back (追偿), in the payment's
+    transaction, after the money reached the third parties that covered it and before
+    ``lendkit_repayment_received``. ``reserve`` refills its fund.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param loan: the loan after the payment.
+    :param amount: ``principal + interest``.
+    :param payer: the account the payment came from (the borrower's available account,
+        ``payer.code`` e.g. ``party:p_1:available:CNY``).
+    :param period: the installment's period number.
+    :param principal: the principal paid back to the third parties on that installment.
+    :param interest: the interest paid back to them on that installment.
+
+    Example::
+
+        @hookimpl
+        def lendkit_recovery_received(ctx, loan, period, principal, interest):
+            log(loan.id, period, principal + interest)
     """
 
 
 @hookspec
 def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
     """Notification: a loan was repaid in full or written off. ``collateral`` releases the lien;
-    ``guarantee`` releases the guarantor's capacity."""
+    ``guarantee`` releases the guarantor's capacity.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param loan: the loan, now ``settled`` or ``written_off``.
+    """
+
+
+# -- close of business ---------------------------------------------------------------------------
+
+
+@hookspec
+def lendkit_cob_day(ctx: HookContext, run_date: date, shard: str) -> None:
+    """Notification: close of business finished a date for a shard (collections, overdue marks,
+    waterfall).
+
+    Called once per date and shard, after all that date's chunks, in the transaction that marks
+    the date done in COB's own run records: a rerun of a finished date, or a resumed run after a
+    crash, never calls it twice (a crash before that commit undoes the plugins' writes too, and
+    the rerun calls it once). Dates skipped since the last run are closed one by one, in order,
+    each with its own call. ``ctx.today`` is ``run_date``. Settle here what must be shared among
+    the whole day's claims: ``reserve`` pays the day's queued claims pro rata. It replaces
+    ``lendkit_business_day_closed(ctx, business_date)``: rename the implementation and its
+    argument (``run_date``).
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param run_date: the business date closed (``datetime.date``).
+    :param shard: the shard that closed it, ``"i/n"`` (``"1/1"`` when COB is not split).
+
+    Example::
+
+        @hookimpl
+        def lendkit_cob_day(ctx, run_date, shard):
+            ctx.after_commit(lambda: print(f"COB {run_date} closed (shard {shard})"))
+    """
 
 
 # -- disclosure ----------------------------------------------------------------------------------
@@ -330,5 +518,7 @@ def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
     """Figures a plugin publishes (guarantor capacity, reserve balance and coverage, pledges...).
 
     Return :class:`lendkit.Disclosure` records; ``platform.reports.disclosure()`` collects them.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
     """
     raise NotImplementedError

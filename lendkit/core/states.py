@@ -50,6 +50,15 @@ BID_LOST: Final = "lost"
 BID_VOIDED: Final = "voided"
 BID_POSTED: Final = "posted"
 
+# -- why a bid's hold went back to its investor (``reason`` of ``lendkit_bid_released``) ---------
+#: the listing failed (流标: closed short, by ``close`` or close of business): the whole hold
+RELEASE_LISTING_FAILED: Final = "listing_failed"
+#: the auction cleared without this bid (its rate was too high): the whole hold
+RELEASE_AUCTION_LOST: Final = "auction_lost"
+#: the auction cleared this bid in part (the marginal bid): the unfilled remainder
+RELEASE_AUCTION_TRIMMED: Final = "auction_trimmed"
+RELEASE_REASONS: Final = (RELEASE_LISTING_FAILED, RELEASE_AUCTION_LOST, RELEASE_AUCTION_TRIMMED)
+
 # -- installment -----------------------------------------------------------------------------------
 INST_PENDING: Final = "pending"
 INST_OVERDUE: Final = "overdue"

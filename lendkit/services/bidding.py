@@ -9,9 +9,11 @@ immediate write lock (SQLite) and the update is guarded again by ``bid_total + f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from attrs import frozen
 from sqlalchemy import func, select, update
 
@@ -27,13 +29,13 @@ from lendkit.core.errors import (
 )
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money, parse_rate
-from lendkit.core.records import Bid
+from lendkit.core.records import Bid, ListingRecord
 from lendkit.core.schedule import MAX_MONTHS
 from lendkit.services import custody
 from lendkit.services.common import check_id, check_int, get_row, new_id, parse_amount
 from lendkit.services.context import Ctx
 from lendkit.services.parties import require_party
-from lendkit.services.records import listing_record, load_listing
+from lendkit.services.records import listing_record
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import autobid_rules, bids, listings
@@ -323,14 +325,14 @@ def place_bid(
         reason="bid",
         hold_id=hold_id,
     )
-    if row.bidding == "fixed" and row.bid_total + fill == row.amount:
+    funded = row.bidding == "fixed" and row.bid_total + fill == row.amount
+    if funded:
         ctx.conn.execute(
             update(listings)
             .where(listings.c.id == listing_id)
             .values(state=S.FUNDED, funded_at=ctx.now)
         )
-        ctx.platform.hooks.listing_funded(ctx, load_listing(ctx, listing_id))
-    return Bid(
+    bid = Bid(
         bid_id,
         listing_id,
         investor_id,
@@ -341,6 +343,18 @@ def place_bid(
         hold.id,
         auto,
     )
+    # the listing as this bid left it: the row was read under its lock, so these are the only
+    # changes (no second read on the hot path)
+    after = attrs.evolve(
+        listing_record(row),
+        state=S.FUNDED if funded else row.state,
+        bid_total=Money.from_minor(row.bid_total + fill, cur),
+        bid_count=row.bid_count + 1,
+    )
+    ctx.platform.hooks.bid_placed(ctx, after, bid)
+    if funded:
+        ctx.platform.hooks.listing_funded(ctx, after)
+    return bid
 
 
 def _check_risk(ctx: Ctx, investor: Any, listing: Any) -> None:
@@ -390,20 +404,20 @@ def run_autobids(ctx: Ctx, listing_id: str) -> int:
         bid_rate = (
             max(Decimal(rule.min_rate), Decimal("0.0001")) if row.bidding == "auction" else None
         )
-        savepoint = ctx.conn.begin_nested()
         try:
-            place_bid(
-                ctx,
-                listing_id,
-                rule.investor_id,
-                Money.from_minor(amount, row.currency),
-                bid_rate,
-                auto=True,
-            )
+            # a refused auto-bid undoes its writes and the after-commit callbacks its hooks
+            # registered (lendkit_bid_placed's among them)
+            with ctx.tx.savepoint():
+                place_bid(
+                    ctx,
+                    listing_id,
+                    rule.investor_id,
+                    Money.from_minor(amount, row.currency),
+                    bid_rate,
+                    auto=True,
+                )
         except LendkitError:
-            savepoint.rollback()
             continue
-        savepoint.commit()
         counter += 1
         placed += 1
         ctx.conn.execute(
@@ -412,8 +426,12 @@ def run_autobids(ctx: Ctx, listing_id: str) -> int:
     return placed
 
 
-def clear_auction(ctx: Ctx, listing: Any) -> None:
-    """Fill the lowest rates (earlier bid on ties), the marginal bid partly; release the rest."""
+def clear_auction(ctx: Ctx, listing: Any) -> list[tuple[str, str]]:
+    """Fill the lowest rates (earlier bid on ties), the marginal bid partly; release the rest.
+
+    Returns the ``(bid_id, reason)`` of each release in bid order, for the caller to notify
+    (:func:`notify_released`) once the listing is funded.
+    """
     rows = ctx.conn.execute(
         select(bids)
         .where(bids.c.listing_id == listing.id, bids.c.state == S.BID_OPEN)
@@ -438,6 +456,7 @@ def clear_auction(ctx: Ctx, listing: Any) -> None:
             )
     destination: AccountRef = store_ledger.account_by_id(ctx.conn, listing.account_id)
     winners: list[tuple[int, Decimal]] = []
+    released: list[tuple[str, str]] = []
     for r in rows:
         take = fills.get(r.id, 0)
         if take == r.amount:
@@ -447,6 +466,7 @@ def clear_auction(ctx: Ctx, listing: Any) -> None:
         elif take == 0:
             custody.void_hold(ctx, r.hold_id)
             ctx.conn.execute(update(bids).where(bids.c.id == r.id).values(state=S.BID_LOST))
+            released.append((r.id, S.RELEASE_AUCTION_LOST))
         else:
             custody.void_hold(ctx, r.hold_id)
             hold = custody.freeze(
@@ -462,6 +482,7 @@ def clear_auction(ctx: Ctx, listing: Any) -> None:
                 .where(bids.c.id == r.id)
                 .values(filled=take, amount=take, hold_id=hold.id, state=S.BID_WON)
             )
+            released.append((r.id, S.RELEASE_AUCTION_TRIMMED))
         if take:
             winners.append((take, Decimal(r.rate)))
     if listing.clearing == "uniform":
@@ -474,6 +495,27 @@ def clear_auction(ctx: Ctx, listing: Any) -> None:
     ctx.conn.execute(
         update(listings).where(listings.c.id == listing.id).values(annual_rate=str(clearing_rate))
     )
+    return released
 
 
-__all__ = ["AutoBidRule", "BiddingService", "clear_auction", "place_bid", "run_autobids"]
+def notify_released(ctx: Ctx, listing: ListingRecord, released: Sequence[tuple[str, str]]) -> None:
+    """``lendkit_bid_released`` for each ``(bid_id, reason)``, with the bid as it is now."""
+    if not released:
+        return
+    reasons = dict(released)
+    rows = {r.id: r for r in ctx.conn.execute(select(bids).where(bids.c.id.in_(list(reasons))))}
+    for bid_id, reason in released:
+        ctx.platform.hooks.bid_released(
+            ctx, listing, bid_record(rows[bid_id], listing.amount.currency), reason
+        )
+
+
+__all__ = [
+    "AutoBidRule",
+    "BiddingService",
+    "bid_record",
+    "clear_auction",
+    "notify_released",
+    "place_bid",
+    "run_autobids",
+]

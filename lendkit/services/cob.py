@@ -6,8 +6,8 @@ available balance (what is there, even if the balance fell since it was read), m
 unpaid past the grace days overdue, accrue penalty interest up to the date (the overdue base x
 the daily rate x the days overdue, rounded once, so daily runs and one run after a gap agree to
 the cent), fire the overdue hooks and the waterfall, and default loans past the threshold; last,
-``lendkit_business_day_closed`` lets plugins settle the whole day (the reserve pays the day's
-claims pro rata).
+``lendkit_cob_day`` lets plugins settle the whole day (the reserve pays the day's claims pro
+rata), once per date and shard, in the transaction that marks the date done.
 
 Dates run in order: a date after the platform clock's today needs ``allow_future=True``, a date
 before the last completed run is refused, and the days skipped since the last completed run are
@@ -335,13 +335,19 @@ class CobService:
         def finish(tx: Tx) -> None:
             # the day's end: plugins settle what they gathered over the day's chunks (the
             # reserve pays the day's claims pro rata) in the transaction that marks it done,
-            # so a crash before it reruns the close, never half of it
-            self._p.hooks.business_day_closed(Ctx(tx, business_date=run_date), run_date)
-            tx.conn.execute(
+            # so a crash before it reruns the close, never half of it; the guard on the run's
+            # state makes the notification once per date and shard
+            marked = tx.conn.execute(
                 update(cob_runs)
-                .where(cob_runs.c.run_date == run_date, cob_runs.c.shard == label)
+                .where(
+                    cob_runs.c.run_date == run_date,
+                    cob_runs.c.shard == label,
+                    cob_runs.c.state != "done",
+                )
                 .values(state="done", finished_at=tx.now, collected=collected, overdue=overdue)
             )
+            if marked.rowcount == 1:
+                self._p.hooks.cob_day(Ctx(tx, business_date=run_date), run_date, label)
 
         self._p.runner.run("cob.finish", finish)
         return CobResult(run_date, label, expired, collected, overdue, defaulted, released)

@@ -20,7 +20,7 @@ from lendkit.core.money import Money, parse_rate
 from lendkit.core.records import ListingRecord
 from lendkit.core.schedule import MAX_MONTHS, METHODS
 from lendkit.services import custody
-from lendkit.services.bidding import clear_auction, run_autobids
+from lendkit.services.bidding import clear_auction, notify_released, run_autobids
 from lendkit.services.common import (
     MAX_REVIEWER_LENGTH,
     MAX_TEXT_LENGTH,
@@ -234,7 +234,11 @@ class ListingsService:
         return self._move(listing_id, S.REJECTED, "listings.reject", key, reason=reason)
 
     def publish(self, listing_id: str, key: str | None = None) -> ListingRecord:
-        """Open the listing for bids for its funding window; matching auto-bid rules bid at once."""
+        """Open the listing for bids for its funding window; matching auto-bid rules bid at once.
+
+        Every ``lendkit_validate_listing`` is asked again first (the listing as published): a
+        violation refuses the publication (``ValidationRefused`` naming each) and changes nothing.
+        """
         listing_id = check_id(listing_id, "listing")
 
         def run(tx: Tx) -> ListingRecord:
@@ -252,6 +256,9 @@ class ListingsService:
                     closes_at=ctx.now + timedelta(days=row.window_days),
                 )
             )
+            # asked again before any bid: what approval verified (a bill, a pledge) may have
+            # changed since; a refusal rolls the publication back
+            ctx.platform.hooks.validate_listing(ctx, load_listing(ctx, listing_id))
             run_autobids(ctx, listing_id)
             return load_listing(ctx, listing_id)
 
@@ -375,13 +382,14 @@ def close_listing(ctx: Ctx, listing_id: str) -> ListingRecord:
         return listing_record(row)
     S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.FUNDED)
     if row.bidding == "auction" and row.bid_total >= row.amount:
-        clear_auction(ctx, row)
+        released = clear_auction(ctx, row)
         ctx.conn.execute(
             update(listings)
             .where(listings.c.id == listing_id)
             .values(state=S.FUNDED, funded_at=ctx.now, bid_total=row.amount)
         )
         record = load_listing(ctx, listing_id)
+        notify_released(ctx, record, released)
         ctx.platform.hooks.listing_funded(ctx, record)
         return record
     _fail(ctx, row)
@@ -409,4 +417,6 @@ def _fail(ctx: Ctx, row: Any) -> None:
         .where(listings.c.id == row.id)
         .values(state=S.FAILED, reason="funding window closed short of the amount")
     )
-    ctx.platform.hooks.listing_failed(ctx, load_listing(ctx, row.id))
+    record = load_listing(ctx, row.id)
+    notify_released(ctx, record, [(b.id, S.RELEASE_LISTING_FAILED) for b in open_bids])
+    ctx.platform.hooks.listing_failed(ctx, record)

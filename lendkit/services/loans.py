@@ -669,9 +669,14 @@ def _book(
     if borrower_pays:
         _after_payment(ctx, loan.id)
         current = load_loan(ctx, loan.id)
-        if recovered_p + recovered_i:
+        for period, principal_back, interest_back in recoveries or ():  # each nonzero
             ctx.platform.hooks.recovery_received(
-                ctx, current, Money.from_minor(recovered_p + recovered_i, cur)
+                ctx,
+                current,
+                payer=source,
+                period=period,
+                principal=Money.from_minor(principal_back, cur),
+                interest=Money.from_minor(interest_back, cur),
             )
         ctx.platform.hooks.repayment_received(ctx, current, record)
     return record

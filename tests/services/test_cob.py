@@ -73,9 +73,9 @@ class Recorder:
         self.overdue: list[tuple[date, int, int]] = []
 
     @lendkit.hookimpl
-    def lendkit_business_day_closed(self, ctx: Any, business_date: date) -> None:
-        assert ctx.today == business_date
-        self.closed.append(business_date)
+    def lendkit_cob_day(self, ctx: Any, run_date: date) -> None:
+        assert ctx.today == run_date
+        self.closed.append(run_date)
 
     @lendkit.hookimpl
     def lendkit_installment_overdue(

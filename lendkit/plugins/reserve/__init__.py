@@ -22,7 +22,7 @@ How it works:
 * **Payouts**: once an installment of a covered loan is ``after_days`` overdue (default 30) the
   waterfall asks the reserve to cover it; it takes the claim on (the overdue principal, and
   interest with ``pay_interest=True``) and pays it when close of business ends the day
-  (``lendkit_business_day_closed``), together with every other claim of that day, through
+  (``lendkit_cob_day``), together with every other claim of that day, through
   ``ctx.pay_investors``. It then holds the claim, so the borrower's later payments on that
   installment flow back into the fund (recoveries). Because it pays at the day's end, plugins
   listed after it in the waterfall are asked before it pays: list the reserve last.
@@ -660,19 +660,19 @@ def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Money | None:
                 state=NEW,
             )
         )
-    # paid at the day's close (lendkit_business_day_closed), pro rata with the day's other claims
+    # paid at the day's close (lendkit_cob_day), pro rata with the day's other claims
     return None
 
 
 @lendkit.hookimpl
-def lendkit_business_day_closed(ctx: HookContext, business_date: date) -> None:
+def lendkit_cob_day(ctx: HookContext, run_date: date) -> None:
     """The day's collections and waterfall are done: the claims taken on up to this business
     date join the queue, and the queue is paid with what the fund holds (oldest day first, the
     claims of one day pro rata by amount)."""
     _lock(ctx)
     ctx.conn.execute(
         update(claims)
-        .where(claims.c.state == NEW, claims.c.queued_on <= business_date)
+        .where(claims.c.state == NEW, claims.c.queued_on <= run_date)
         .values(state=OPEN)
     )
     _settle(ctx)

@@ -362,8 +362,8 @@ def test_claims_wait_for_the_days_close(
 
     class Crash:
         @lendkit.hookimpl(tryfirst=True)
-        def lendkit_business_day_closed(self, ctx: Any, business_date: date) -> None:
-            raise Boom(business_date)
+        def lendkit_cob_day(self, ctx: Any, run_date: date) -> None:
+            raise Boom(run_date)
 
     crash = Crash()
     p.pm.register(crash, name="crash")
