@@ -73,7 +73,9 @@ def test_interest_covered_by_a_guarantor_after_default_is_not_outstanding(
     assert [i.interest for i in schedule] == [M("30.00"), M("20.10"), M("10.10")]
     assert _outstanding(p, loan_id, investors) == [M("30.10"), M("20.07"), M("10.03")]
 
-    p.cob.run(schedule[0].due_date + timedelta(days=20), allow_future=True)  # defaults; the guarantor covers period 1
+    p.cob.run(
+        schedule[0].due_date + timedelta(days=20), allow_future=True
+    )  # defaults; the guarantor covers period 1
     assert p.loans.get(loan_id).state == "defaulted"
     [paid] = guarantee.compensations(p)
     assert (paid.period, paid.principal, paid.interest) == (1, M("990.07"), M("30.00"))
@@ -103,7 +105,9 @@ def test_positions_follow_cover_then_recovery_then_repayment(
     )
     loan_id, borrower, investors, _ = _guaranteed_loan(p, liability="joint", after_days=1)
     schedule = p.loans.schedule(loan_id).installments
-    p.cob.run(schedule[0].due_date + timedelta(days=1), allow_future=True)  # joint: the guarantor pays on day 1
+    p.cob.run(
+        schedule[0].due_date + timedelta(days=1), allow_future=True
+    )  # joint: the guarantor pays on day 1
     [paid] = guarantee.compensations(p)
     assert paid.interest == M("30.00")
     assert _outstanding(p, loan_id, investors) == [M("15.10"), M("10.07"), M("5.03")]
