@@ -746,8 +746,8 @@ def custom_rows(
         exact = owed / level_weight
         if exact <= 0:
             raise InvalidSchedule(
-                f"the fixed rents and residual repay more than the principal {p_money} at {r:%};"
-                " no level rent is left",
+                f"row {len(plan)}: the fixed rents and residual repay more than the principal"
+                f" {p_money} at {r:%}; no level rent is left",
                 row=len(plan),
                 rule="principal-sum",
             )
