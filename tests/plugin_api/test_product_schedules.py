@@ -41,14 +41,15 @@ class LeaseCo:
     def lendkit_build_schedule(self, ctx: Any, listing: Any, start: date) -> Schedule | None:
         if listing.product == "lease":
             return custom_rows(listing.amount, LEASE_DATES, "8%", "30/360", BUY_OUT, start=start)
-        if listing.product == "badlease" and listing.method == "custom":
+        if listing.product == "badlease" and listing.method in ("custom", "equal-installment"):
             s = build_schedule(listing.amount, "8%", 3, start_date=start)
             last = s.installments[-1]
             k = Money.of("1000", listing.amount.currency)
             short = attrs.evolve(
                 last, principal=last.principal - k, payment=last.payment - k, balance=k
             )
-            return attrs.evolve(s, method="custom", installments=(*s.installments[:-1], short))
+            rows = (*s.installments[:-1], short)
+            return attrs.evolve(s, method=listing.method, installments=rows)
         return None
 
     @hookimpl
@@ -90,7 +91,7 @@ def test_product_methods_are_declared(make_platform: Callable[..., lendkit.Platf
     assert p.products["lease"].allowed_methods[-1] == "custom"
     borrower = p.parties.register("b").id
     p.parties.verify(borrower)
-    with pytest.raises(InvalidValue, match="repayment method 'custom' .*bullet"):
+    with pytest.raises(InvalidValue, match=r"repayment method 'custom' .*bullet"):
         p.listings.apply(borrower, "1000", annual_rate="8%", method="custom")  # online: no
     assert p.listings.apply(borrower, "1000", annual_rate="8%", method="custom", product="lease")
     with pytest.raises(InvalidValue, match="standard method"):
@@ -99,11 +100,13 @@ def test_product_methods_are_declared(make_platform: Callable[..., lendkit.Platf
         Product("x", methods=("Custom Rows",))
 
 
+@pytest.mark.parametrize("method", ["custom", "equal-installment"])
 def test_bad_schedule_refused_at_disbursement_nothing_changes(
-    make_platform: Callable[..., lendkit.Platform], db_url: str
+    make_platform: Callable[..., lendkit.Platform], db_url: str, method: str
 ) -> None:
+    """Before: the 99,000 schedule was accepted and the loan settled with 1,000.00 owed."""
     p = make_platform(plugins=["online", LeaseCo()])
-    bad, _, _ = funded_listing(p, "badlease", "custom")
+    bad, _, _ = funded_listing(p, "badlease", method)
     before = dump(db_url)
     with pytest.raises(InvalidSchedule) as err:
         p.loans.disburse(bad)
@@ -136,7 +139,11 @@ def test_custom_schedule_runs_to_settlement(
         clock.set(datetime.combine(row.due_date, time(9), tzinfo=clock.now.tzinfo))
         p.custody.deposit(borrower, row.payment)
         pay = p.loans.repay(loan.id)
-        assert (pay.principal, pay.interest, pay.amount) == (row.principal, row.interest, row.payment)
+        assert (pay.principal, pay.interest, pay.amount) == (
+            row.principal,
+            row.interest,
+            row.payment,
+        )
     settled = p.loans.get(loan.id)
     assert settled.state == "settled" and settled.outstanding_principal.is_zero()
     got = [p.loans.position(loan.id, inv) for inv in investors]
