@@ -602,7 +602,8 @@ def discount_bullet(
     (what the listing raises) and its one row, due at ``maturity``, repays the price as principal
     and pays the discount as interest, so the row's payment is ``face``. ``annual_rate`` is the
     discount rate (the investors' yield on the price is higher: ``discount / price x 360 /
-    days``). ``method`` is the name stored on the loan (a product declares it).
+    days``). ``method`` is the name stored on the loan (a product declares it); ``months`` is
+    the number of rows (1), as for every schedule a builder here makes.
 
     >>> s = discount_bullet("100000", "3.6%", date(2026, 1, 1), date(2026, 4, 1))
     >>> s.principal, s.installments[0].interest, s.installments[0].payment
@@ -814,6 +815,11 @@ def validate_schedule(
     want = schedule.principal if principal is None else principal
     begin = schedule.start_date if start is None else start
     code = want.currency
+    if not isinstance(schedule.principal, Money) or schedule.principal.currency != code:
+        raise InvalidSchedule(
+            f"the schedule's principal {schedule.principal!r} is not an amount in {code}",
+            rule="currency",
+        )
     if schedule.principal != want:
         raise InvalidSchedule(
             f"the schedule's principal {schedule.principal} is not the loan's {want}",

@@ -178,3 +178,51 @@ def test_prepaying_a_custom_schedule_asks_the_product(
     assert all(n.principal < o.principal for n, o in zip(kept, old, strict=True))
     assert p.loans.get(loan.id).method == "custom"
     assert p.verify().ok
+
+
+class Recomputer(LeaseCo):
+    """Re-computes the rents on what is left (the calendar kept); ``broken`` returns a plan
+    that repays 1.00 too little."""
+
+    lendkit_plugin_name = "recomputer"
+    broken = False
+
+    @hookimpl
+    def lendkit_replan_schedule(
+        self, loan: Any, remaining: Money, since: date, mode: str, unpaid: Any
+    ) -> Schedule | None:
+        if loan.product != "lease":
+            return None
+        dates = [r.due_date for r in unpaid]
+        plan = custom_rows(remaining, dates, loan.annual_rate, "30/360", start=since)
+        if self.broken:
+            first = plan.installments[0]
+            cent = Money.of("1")
+            short = attrs.evolve(
+                first, principal=first.principal - cent, payment=first.payment - cent
+            )
+            return attrs.evolve(plan, installments=(short, *plan.installments[1:]))
+        return plan
+
+
+def test_a_products_replan_is_used_and_validated(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    plugin = Recomputer()
+    p = make_platform(plugins=["online", plugin])
+    listing_id, borrower, _ = funded_listing(p, "lease", "custom")
+    loan = p.loans.disburse(listing_id)
+    old = p.loans.schedule(loan.id).installments
+    p.custody.deposit(borrower, "40000")
+    p.loans.prepay(loan.id, "20000", mode="shorten")
+    rest = custom_rows("80000", [r.due_date for r in old], "8%", "30/360", start=loan.start_date)
+    assert p.loans.schedule(loan.id).installments[1:] == tuple(
+        attrs.evolve(r, period=r.period + 1) for r in rest.installments
+    )
+    plugin.broken = True
+    before = dump(db_url)
+    with pytest.raises(InvalidSchedule) as err:
+        p.loans.prepay(loan.id, "10000", mode="reduce")
+    assert (err.value.row, err.value.rule) == (1, "balance")
+    assert dump(db_url) == before
+    assert p.verify().ok
