@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lendkit.core.errors import InvalidSchedule, InvalidValue, LendkitError, WrongType
@@ -218,7 +218,7 @@ def discount_schedules() -> st.SearchStrategy[Schedule]:
         st.integers(10**6, 10**11).map(lambda c: Money.from_minor(c, "CNY")),
         st.integers(0, 200_000).map(lambda b: Decimal(b) / 1_000_000),
         starts,
-        st.integers(1, 360),
+        st.integers(2, 360),  # one day from the 30th to the 31st counts 0 on 30/360: refused
         bases,
     )
 
@@ -226,7 +226,7 @@ def discount_schedules() -> st.SearchStrategy[Schedule]:
 any_schedule = st.one_of(rent_schedules(), standard_schedules(), discount_schedules())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(s=any_schedule)
 def test_every_builder_output_validates(s: Schedule) -> None:
     assert validate_schedule(s) is s
@@ -262,7 +262,7 @@ def tamper(s: Schedule, k: int, how: str, delta: int) -> Schedule:
     return attrs.evolve(s, installments=tuple(rows))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     s=any_schedule,
     data=st.data(),
