@@ -18,6 +18,7 @@ from lendkit.core.errors import (
     InsufficientFunds,
     InvalidAmount,
     InvalidRate,
+    InvalidSchedule,
     InvalidState,
     InvalidValue,
     LedgerError,
@@ -39,7 +40,14 @@ from lendkit.core.records import (
     Disclosure,
     Product,
 )
-from lendkit.core.schedule import Schedule, build_schedule
+from lendkit.core.schedule import (
+    DayCount,
+    Schedule,
+    build_schedule,
+    custom_rows,
+    discount_bullet,
+    validate_schedule,
+)
 from lendkit.platform import Platform
 
 #: decorate plugin hook implementations with ``@lendkit.hookimpl``
@@ -53,6 +61,7 @@ __all__ = [
     "ConfigError",
     "CreditAssessment",
     "CurrencyMismatch",
+    "DayCount",
     "Deduction",
     "Disclosure",
     "Forbidden",
@@ -61,6 +70,7 @@ __all__ = [
     "InsufficientFunds",
     "InvalidAmount",
     "InvalidRate",
+    "InvalidSchedule",
     "InvalidState",
     "InvalidValue",
     "LedgerError",
@@ -80,5 +90,8 @@ __all__ = [
     "WrongType",
     "allocate",
     "build_schedule",
+    "custom_rows",
+    "discount_bullet",
     "hookimpl",
+    "validate_schedule",
 ]

@@ -37,6 +37,19 @@ class CurrencyMismatch(InvalidValue):
     """Two amounts in different currencies were combined."""
 
 
+class InvalidSchedule(InvalidValue):
+    """A repayment schedule breaks a rule (principal sum, negative amount, balance, due dates).
+
+    ``row`` is the offending row's period (``None`` for the schedule as a whole) and ``rule``
+    a short name of the rule broken (see :func:`lendkit.core.schedule.validate_schedule`).
+    """
+
+    def __init__(self, message: str, *, row: int | None = None, rule: str = "") -> None:
+        super().__init__(message)
+        self.row = row
+        self.rule = rule
+
+
 class NotFound(LendkitError, LookupError):
     """An id names nothing (party, listing, loan, hold, account, plugin...)."""
 

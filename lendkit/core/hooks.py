@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pluggy
 
 from lendkit.core.errors import PluginError, ValidationRefused
@@ -77,7 +78,7 @@ class Hooks:
                         f"product {product.name!r} is registered by both plugin"
                         f" {found[product.name].plugin!r} and plugin {impl.plugin_name!r}"
                     )
-                found[product.name] = Product(product.name, product.description, impl.plugin_name)
+                found[product.name] = attrs.evolve(product, plugin=impl.plugin_name)
         return found
 
     # -- custody ----------------------------------------------------------------------------------
@@ -183,6 +184,21 @@ class Hooks:
     ) -> Schedule | None:
         result: Schedule | None = self._h.lendkit_build_schedule(
             ctx=ctx, listing=listing, start=start
+        )
+        return result
+
+    def replan_schedule(
+        self,
+        ctx: HookContext,
+        loan: LoanRecord,
+        remaining: Any,
+        since: date,
+        mode: str,
+        unpaid: Sequence[Installment],
+    ) -> Schedule | str | None:
+        """The first plugin's re-plan after a partial prepayment (``str``: a refusal)."""
+        result: Schedule | str | None = self._h.lendkit_replan_schedule(
+            ctx=ctx, loan=loan, remaining=remaining, since=since, mode=mode, unpaid=tuple(unpaid)
         )
         return result
 

@@ -356,12 +356,76 @@ def lendkit_disbursement_deductions(
 def lendkit_build_schedule(ctx: HookContext, listing: ListingRecord, start: Any) -> Schedule | None:
     """Decision: the repayment schedule of a new loan; ``None`` uses the listing's method.
 
-    Used by ``leasing`` (rent schedules), ``bills`` (single payment at the bill's maturity),
-    ``margin`` (interest-only).
+    Called at disbursement, before any money moves. A listing whose method is one of its
+    product's own (``Product(methods=...)``) must get its schedule here; core builders help:
+    :func:`lendkit.core.schedule.discount_bullet` and :func:`lendkit.core.schedule.custom_rows`.
+    Whatever is returned is checked by :func:`lendkit.core.schedule.validate_schedule` against
+    the listing's amount and ``start`` (principal rows summing to the principal, nothing
+    negative, balances falling to zero, due dates rising after the start); a bad schedule
+    refuses the disbursement with ``InvalidSchedule`` naming the row and the rule, and nothing
+    changes. The schedule's ``method`` (a standard one or the product's own) is stored on the
+    loan. Used by ``leasing`` (rent schedules), ``bills`` (single payment at the bill's
+    maturity), ``margin`` (interest-only).
 
-    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
-    :param listing: the funded listing being disbursed.
-    :param start: the loan's start date (``datetime.date``).
+    :param ctx: the disbursement's unit of work (read only here).
+    :param listing: the funded listing (amount = the loan's principal, ``method`` as applied).
+    :param start: the loan's start date (``datetime.date``, today's business date).
+    :return: a :class:`lendkit.Schedule` or ``None``.
+
+    Example::
+
+        @hookimpl
+        def lendkit_build_schedule(ctx, listing, start):
+            if listing.method == "custom":
+                return custom_rows(listing.amount, [add_months(start, k) for k in (1, 2, 3)],
+                                   "8%", "30/360", residual="100", start=start)
+            return None
+    """
+
+
+@hookspec(firstresult=True)
+def lendkit_replan_schedule(
+    ctx: HookContext,
+    loan: LoanRecord,
+    remaining: Any,
+    since: date,
+    mode: str,
+    unpaid: Sequence[Installment],
+) -> Schedule | str | None:
+    """Decision: the new plan for what is left after a partial prepayment, or a refusal.
+
+    Called by ``loans.prepay`` when principal is left after the prepaid amount, before anything
+    is written. Return a :class:`lendkit.Schedule` whose rows repay exactly ``remaining``, due
+    after ``since`` (it is validated like a new loan's schedule; periods are renumbered after
+    the prepayment's row), a ``str`` to refuse the prepayment (``loans.prepay`` raises
+    ``InvalidState`` with that reason and nothing changes; raising a ``LendkitError`` does the
+    same), or ``None`` to let the next implementation decide. lendkit's default runs last
+    (:func:`lendkit.core.schedule.replan_schedule`): the four standard methods are rebuilt as
+    always (``reduce`` keeps the rows and lowers the payment, ``shorten`` keeps the payment and
+    ends earlier); a product's own method keeps its calendar with each row reduced pro rata in
+    both modes, never rebuilt with a standard method. Used by ``leasing`` (re-computed rents),
+    ``bills`` (refuses: a bill is paid by its acceptor at maturity).
+
+    :param ctx: the prepayment's unit of work.
+    :param loan: the loan as before this prepayment (``method`` is the stored method).
+    :param remaining: the principal still owed after the prepayment (a :class:`lendkit.Money`).
+    :param since: the date interest on ``remaining`` runs from: the last paid due date, or the
+        loan's start; the new plan starts there.
+    :param mode: ``"shorten"`` or ``"reduce"``, as the borrower asked.
+    :param unpaid: the loan's unpaid installments before the prepayment (their calendar),
+        numbered from 1.
+    :return: a :class:`lendkit.Schedule`, a refusal reason (``str``) or ``None``.
+
+    Example::
+
+        @hookimpl
+        def lendkit_replan_schedule(ctx, loan, remaining, since, mode, unpaid):
+            if loan.product != "lease":
+                return None
+            if mode == "shorten":
+                return "a lease keeps its term: prepay with mode='reduce'"
+            dates = [row.due_date for row in unpaid]
+            return custom_rows(remaining, dates, loan.annual_rate, "30/360", start=since)
     """
 
 

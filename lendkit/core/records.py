@@ -11,8 +11,9 @@ from decimal import Decimal
 
 from attrs import field, frozen
 
+from lendkit.core.errors import InvalidValue
 from lendkit.core.money import Money
-from lendkit.core.schedule import Installment
+from lendkit.core.schedule import METHOD_NAME, METHODS, Installment
 
 __all__ = [
     "Balance",
@@ -34,13 +35,45 @@ __all__ = [
 ]
 
 
+def _method_names(value: object) -> tuple[str, ...]:
+    """A product's own repayment methods: distinct names, none of the four standard ones."""
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise InvalidValue(f"a product's methods must be a tuple of names, got {value!r}")
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str) or not METHOD_NAME.fullmatch(name):
+            raise InvalidValue(
+                f"method name {name!r} is not allowed: 1..20 lowercase letters, digits or '-'"
+            )
+        if name in METHODS:
+            raise InvalidValue(
+                f"method {name!r} is a standard method; a product declares only its own"
+            )
+    if len(set(names)) != len(names):
+        raise InvalidValue(f"a product's methods are declared twice: {names!r}")
+    return names
+
+
 @frozen
 class Product:
-    """A product (business model) a plugin offers; listings name it in ``product``."""
+    """A product (business model) a plugin offers; listings name it in ``product``.
+
+    ``methods`` are the product's own repayment methods (e.g. ``("custom",)`` or
+    ``("discount-bullet",)``), beside the four standard ones every product may use. A listing of
+    the product may name one; its schedule then comes from the plugin's
+    ``lendkit_build_schedule`` (core builders: :func:`lendkit.core.schedule.discount_bullet`,
+    :func:`lendkit.core.schedule.custom_rows`) and the method is stored on the loan.
+    """
 
     name: str
     description: str = ""
     plugin: str = ""
+    methods: tuple[str, ...] = field(default=(), converter=_method_names)
+
+    @property
+    def allowed_methods(self) -> tuple[str, ...]:
+        """The methods a listing of this product may use: the standard four, then its own."""
+        return METHODS + self.methods
 
 
 @frozen

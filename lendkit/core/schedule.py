@@ -10,18 +10,29 @@ over is absorbed by the last row, which always repays the remaining balance exac
 from __future__ import annotations
 
 import calendar
-from datetime import date
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
 from math import gcd
 from typing import Any, Final
 
 import attrs
 
-from lendkit.core.errors import CurrencyMismatch, InvalidAmount, InvalidValue, WrongType
+from lendkit.core.errors import (
+    CurrencyMismatch,
+    InvalidAmount,
+    InvalidSchedule,
+    InvalidValue,
+    WrongType,
+)
 from lendkit.core.money import (
     DEFAULT_ROUNDING,
     Money,
     RoundingPolicy,
+    allocate_minor,
     parse_rate,
 )
 
@@ -31,7 +42,19 @@ from lendkit.core.money import minor_exponent as _exponent
 from lendkit.core.money import round_div as _round_div
 from lendkit.core.money import unchecked_money as _money_from_minor
 
-__all__ = ["METHODS", "Installment", "Schedule", "add_months", "build_schedule"]
+__all__ = [
+    "DAY_COUNTS",
+    "METHODS",
+    "DayCount",
+    "Installment",
+    "Schedule",
+    "add_months",
+    "build_schedule",
+    "custom_rows",
+    "discount_bullet",
+    "replan_schedule",
+    "validate_schedule",
+]
 
 #: the repayment methods :func:`build_schedule` knows
 METHODS: Final = ("equal-installment", "equal-principal", "interest-first", "bullet")
@@ -457,3 +480,449 @@ def build_schedule(
     schedule = Schedule(p_money, rate, n, method, start_date, rounding, ())
     _slot_set(schedule, rows)
     return schedule
+
+
+# ---------------------------------------------------------------------------------------------
+# Day-count bases, products' own schedules (builders) and the one validator every schedule passes
+
+
+class DayCount(StrEnum):
+    """A day-count basis: how many days a period counts and how many days a year has.
+
+    * ``30/360`` (bond basis): every month counts 30 days; a start on the 31st counts as the
+      30th, and so does an end on the 31st when the start is the 30th or 31st.
+    * ``ACT/360``: actual calendar days over 360 (Chinese bank convention, bill discount).
+    * ``ACT/365``: actual calendar days over 365 (fixed, also in leap years).
+
+    >>> DayCount("ACT/360").days(date(2026, 1, 1), date(2026, 4, 1)), DayCount.ACT_360.year_days
+    (90, 360)
+    >>> DayCount.THIRTY_360.days(date(2026, 1, 31), date(2026, 2, 28))
+    28
+    """
+
+    THIRTY_360 = "30/360"
+    ACT_360 = "ACT/360"
+    ACT_365 = "ACT/365"
+
+    @classmethod
+    def parse(cls, value: object) -> DayCount:
+        """``value`` as a basis (a ``DayCount`` or its name, case-insensitive), else InvalidValue."""
+        if isinstance(value, DayCount):
+            return value
+        if isinstance(value, str):
+            for basis in cls:
+                if value.strip().upper() == basis.value:
+                    return basis
+        allowed = ", ".join(b.value for b in cls)
+        raise InvalidValue(f"unknown day-count basis {value!r}: allowed {allowed}")
+
+    @property
+    def year_days(self) -> int:
+        """The days in a year: 360 or 365."""
+        return 365 if self is DayCount.ACT_365 else 360
+
+    def days(self, start: date, end: date) -> int:
+        """The days from ``start`` to ``end`` counted on this basis (negative if ``end`` is earlier)."""
+        if self is not DayCount.THIRTY_360:
+            return (end - start).days
+        d1 = min(start.day, 30)
+        d2 = min(end.day, 30) if d1 == 30 else end.day
+        return 360 * (end.year - start.year) + 30 * (end.month - start.month) + d2 - d1
+
+
+#: the day-count bases by name
+DAY_COUNTS: Final = tuple(b.value for b in DayCount)
+
+
+def _check_date(value: object, what: str) -> date:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise WrongType(f"{what} must be a date, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _money_arg(value: object, currency: str | None, what: str) -> Money:
+    if isinstance(value, Money):
+        if currency is not None and currency != value.currency:
+            raise CurrencyMismatch(f"{what} {value} is not in {currency}")
+        return value
+    return Money.of(value, currency or "CNY", what=what)
+
+
+def _rows_schedule(
+    principal: Money,
+    rate: Decimal,
+    method: str,
+    start: date,
+    rows: Sequence[tuple[date, int, int]],
+) -> Schedule:
+    """A Schedule from (due date, principal, interest) rows in minor units, numbered from 1."""
+    code, exp = principal.currency, principal.exponent
+    out: list[Installment] = []
+    bal = principal.minor
+    for k, (due, part, interest) in enumerate(rows, 1):
+        bal -= part
+        out.append(
+            Installment(
+                period=k,
+                due_date=due,
+                payment=_money_from_minor(part + interest, exp, code),
+                principal=_money_from_minor(part, exp, code),
+                interest=_money_from_minor(interest, exp, code),
+                balance=_money_from_minor(bal, exp, code),
+            )
+        )
+    return Schedule(principal, rate, len(out), method, start, DEFAULT_ROUNDING, tuple(out))
+
+
+def _check_method_name(method: object) -> str:
+    if not isinstance(method, str) or not METHOD_NAME.fullmatch(method):
+        raise InvalidValue(
+            f"method name {method!r} is not allowed: 1..20 lowercase letters, digits or '-'"
+        )
+    return method
+
+
+#: what a product's own method may be called (it is stored in a 20-character column)
+METHOD_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+def discount_bullet(
+    face: object,
+    rate: object,
+    start: date,
+    maturity: date,
+    basis: object = DayCount.ACT_360,
+    *,
+    method: str = "discount-bullet",
+    currency: str | None = None,
+) -> Schedule:
+    """A discounted bill (贴现): investors pay the price now and receive ``face`` at ``maturity``.
+
+    ``discount = face x rate x days / basis_days`` rounded HALF_UP to the currency's minor unit
+    (``days`` counted from ``start`` to ``maturity`` on ``basis``, ACT/360 by default as bill
+    discount is quoted); ``price = face - discount``. The schedule's principal is the price
+    (what the listing raises) and its one row, due at ``maturity``, repays the price as principal
+    and pays the discount as interest, so the row's payment is ``face``. ``annual_rate`` is the
+    discount rate (the investors' yield on the price is higher: ``discount / price x 360 /
+    days``). ``method`` is the name stored on the loan (a product declares it); ``months`` is
+    the number of rows (1), as for every schedule a builder here makes.
+
+    >>> s = discount_bullet("100000", "3.6%", date(2026, 1, 1), date(2026, 4, 1))
+    >>> s.principal, s.installments[0].interest, s.installments[0].payment
+    (Money('99100.00', 'CNY'), Money('900.00', 'CNY'), Money('100000.00', 'CNY'))
+    """
+    face_m = _money_arg(face, currency, "face value")
+    if not face_m.is_positive():
+        raise InvalidAmount(f"face value {face_m} must be greater than zero")
+    r = parse_rate(rate, "discount rate")
+    b = DayCount.parse(basis)
+    start = _check_date(start, "start date")
+    maturity = _check_date(maturity, "maturity")
+    method = _check_method_name(method)
+    if maturity <= start:
+        raise InvalidValue(f"maturity {maturity} must be after the start date {start}")
+    days = b.days(start, maturity)
+    if days <= 0:
+        raise InvalidValue(f"{start} to {maturity} counts {days} days on {b.value}: must be > 0")
+    num, den = r.as_integer_ratio()
+    discount = _round_div(face_m.minor * num * days, den * b.year_days, "HALF_UP")
+    price = face_m.minor - discount
+    if price <= 0:
+        raise InvalidValue(
+            f"discount {Money.from_minor(discount, face_m.currency)} at {r:%} over {days} days"
+            f" leaves no price for face value {face_m}"
+        )
+    p_money = Money.from_minor(price, face_m.currency)
+    return _rows_schedule(p_money, r, method, start, [(maturity, price, discount)])
+
+
+#: a row of :func:`custom_rows`: a due date (a level rent) or a (due date, rent amount) pair
+RentRow = date | tuple[date, object]
+
+
+def custom_rows(
+    principal: object,
+    rows: Sequence[RentRow],
+    rate: object,
+    basis: object = DayCount.THIRTY_360,
+    residual: object | tuple[date, object] | None = None,
+    *,
+    start: date,
+    method: str = "custom",
+    currency: str | None = None,
+) -> Schedule:
+    """Rents (租金) as a schedule: level or irregular rents and a residual / buy-out row.
+
+    ``rows`` are the rent dates in rising order, each either a ``date`` (a level rent that core
+    computes) or a ``(date, amount)`` pair (a fixed rent). ``residual`` (留购价 / buy-out price,
+    or a residual value) is an amount paid with the last rent, or a ``(date, amount)`` pair for
+    a row of its own after the last rent. ``start`` is when the principal is paid out.
+
+    Split: each row's interest is the balance before it x ``rate`` x days since the previous
+    row (or ``start``) / basis days, on ``basis`` (30/360 by default: a month is exactly
+    ``rate / 12``), rounded HALF_UP to the minor unit; its principal is the rent minus that
+    interest. The level rent is the one that repays ``principal`` exactly at ``rate`` (solved
+    exactly, then rounded HALF_UP once). The last row repays the balance left: when it is level
+    its rent is that balance plus its interest (it absorbs the rounding); when its amount is
+    fixed (a fixed rent or the residual) the amount stays as agreed and its interest is the
+    amount minus the balance. Refused (``InvalidSchedule``, naming the row): a rent that does not
+    cover its interest, rents that repay the principal before the last row, dates not rising.
+
+    >>> s = custom_rows("3000", [date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1)],
+    ...                 "12%", start=date(2026, 1, 1))
+    >>> [(str(i.payment.amount), str(i.interest.amount)) for i in s.installments]
+    [('1020.07', '30.00'), ('1020.07', '20.10'), ('1020.06', '10.10')]
+    """
+    p_money = _money_arg(principal, currency, "principal")
+    code = p_money.currency
+    if not p_money.is_positive():
+        raise InvalidAmount(f"principal {p_money} must be greater than zero")
+    r = parse_rate(rate, "annual rate")
+    b = DayCount.parse(basis)
+    start = _check_date(start, "start date")
+    method = _check_method_name(method)
+    if isinstance(rows, str | bytes) or not isinstance(rows, Sequence):
+        raise WrongType(f"rows must be a list of dates or (date, amount) pairs, got {rows!r}")
+    # (due date, fixed amount in minor units or None for level, residual added in minor units)
+    plan: list[tuple[date, int | None, int]] = []
+    for k, item in enumerate(rows, 1):
+        if isinstance(item, tuple | list):
+            if len(item) != 2:
+                raise InvalidValue(f"row {k}: expected (date, amount), got {item!r}")
+            due = _check_date(item[0], f"row {k} due date")
+            amount = _money_arg(item[1], code, f"row {k} rent")
+            if amount.is_negative():
+                raise InvalidSchedule(f"row {k}: rent {amount} is negative", row=k, rule="negative")
+            plan.append((due, amount.minor, 0))
+        else:
+            plan.append((_check_date(item, f"row {k} due date"), None, 0))
+    if residual is not None:
+        if isinstance(residual, tuple | list):
+            if len(residual) != 2:
+                raise InvalidValue(f"residual: expected an amount or (date, amount): {residual!r}")
+            due = _check_date(residual[0], "residual due date")
+            res = _money_arg(residual[1], code, "residual")
+            if res.is_negative():
+                raise InvalidValue(f"residual {res} must not be negative")
+            plan.append((due, res.minor, 0))
+        else:
+            res = _money_arg(residual, code, "residual")
+            if res.is_negative():
+                raise InvalidValue(f"residual {res} must not be negative")
+            if not plan:
+                raise InvalidValue("a residual paid with the last rent needs at least one rent")
+            due, fixed, _ = plan[-1]
+            plan[-1] = (due, fixed, res.minor)
+    if not plan:
+        raise InvalidSchedule("a schedule needs at least one row", rule="rows")
+    previous = start
+    for k, (due, _, _) in enumerate(plan, 1):
+        if due <= previous:
+            what = "the start date" if k == 1 else f"row {k - 1}'s due date"
+            raise InvalidSchedule(
+                f"row {k}: due date {due} is not after {what} {previous}", row=k, rule="due-date"
+            )
+        previous = due
+    num, den = r.as_integer_ratio()
+    year = den * b.year_days
+    days: list[int] = []
+    previous = start
+    for due, _, _ in plan:
+        days.append(b.days(previous, due))
+        previous = due
+    # growth factors (1 + rate x days / year) as exact fractions; the level rent L solves
+    # P x prod(all) - sum(fixed_k x after_k) - L x sum(after_k over level rows) = 0
+    growth = [Fraction(year + num * d, year) for d in days]
+    after: list[Fraction] = [Fraction(1)] * len(plan)
+    acc = Fraction(1)
+    for k in range(len(plan) - 1, -1, -1):
+        after[k] = acc
+        acc *= growth[k]
+    level_weight = sum(
+        (after[k] for k, (_, fixed, _) in enumerate(plan) if fixed is None), Fraction(0)
+    )
+    level = 0
+    if level_weight:
+        owed = p_money.minor * acc - sum(
+            ((fixed or 0) + extra) * after[k] for k, (_, fixed, extra) in enumerate(plan)
+        )
+        exact = owed / level_weight
+        if exact <= 0:
+            raise InvalidSchedule(
+                f"row {len(plan)}: the fixed rents and residual repay more than the principal"
+                f" {p_money} at {r:%}; no level rent is left",
+                row=len(plan),
+                rule="principal-sum",
+            )
+        level = _round_div(exact.numerator, exact.denominator, "HALF_UP")
+    built: list[tuple[date, int, int]] = []
+    bal = p_money.minor
+    last = len(plan)
+    for k, ((due, fixed, extra), d) in enumerate(zip(plan, days, strict=True), 1):
+        interest = _round_div(bal * num * d, year, "HALF_UP")
+        if k == last:
+            if fixed is None:
+                built.append((due, bal, interest))
+                continue
+            pay = fixed + extra
+            if pay < bal:
+                raise InvalidSchedule(
+                    f"row {k}: the last amount {Money.from_minor(pay, code)} is less than the"
+                    f" principal left {Money.from_minor(bal, code)}: the rents do not repay"
+                    f" {p_money} at {r:%}",
+                    row=k,
+                    rule="principal-sum",
+                )
+            built.append((due, bal, pay - bal))
+            continue
+        pay = (level if fixed is None else fixed) + extra
+        part = pay - interest
+        if part < 0:
+            raise InvalidSchedule(
+                f"row {k}: rent {Money.from_minor(pay, code)} does not cover its interest"
+                f" {Money.from_minor(interest, code)}",
+                row=k,
+                rule="negative",
+            )
+        if part > bal:
+            raise InvalidSchedule(
+                f"row {k}: rent {Money.from_minor(pay, code)} repays more than the principal"
+                f" left {Money.from_minor(bal, code)} before the last row",
+                row=k,
+                rule="balance",
+            )
+        bal -= part
+        built.append((due, part, interest))
+    return _rows_schedule(p_money, r, method, start, built)
+
+
+def validate_schedule(
+    schedule: Schedule, *, principal: Money | None = None, start: date | None = None
+) -> Schedule:
+    """Check every rule a schedule must keep before a loan is disbursed on it; return it.
+
+    ``principal`` is the loan's principal (default: the schedule's own) and ``start`` the date
+    the loan starts (default: the schedule's). Rules, checked row by row (``rule`` names in the
+    error): at least one row (``rows``); the schedule's principal is the loan's (``principal``);
+    periods numbered 1, 2, ... (``period``); amounts in the principal's currency (``currency``);
+    no negative payment, principal, interest or balance (``negative``); payment = principal +
+    interest (``payment``); principal never more than what is left and each row's balance the
+    principal left after it, so balances never go negative and never rise (``balance``); due
+    dates strictly rising, the first after ``start`` (``due-date``); the last balance zero, the
+    principal rows summing to the principal exactly (``principal-sum``). The first broken rule
+    is raised as :class:`~lendkit.core.errors.InvalidSchedule` naming the row and the rule.
+    """
+    if not isinstance(schedule, Schedule):
+        raise WrongType(f"a schedule must be a Schedule, got {type(schedule).__name__}")
+    want = schedule.principal if principal is None else principal
+    begin = schedule.start_date if start is None else start
+    code = want.currency
+    if not isinstance(schedule.principal, Money) or schedule.principal.currency != code:
+        raise InvalidSchedule(
+            f"the schedule's principal {schedule.principal!r} is not an amount in {code}",
+            rule="currency",
+        )
+    if schedule.principal != want:
+        raise InvalidSchedule(
+            f"the schedule's principal {schedule.principal} is not the loan's {want}",
+            rule="principal",
+        )
+    rows = schedule.installments
+    if not rows:
+        raise InvalidSchedule("a schedule needs at least one row", rule="rows")
+    left = want.minor
+    previous = begin
+    for k, row in enumerate(rows, 1):
+
+        def refuse(text: str, rule: str, k: int = k, row: Installment = row) -> InvalidSchedule:
+            return InvalidSchedule(f"row {k} (due {row.due_date}): {text}", row=k, rule=rule)
+
+        if row.period != k:
+            raise refuse(f"period is {row.period}, expected {k} (periods run 1, 2, ...)", "period")
+        amounts = {
+            "payment": row.payment,
+            "principal": row.principal,
+            "interest": row.interest,
+            "balance": row.balance,
+        }
+        for name, amount in amounts.items():
+            if not isinstance(amount, Money) or amount.currency != code:
+                raise refuse(f"{name} {amount!r} is not an amount in {code}", "currency")
+        for name, amount in amounts.items():
+            if amount.is_negative():
+                raise refuse(f"{name} {amount} is negative", "negative")
+        if row.payment.minor != row.principal.minor + row.interest.minor:
+            raise refuse(
+                f"payment {row.payment} is not principal {row.principal} + interest {row.interest}",
+                "payment",
+            )
+        if row.principal.minor > left:
+            raise refuse(
+                f"principal {row.principal} is more than the {Money.from_minor(left, code)} left"
+                " (the balance would go negative)",
+                "balance",
+            )
+        left -= row.principal.minor
+        if row.balance.minor != left:
+            raise refuse(
+                f"balance {row.balance} is not the principal left after it,"
+                f" {Money.from_minor(left, code)}",
+                "balance",
+            )
+        if not isinstance(row.due_date, date) or row.due_date <= previous:
+            what = "the start date" if k == 1 else f"row {k - 1}'s due date"
+            raise refuse(f"due date is not after {what} {previous}", "due-date")
+        previous = row.due_date
+    if left:
+        raise InvalidSchedule(
+            f"row {len(rows)} (due {rows[-1].due_date}): {Money.from_minor(left, code)} is still"
+            f" owed after the last row: principal rows sum to"
+            f" {Money.from_minor(want.minor - left, code)}, not the principal {want}",
+            row=len(rows),
+            rule="principal-sum",
+        )
+    return schedule
+
+
+def replan_schedule(
+    method: str,
+    remaining: Money,
+    annual_rate: Decimal,
+    since: date,
+    mode: str,
+    unpaid: Sequence[Installment],
+) -> Schedule:
+    """lendkit's own re-plan of what is left after a partial prepayment (periods from 1).
+
+    The four standard methods are rebuilt as before: ``reduce`` keeps the number of rows and
+    lowers the payment; ``shorten`` (equal-installment and equal-principal) takes the fewest
+    rows whose first payment is not above the current next payment. Any other method (a
+    product's own rows) keeps its calendar: the same due dates, each row's principal reduced
+    pro rata (:func:`~lendkit.core.money.allocate_minor` of ``remaining`` over the old
+    principals) and its interest scaled by ``remaining / outstanding`` (HALF_UP per row), in
+    both modes. A product re-plans otherwise through ``lendkit_replan_schedule``.
+    """
+    if not unpaid:
+        raise InvalidValue("nothing is left to re-plan")
+    code = remaining.currency
+    if method in METHODS:
+        months = len(unpaid)
+        plan = build_schedule(
+            remaining, annual_rate, months, method, start_date=since, currency=code
+        )
+        if mode == "shorten" and method in ("equal-installment", "equal-principal"):
+            target = unpaid[0].payment.minor
+            for n in range(1, months + 1):
+                candidate = build_schedule(
+                    remaining, annual_rate, n, method, start_date=since, currency=code
+                )
+                if candidate.installments[0].payment.minor <= target:
+                    return candidate
+        return plan
+    outstanding = sum(r.principal.minor for r in unpaid)
+    parts = allocate_minor(remaining.minor, [r.principal.minor for r in unpaid])
+    rows = [
+        (r.due_date, part, _round_div(r.interest.minor * remaining.minor, outstanding, "HALF_UP"))
+        for r, part in zip(unpaid, parts, strict=True)
+    ]
+    return _rows_schedule(remaining, annual_rate, method, since, rows)

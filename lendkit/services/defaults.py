@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 import pluggy
 
 from lendkit.core.context import HookContext
 from lendkit.core.money import Money
-from lendkit.core.records import CreditAssessment, ListingRecord
+from lendkit.core.records import CreditAssessment, Installment, ListingRecord, LoanRecord
+from lendkit.core.schedule import Schedule, replan_schedule
 
 hookimpl = pluggy.HookimplMarker("lendkit")
 
@@ -52,3 +54,16 @@ def lendkit_assess_credit(
 def lendkit_price_listing(ctx: HookContext, listing: ListingRecord, grade: str) -> Decimal | None:
     """No plugin priced it: the platform's configured rate for the grade (see ``grade_rates``)."""
     return None
+
+
+@hookimpl(trylast=True)
+def lendkit_replan_schedule(
+    ctx: HookContext,
+    loan: LoanRecord,
+    remaining: Money,
+    since: date,
+    mode: str,
+    unpaid: Sequence[Installment],
+) -> Schedule:
+    """No plugin re-planned: standard methods are rebuilt, a product's own rows reduced pro rata."""
+    return replan_schedule(loan.method, remaining, loan.annual_rate, since, mode, unpaid)

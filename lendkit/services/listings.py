@@ -18,7 +18,7 @@ from lendkit.core.errors import InvalidRate, InvalidState, InvalidValue, LimitEx
 from lendkit.core.ledger import LISTING
 from lendkit.core.money import Money, parse_rate
 from lendkit.core.records import ListingRecord
-from lendkit.core.schedule import MAX_MONTHS, METHODS
+from lendkit.core.schedule import MAX_MONTHS
 from lendkit.services import custody
 from lendkit.services.bidding import clear_auction, notify_released, run_autobids
 from lendkit.services.common import (
@@ -81,7 +81,6 @@ class ListingsService:
         borrower_id = check_id(borrower_id, "borrower")
         money = parse_amount(amount, cur, "listing amount")
         months = check_int(months, "months", 1, MAX_MONTHS)
-        method = check_choice(method, "repayment method", METHODS)
         bidding = check_choice(bidding, "bidding style", BIDDING_STYLES)
         clearing = check_choice(clearing, "auction clearing", CLEARING)
         window_days = check_int(
@@ -111,6 +110,8 @@ class ListingsService:
                 f" min <= max <= amount {money.format()}"
             )
         product = check_choice(product, "product", tuple(sorted(self._p.products)))
+        # the four standard methods, or one the product declares (its plugin builds the rows)
+        method = check_choice(method, "repayment method", self._p.products[product].allowed_methods)
         payload = [
             borrower_id,
             money.format(),

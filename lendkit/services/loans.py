@@ -19,16 +19,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, delete, func, select, update
 
 from lendkit.core import states as S
-from lendkit.core.errors import InvalidAmount, InvalidState, InvalidValue, NotFound
+from lendkit.core.errors import (
+    InvalidAmount,
+    InvalidSchedule,
+    InvalidState,
+    InvalidValue,
+    NotFound,
+    PluginError,
+)
 from lendkit.core.ledger import LOAN, REVENUE, AccountRef, Leg
 from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
 from lendkit.core.records import (
     Installment,
+    ListingRecord,
     LoanRecord,
     PaymentRecord,
     PositionRecord,
 )
-from lendkit.core.schedule import Schedule, build_schedule
+from lendkit.core.schedule import METHODS, Schedule, build_schedule, validate_schedule
 from lendkit.services import custody
 from lendkit.services.common import (
     MAX_REVIEWER_LENGTH,
@@ -96,6 +104,10 @@ class LoansService:
         row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
         S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.DISBURSED)
         cur = row.currency
+        principal = Money.from_minor(row.amount, cur)
+        record = listing_record(row)
+        rate = Decimal(row.annual_rate)
+        schedule = self._new_schedule(ctx, row, record, principal, rate)
         winning = ctx.conn.execute(
             select(bids)
             .where(bids.c.listing_id == listing_id, bids.c.state.in_((S.BID_OPEN, S.BID_WON)))
@@ -108,8 +120,6 @@ class LoansService:
             .where(bids.c.listing_id == listing_id, bids.c.state.in_((S.BID_OPEN, S.BID_WON)))
             .values(state=S.BID_POSTED, filled=bids.c.amount)
         )
-        principal = Money.from_minor(row.amount, cur)
-        record = listing_record(row)
         listing_acct = store_ledger.account_by_id(ctx.conn, row.account_id)
         fee = _round_rate(row.amount, self._p.config.service_fee_rate)
         legs = [Leg(listing_acct, -row.amount)]
@@ -132,10 +142,6 @@ class LoansService:
         ctx.post("loan.disburse", listing_id, legs)
 
         loan_id = new_id("loan")
-        rate = Decimal(row.annual_rate)
-        schedule = self._p.hooks.build_schedule(ctx, record, ctx.today) or build_schedule(
-            principal, rate, row.months, row.method, start_date=ctx.today, currency=cur
-        )
         loan_acct = ctx.account("loan", loan_id, LOAN, cur)
         ctx.conn.execute(
             loans.insert().values(
@@ -147,7 +153,7 @@ class LoansService:
                 principal=row.amount,
                 annual_rate=str(rate),
                 months=row.months,
-                method=row.method,
+                method=schedule.method,
                 start_date=ctx.today,
                 state=S.ACTIVE,
                 outstanding_principal=row.amount,
@@ -205,7 +211,7 @@ class LoansService:
                 "currency": cur,
                 "annual_rate": str(pos_rate),
                 "months": row.months,
-                "method": row.method,
+                "method": schedule.method,
                 "start_date": ctx.today.isoformat(),
                 "share": f"{b.amount}/{row.amount}",
                 "schedule": [
@@ -233,6 +239,37 @@ class LoansService:
         loan = load_loan(ctx, loan_id)
         self._p.hooks.loan_disbursed(ctx, loan)
         return loan
+
+    def _new_schedule(
+        self, ctx: Ctx, row: Any, record: ListingRecord, principal: Money, rate: Decimal
+    ) -> Schedule:
+        """The new loan's schedule: a plugin's (``lendkit_build_schedule``) or the listing's
+        standard method; either way validated before any money moves (``InvalidSchedule``)."""
+        product = self._p.products.get(row.product)
+        allowed = product.allowed_methods if product is not None else METHODS
+        schedule = self._p.hooks.build_schedule(ctx, record, ctx.today)
+        if schedule is None:
+            if row.method not in METHODS:
+                raise InvalidSchedule(
+                    f"listing {row.id} uses product {row.product!r}'s own method {row.method!r},"
+                    " but no plugin built its schedule (lendkit_build_schedule answered None)",
+                    rule="method",
+                )
+            schedule = build_schedule(
+                principal, rate, row.months, row.method, start_date=ctx.today, currency=row.currency
+            )
+        elif not isinstance(schedule, Schedule):
+            raise PluginError(
+                f"lendkit_build_schedule returned {type(schedule).__name__} for listing {row.id}:"
+                " expected a Schedule or None"
+            )
+        if schedule.method not in allowed:
+            raise InvalidSchedule(
+                f"the schedule of listing {row.id} has method {schedule.method!r}, which product"
+                f" {row.product!r} does not declare: allowed {', '.join(allowed)}",
+                rule="method",
+            )
+        return validate_schedule(schedule, principal=principal, start=ctx.today)
 
     # -- repayment ---------------------------------------------------------------------------------
 
@@ -735,6 +772,8 @@ def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRe
     accrued = _round_rate(amount * days, rate / DAYS_PER_YEAR)
     fee = _round_rate(amount, ctx.platform.config.prepayment_fee_rate)
     first = rows[0].period
+    rest = outstanding - amount
+    plan = _replan(ctx, loan, rows, rest, since, mode) if rest else None
     ctx.conn.execute(
         delete(installments).where(
             installments.c.loan_id == loan_id, installments.c.period >= first
@@ -756,31 +795,7 @@ def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRe
             "paid_at": ctx.now,
         }
     ]
-    rest = outstanding - amount
-    if rest:
-        months = len(rows)
-        plan = build_schedule(
-            Money.from_minor(rest, loan.currency),
-            rate,
-            months,
-            loan.method,
-            start_date=since,
-            currency=loan.currency,
-        )
-        if mode == "shorten" and loan.method in ("equal-installment", "equal-principal"):
-            target = rows[0].principal + rows[0].interest
-            for n in range(1, months + 1):
-                candidate = build_schedule(
-                    Money.from_minor(rest, loan.currency),
-                    rate,
-                    n,
-                    loan.method,
-                    start_date=since,
-                    currency=loan.currency,
-                )
-                if candidate.installments[0].payment.minor <= target:
-                    plan = candidate
-                    break
+    if plan is not None:
         for i in plan.installments:
             new_rows.append(
                 {
@@ -801,6 +816,39 @@ def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRe
     ctx.conn.execute(installments.insert(), new_rows)
     source = ctx.party_account(loan.borrower_id, loan.currency)
     return _book(ctx, loan, source, "prepayment", 0, accrued, amount, extra_fee=fee)
+
+
+def _replan(
+    ctx: Ctx, loan: Any, rows: Sequence[Any], rest: int, since: date, mode: str
+) -> Schedule:
+    """The plan for ``rest`` after a partial prepayment (``lendkit_replan_schedule``; the default
+    keeps today's behaviour), validated; a plugin's refusal refuses the prepayment."""
+    cur = loan.currency
+    remaining = Money.from_minor(rest, cur)
+    unpaid: list[Installment] = []
+    balance = loan.outstanding_principal
+    for k, r in enumerate(rows, 1):
+        balance -= r.principal
+        unpaid.append(
+            Installment(
+                period=k,
+                due_date=r.due_date,
+                payment=Money.from_minor(r.principal + r.interest, cur),
+                principal=Money.from_minor(r.principal, cur),
+                interest=Money.from_minor(r.interest, cur),
+                balance=Money.from_minor(balance, cur),
+            )
+        )
+    record = load_loan(ctx, loan.id)
+    plan = ctx.platform.hooks.replan_schedule(ctx, record, remaining, since, mode, unpaid)
+    if isinstance(plan, str):
+        raise InvalidState(f"prepayment of loan {loan.id} refused: {plan}")
+    if not isinstance(plan, Schedule):
+        raise PluginError(
+            f"lendkit_replan_schedule returned {type(plan).__name__} for loan {loan.id}:"
+            " expected a Schedule, a refusal (str) or None"
+        )
+    return validate_schedule(plan, principal=remaining, start=since)
 
 
 def pay_investors_from(
