@@ -666,6 +666,7 @@ class CustodyService:
         whose answer was never booked) is a ``pending_in_books`` difference: book it with
         ``complete_deposit`` / ``complete_withdrawal``.
         """
+        day = check_date(day, "reconciliation day")
         lines = list(statement)
 
         def run(tx: Tx) -> Reconciliation:

@@ -88,6 +88,8 @@ def test_statement_with_a_wrong_day_is_invalid_value(platform: lendkit.Platform)
     for day in wrong:
         with pytest.raises(InvalidValue, match="statement day"):
             platform.custody.statement(day)
+        with pytest.raises(InvalidValue, match="reconciliation day"):
+            platform.custody.reconcile([], day)
 
 
 def test_statement_of_a_day_lists_its_movements(platform: lendkit.Platform) -> None:
