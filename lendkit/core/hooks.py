@@ -170,14 +170,28 @@ class Hooks:
         self._h.lendkit_listing_withdrawn(ctx=ctx, listing=listing, reason=reason)
 
     def disbursement_deductions(
-        self, ctx: HookContext, listing: ListingRecord, principal: Any
+        self, ctx: HookContext, listing: ListingRecord, principal: Money, service_fee: Money
     ) -> list[Deduction]:
         out: list[Deduction] = []
         for result in self._h.lendkit_disbursement_deductions(
-            ctx=ctx, listing=listing, principal=principal
+            ctx=ctx, listing=listing, principal=principal, service_fee=service_fee
         ):
             out.extend(result or [])
         return out
+
+    # -- disbursement account ---------------------------------------------------------------------
+
+    def disbursement_account(self, ctx: HookContext, listing: ListingRecord) -> AccountRef:
+        """Where the net proceeds go: the first answer (lendkit's default: the borrower's
+        available account). Only its type is checked here; the caller checks the account."""
+        result = self._h.lendkit_disbursement_account(ctx=ctx, listing=listing)
+        if not isinstance(result, AccountRef):
+            raise PluginError(
+                f"lendkit_disbursement_account answered {result!r} for listing {listing.id}:"
+                " expected an AccountRef from ctx.party_account, ctx.account or"
+                " ctx.existing_account"
+            )
+        return result
 
     def build_schedule(
         self, ctx: HookContext, listing: ListingRecord, start: Any
@@ -224,6 +238,29 @@ class Hooks:
         self._h.lendkit_installment_overdue(
             ctx=ctx, loan=loan, installment=installment, days_overdue=days_overdue
         )
+
+    # -- penalty rate -----------------------------------------------------------------------------
+
+    def penalty_rate(
+        self, ctx: HookContext, loan: LoanRecord, installment: Installment, default: Decimal
+    ) -> Decimal:
+        """A loan's daily penalty rate: the first answer, ``default`` (the configured
+        ``penalty_daily_rate``) if none; a non-Decimal, negative or non-finite answer is a
+        ``PluginError``."""
+        result = self._h.lendkit_penalty_rate(ctx=ctx, loan=loan, installment=installment)
+        if result is None:
+            return default
+        if (
+            isinstance(result, bool)
+            or not isinstance(result, Decimal)
+            or not result.is_finite()
+            or result < 0
+        ):
+            raise PluginError(
+                f"lendkit_penalty_rate answered {result!r} for loan {loan.id}:"
+                " expected a finite Decimal >= 0 (a daily rate) or None"
+            )
+        return result
 
     def coverers(self, order: Sequence[str]) -> Iterator[tuple[str, Any]]:
         """``lendkit_cover_claim`` implementations in waterfall ``order`` (unlisted ones skipped)."""

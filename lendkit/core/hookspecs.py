@@ -337,17 +337,61 @@ def lendkit_bid_released(ctx: HookContext, listing: ListingRecord, bid: Bid, rea
 
 @hookspec
 def lendkit_disbursement_deductions(
-    ctx: HookContext, listing: ListingRecord, principal: Any
+    ctx: HookContext, listing: ListingRecord, principal: Any, service_fee: Any
 ) -> Sequence[Deduction]:
     """Amounts taken from the borrower's proceeds at disbursement.
 
     Return :class:`lendkit.Deduction` records (name, amount, destination account code). The
-    platform's service fee is lendkit's own; ``guarantee`` (fee), ``reserve`` (contribution) and
-    ``insurance`` (premium paid by the borrower) add theirs.
+    platform's service fee is lendkit's own (taken first, and passed here so a plugin can size
+    its own deduction against what is left); ``guarantee`` (fee), ``reserve`` (contribution)
+    and ``insurance`` (premium paid by the borrower) add theirs. The net proceeds (principal -
+    service fee - deductions) go to the account ``lendkit_disbursement_account`` names.
 
     :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
     :param listing: the funded listing being disbursed.
     :param principal: the loan's principal (:class:`lendkit.Money`).
+    :param service_fee: the platform's service fee taken from this disbursement
+        (:class:`lendkit.Money`, zero if none is configured).
+
+    Example::
+
+        @hookimpl
+        def lendkit_disbursement_deductions(ctx, listing, principal, service_fee):
+            left = principal - service_fee
+            fee = left.multiply(Decimal("0.01"))
+            return [Deduction("arrangement", fee, "acme:fees:revenue:CNY")]
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lendkit_disbursement_account(ctx: HookContext, listing: ListingRecord) -> AccountRef | None:
+    """Decision: where a disbursement's net proceeds go (default: the borrower's available balance).
+
+    Called at disbursement, after the deductions. Answer an :class:`~lendkit.core.ledger.AccountRef`
+    obtained from ``ctx`` (``cur = listing.amount.currency``): ``ctx.party_account(party_id,
+    cur)`` for another party's available balance (the lessor's supplier), ``ctx.account(
+    owner_kind, owner_id, purpose, cur)`` for an account the plugin owns (a controlled trading
+    account), or ``ctx.existing_account(code)``; ``None`` lets the next plugin (and finally lendkit's default,
+    the borrower's available account) answer. lendkit checks the answer: an account that exists
+    in this transaction, in the listing's currency, of an existing party (its available balance
+    only) or of a plugin / third party; never a listing's escrow, a loan's clearing account or a
+    platform account. A bad answer refuses the disbursement with ``PluginError`` and nothing
+    changes. The loan is the borrower's either way: the borrower owes the principal. Meant for
+    asset-backed models: a lease paying the supplier, a margin loan funding a controlled
+    trading account.
+
+    :param ctx: the disbursement's unit of work.
+    :param listing: the funded listing being disbursed (``borrower_id``, ``product``, ``amount``).
+    :return: an ``AccountRef`` or ``None``.
+
+    Example::
+
+        @hookimpl
+        def lendkit_disbursement_account(ctx, listing):
+            if listing.product == "leasing":
+                return ctx.party_account(supplier_of(listing), listing.amount.currency)
+            return None
     """
     raise NotImplementedError
 
@@ -477,6 +521,36 @@ def lendkit_installment_overdue(
     :param installment: the unpaid installment.
     :param days_overdue: days since its due date.
     """
+
+
+@hookspec(firstresult=True)
+def lendkit_penalty_rate(
+    ctx: HookContext, loan: LoanRecord, installment: Installment
+) -> Decimal | None:
+    """Decision: a loan's daily penalty rate (罚息) at close of business; ``None``: the next answer.
+
+    Asked once per loan and close-of-business run, when the loan has an installment past its
+    grace days (``installment``: the oldest one); the answer applies to every overdue row of the
+    loan in that run. Penalty to date on a row is its overdue base x days (kept exactly) x this
+    rate, rounded once (HALF_UP to the minor unit), so a product's rate is a per-loan term: keep
+    it constant over the loan's life. lendkit's default (last) is the configured
+    ``penalty_daily_rate``. The answer must be a ``Decimal`` >= 0 (``PluginError`` otherwise,
+    and the run's chunk changes nothing).
+
+    :param ctx: the close of business's unit of work (``ctx.today``: the run date).
+    :param loan: the overdue loan (``product``, ``annual_rate``...).
+    :param installment: the loan's oldest installment past its grace days.
+    :return: a ``Decimal`` daily rate or ``None``.
+
+    Example::
+
+        @hookimpl
+        def lendkit_penalty_rate(ctx, loan, installment):
+            if loan.product == "leasing":
+                return Decimal("0.001")  # 0.1 % a day
+            return None
+    """
+    raise NotImplementedError
 
 
 @hookspec

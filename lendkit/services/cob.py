@@ -454,6 +454,7 @@ class CobService:
         late = 0
         worst = 0
         record = None
+        penalty_rate = cfg.penalty_daily_rate
         to_cover: list[tuple[int, int]] = []
         for r in installment_rows(ctx, loan_id, unpaid=True):
             if r.due_date > run_date:
@@ -463,10 +464,25 @@ class CobService:
                 continue
             late += 1
             worst = max(worst, days)
-            since = r.penalty_through or r.due_date
-            base_days, penalty = accrue_penalty(
-                r, max(0, (run_date - since).days), cfg.penalty_daily_rate
+            cur = loan.currency
+            inst = Installment(
+                r.period,
+                r.due_date,
+                Money.from_minor(r.principal + r.interest, cur),
+                Money.from_minor(r.principal, cur),
+                Money.from_minor(r.interest, cur),
+                Money.zero(cur),
             )
+            if record is None:
+                if loan.state == S.ACTIVE:
+                    ctx.conn.execute(
+                        update(loans).where(loans.c.id == loan_id).values(state=S.OVERDUE)
+                    )
+                record = load_loan(ctx, loan_id)
+                # asked once per loan and run (the oldest overdue row), not per row
+                penalty_rate = self._p.hooks.penalty_rate(ctx, record, inst, cfg.penalty_daily_rate)
+            since = r.penalty_through or r.due_date
+            base_days, penalty = accrue_penalty(r, max(0, (run_date - since).days), penalty_rate)
             ctx.conn.execute(
                 update(installments)
                 .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
@@ -476,21 +492,6 @@ class CobService:
                     penalty_base_days=base_days,
                     penalty_through=max(since, run_date),
                 )
-            )
-            if record is None:
-                if loan.state == S.ACTIVE:
-                    ctx.conn.execute(
-                        update(loans).where(loans.c.id == loan_id).values(state=S.OVERDUE)
-                    )
-                record = load_loan(ctx, loan_id)
-            cur = loan.currency
-            inst = Installment(
-                r.period,
-                r.due_date,
-                Money.from_minor(r.principal + r.interest, cur),
-                Money.from_minor(r.principal, cur),
-                Money.from_minor(r.interest, cur),
-                Money.zero(cur),
             )
             self._p.hooks.installment_overdue(ctx, record, inst, days)
             if cfg.waterfall and days >= cfg.cover_after_days:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pluggy
 
 from lendkit.core.context import HookContext
+from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import CreditAssessment, Installment, ListingRecord, LoanRecord
 from lendkit.core.schedule import Schedule, replan_schedule
@@ -67,3 +68,17 @@ def lendkit_replan_schedule(
 ) -> Schedule:
     """No plugin re-planned: standard methods are rebuilt, a product's own rows reduced pro rata."""
     return replan_schedule(loan.method, remaining, loan.annual_rate, since, mode, unpaid)
+
+
+@hookimpl(trylast=True)
+def lendkit_disbursement_account(ctx: HookContext, listing: ListingRecord) -> AccountRef:
+    """No plugin directed the proceeds: the borrower's available account."""
+    return ctx.party_account(listing.borrower_id, listing.amount.currency)
+
+
+@hookimpl(trylast=True)
+def lendkit_penalty_rate(
+    ctx: HookContext, loan: LoanRecord, installment: Installment
+) -> Decimal | None:
+    """No plugin set the loan's penalty rate: the configured ``penalty_daily_rate``."""
+    return None

@@ -27,7 +27,18 @@ from lendkit.core.errors import (
     NotFound,
     PluginError,
 )
-from lendkit.core.ledger import LOAN, REVENUE, AccountRef, Leg
+from lendkit.core.ledger import (
+    AVAILABLE,
+    LISTING_OWNER,
+    LOAN,
+    LOAN_OWNER,
+    PARTY_OWNER,
+    PLATFORM_OWNER,
+    REVENUE,
+    AccountRef,
+    Leg,
+    split_code,
+)
 from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
 from lendkit.core.records import (
     Installment,
@@ -127,7 +138,8 @@ class LoansService:
         if fee:
             legs.append(Leg(ctx.system("revenue", REVENUE), fee))
             taken += fee
-        for d in self._p.hooks.disbursement_deductions(ctx, record, principal):
+        service_fee = Money.from_minor(fee, cur)
+        for d in self._p.hooks.disbursement_deductions(ctx, record, principal, service_fee):
             legs.append(
                 Leg(
                     store_ledger.find_account(ctx.conn, self._p.accounts, d.account), d.amount.minor
@@ -138,7 +150,8 @@ class LoansService:
             raise InvalidState(
                 f"disbursement deductions {Money.from_minor(taken, cur)} exceed {principal}"
             )
-        legs.append(Leg(ctx.party_account(row.borrower_id, cur), row.amount - taken))
+        proceeds_to = proceeds_account(ctx, self._p.hooks.disbursement_account(ctx, record), record)
+        legs.append(Leg(proceeds_to, row.amount - taken))
         ctx.post("loan.disburse", listing_id, legs)
 
         loan_id = new_id("loan")
@@ -955,6 +968,40 @@ def split_to_positions(
         if ps or ns or is_:
             updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
     return fee_total, legs, updates
+
+
+def proceeds_account(ctx: Ctx, answer: AccountRef, listing: ListingRecord) -> AccountRef:
+    """``lendkit_disbursement_account``'s ``answer``, checked (``PluginError`` otherwise): an
+    account that exists in this transaction as the answer describes it, in the listing's
+    currency, a party's available balance (the party exists) or a plugin's or third party's
+    account; never a listing's escrow, a loan's clearing account or a platform account."""
+    cur = listing.amount.currency
+
+    def refuse(why: str) -> PluginError:
+        return PluginError(
+            f"lendkit_disbursement_account answered {answer.code!r} for listing {listing.id}: {why}"
+        )
+
+    try:
+        stored = store_ledger.account_by_id(ctx.conn, answer.id)
+    except NotFound:
+        raise refuse("no such account") from None
+    if stored.code != answer.code or stored.currency != answer.currency:
+        raise refuse(f"account #{answer.id} is {stored.code!r}")
+    if stored.currency != cur:
+        raise refuse(f"the account is in {stored.currency}, the listing in {cur}")
+    kind, owner, purpose, _cur = split_code(stored.code)
+    if kind in (LISTING_OWNER, LOAN_OWNER, PLATFORM_OWNER):
+        raise refuse(
+            "proceeds may go to a party's available account or a plugin's account, never to a"
+            " listing's escrow, a loan's clearing account or a platform account"
+        )
+    if kind == PARTY_OWNER:
+        if purpose != AVAILABLE:
+            raise refuse("a party's proceeds go to its available balance only")
+        if ctx.conn.execute(select(parties.c.id).where(parties.c.id == owner)).first() is None:
+            raise refuse(f"party {owner!r} does not exist")
+    return stored
 
 
 def owed_by_part(r: Any) -> dict[str, int]:
