@@ -982,12 +982,14 @@ def proceeds_account(ctx: Ctx, answer: AccountRef, listing: ListingRecord) -> Ac
             f"lendkit_disbursement_account answered {answer.code!r} for listing {listing.id}: {why}"
         )
 
-    try:
-        stored = store_ledger.account_by_id(ctx.conn, answer.id)
-    except NotFound:
-        raise refuse("no such account") from None
-    if stored.code != answer.code or stored.currency != answer.currency:
-        raise refuse(f"account #{answer.id} is {stored.code!r}")
+    stored = ctx.platform.accounts.get(answer.code)  # committed accounts, as they are
+    if stored != answer:
+        try:
+            stored = store_ledger.account_by_id(ctx.conn, answer.id)
+        except NotFound:
+            raise refuse("no such account") from None
+        if stored.code != answer.code or stored.currency != answer.currency:
+            raise refuse(f"account #{answer.id} is {stored.code!r}")
     if stored.currency != cur:
         raise refuse(f"the account is in {stored.currency}, the listing in {cur}")
     kind, owner, purpose, _cur = split_code(stored.code)
@@ -999,7 +1001,10 @@ def proceeds_account(ctx: Ctx, answer: AccountRef, listing: ListingRecord) -> Ac
     if kind == PARTY_OWNER:
         if purpose != AVAILABLE:
             raise refuse("a party's proceeds go to its available balance only")
-        if ctx.conn.execute(select(parties.c.id).where(parties.c.id == owner)).first() is None:
+        if (
+            owner != listing.borrower_id
+            and ctx.conn.execute(select(parties.c.id).where(parties.c.id == owner)).first() is None
+        ):
             raise refuse(f"party {owner!r} does not exist")
     return stored
 
