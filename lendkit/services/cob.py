@@ -775,6 +775,7 @@ class _CollectionBatch:
                 "paid_on": self.ctx.today,
                 "entry_seq": None,
                 "created_at": self.ctx.now,
+                "payer_id": loan.borrower_id,
             }
         )
         self._loan_updates.append({"lid": loan.id, "p": principal})
