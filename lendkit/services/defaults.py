@@ -67,3 +67,11 @@ def lendkit_replan_schedule(
 ) -> Schedule:
     """No plugin re-planned: standard methods are rebuilt, a product's own rows reduced pro rata."""
     return replan_schedule(loan.method, remaining, loan.annual_rate, since, mode, unpaid)
+
+
+@hookimpl(trylast=True)
+def lendkit_collection_sources(
+    ctx: HookContext, loan: LoanRecord, installment: Installment
+) -> list[str]:
+    """No plugin named other payers: COB collects from the borrower only."""
+    return [loan.borrower_id]

@@ -3,6 +3,8 @@ PostgreSQL: ``loans.repay(payer=...)`` and COB's ``lendkit_collection_sources``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -10,10 +12,16 @@ from sqlalchemy import select
 
 import lendkit
 from lendkit import Money
-from lendkit.core.errors import IdempotencyConflict, InsufficientFunds, InvalidState, NotFound
+from lendkit.core.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+    PluginError,
+)
 from lendkit.store.tables import installments, payments
 from lendkit.testing import fund_listing, make_party
-from tests.conftest import dump
+from tests.conftest import FixedClock, dump
 
 M = Money.of
 
@@ -100,3 +108,81 @@ def test_a_retried_payment_names_its_payer(platform: lendkit.Platform) -> None:
     assert p.custody.balance(corp).available == M("900")
     assert p.custody.balance(borrower).available == M("500")
     assert [r.payer_id for r in payment_rows(p, loan_id)] == [corp]
+
+
+class CorporatePays:
+    """A test plugin: the named loans' installments are collected from ``payer`` first."""
+
+    lendkit_plugin_name = "corporate-pays"
+
+    def __init__(self) -> None:
+        self.loans: dict[str, str] = {}
+
+    @lendkit.hookimpl
+    def lendkit_collection_sources(
+        self, ctx: Any, loan: lendkit.LoanRecord, installment: Any
+    ) -> list[str] | None:
+        payer = self.loans.get(loan.id)
+        return [payer, loan.borrower_id] if payer else None
+
+
+def test_cob_collects_from_the_sources_a_plugin_names_in_order(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    plugin = CorporatePays()
+    p = make_platform(["online", plugin])
+    sourced, borrower, investor = loan_of(p)
+    plain, other_borrower, _other_investor = loan_of(p)
+    corp = make_party(p, "200", "core enterprise", kind="enterprise")
+    plugin.loans[sourced] = corp
+    p.custody.deposit(borrower, "500")
+    p.custody.deposit(other_borrower, "500")
+    before = p.custody.balance(investor).available
+    due = p.loans.schedule(sourced).installments[0].due_date
+    assert p.loans.schedule(plain).installments[0].due_date == due
+    clock.set(datetime.combine(due, time(20), tzinfo=UTC))
+
+    assert p.cob.run(due).collected == 2
+
+    rows = payment_rows(p, sourced)
+    assert sorted((r.payer_id, r.amount) for r in rows) == sorted(
+        [(corp, 200_00), (borrower, 140_02)]
+    )
+    assert p.custody.balance(corp).available == M("0")
+    assert p.custody.balance(borrower).available == M("500") - M("140.02")
+    fee = sum(r.fee for r in rows)
+    assert p.custody.balance(investor).available - before == M("340.02") - Money.from_minor(
+        fee, "CNY"
+    )
+    with p.engine.connect() as conn:
+        state = conn.execute(
+            select(installments.c.state).where(
+                installments.c.loan_id == sourced, installments.c.period == 1
+            )
+        ).scalar_one()
+    assert state == "paid"
+    # a loan the plugin does not answer for: the borrower only (lendkit's default)
+    assert [(r.payer_id, r.amount) for r in payment_rows(p, plain)] == [(other_borrower, 340_02)]
+    assert p.custody.balance(other_borrower).available == M("500") - M("340.02")
+
+
+@pytest.mark.parametrize("answer", [["nobody"], [], "pty_x", [7]])
+def test_bad_collection_sources_refuse_the_run(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock, answer: Any
+) -> None:
+    class Bad:
+        lendkit_plugin_name = "bad-sources"
+
+        @lendkit.hookimpl
+        def lendkit_collection_sources(self, ctx: Any, loan: Any, installment: Any) -> Any:
+            return answer
+
+    p = make_platform(["online", Bad()])
+    loan_id, borrower, _investor = loan_of(p)
+    p.custody.deposit(borrower, "500")
+    due = p.loans.schedule(loan_id).installments[0].due_date
+    clock.set(datetime.combine(due, time(20), tzinfo=UTC))
+    with pytest.raises(PluginError, match="lendkit_collection_sources"):
+        p.cob.run(due)
+    assert payment_rows(p, loan_id) == []
+    assert p.custody.balance(borrower).available == M("500")
