@@ -18,6 +18,7 @@ import pluggy
 
 from lendkit.core import hookspecs
 from lendkit.core.errors import PluginError
+from lendkit.core.hooks import DEFAULTS_NAME
 
 ENTRY_POINT_GROUP = "lendkit.plugins"
 BUILTIN = (
@@ -80,7 +81,7 @@ def make_plugin_manager(plugins: Iterable[str | object]) -> pluggy.PluginManager
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(defaults, name="lendkit-defaults")
+    pm.register(defaults, name=DEFAULTS_NAME)
     for item in plugins:
         if isinstance(item, str):
             obj, name = load_plugin(item), item

@@ -35,7 +35,14 @@ if TYPE_CHECKING:
     from lendkit.core.schedule import Schedule
 
 
-__all__ = ["Hooks", "ValidationRefused"]  # ValidationRefused lives in lendkit.core.errors
+#: the name lendkit's own trylast implementations are registered under
+DEFAULTS_NAME = "lendkit-defaults"
+
+__all__ = [
+    "DEFAULTS_NAME",
+    "Hooks",
+    "ValidationRefused",
+]  # ValidationRefused lives in lendkit.core.errors
 
 
 class Hooks:
@@ -273,6 +280,31 @@ class Hooks:
         """Call one waterfall step (pluggy lets it take fewer arguments than the spec)."""
         kwargs = {"ctx": ctx, "claim": claim}
         return impl.function(*[kwargs[name] for name in impl.argnames])
+
+    # -- collection sources -----------------------------------------------------------------------
+
+    def replaced(self, name: str) -> bool:
+        """Whether a plugin (not lendkit's own default) implements the hook ``name`` (without
+        the ``lendkit_`` prefix)."""
+        impls = getattr(self._h, f"lendkit_{name}").get_hookimpls()
+        return any(impl.plugin_name != DEFAULTS_NAME for impl in impls)
+
+    def collection_sources(
+        self, ctx: HookContext, loan: LoanRecord, installment: Installment
+    ) -> tuple[str, ...]:
+        """The party ids COB collects ``installment`` from, in order (at least one, each once)."""
+        result = self._h.lendkit_collection_sources(ctx=ctx, loan=loan, installment=installment)
+        if (
+            isinstance(result, str)
+            or not isinstance(result, Sequence)
+            or not result
+            or not all(isinstance(p, str) and p for p in result)
+        ):
+            raise PluginError(
+                f"lendkit_collection_sources returned {result!r} for loan {loan.id} installment"
+                f" {installment.period}: expected a non-empty list of party ids"
+            )
+        return tuple(dict.fromkeys(result))
 
     def cob_day(self, ctx: HookContext, run_date: date, shard: str) -> None:
         self._h.lendkit_cob_day(ctx=ctx, run_date=run_date, shard=shard)

@@ -619,6 +619,27 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
     """
 
 
+# -- collection sources (who pays a due installment) ---------------------------------------------
+
+
+@hookspec(firstresult=True)
+def lendkit_collection_sources(
+    ctx: HookContext, loan: LoanRecord, installment: Installment
+) -> Sequence[str] | None:
+    """Decision: whose available balances close of business collects a due installment from.
+
+    Return the party ids to collect from, in order (an acceptor bank, a core enterprise, a
+    lessee, then the borrower...), or ``None`` to leave it to the next plugin; lendkit's default
+    (last) answers the borrower only. COB takes what each party has available, up to what the
+    installment still owes, and every payment's record names its payer. A party that does not
+    exist refuses the run (a :class:`~lendkit.core.errors.PluginError`).
+
+    :param ctx: the close of business's unit of work.
+    :param loan: the loan whose installment is due.
+    :param installment: the due installment (``payment`` its scheduled total).
+    """
+
+
 # -- close of business ---------------------------------------------------------------------------
 
 

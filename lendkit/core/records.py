@@ -238,6 +238,9 @@ class PaymentRecord:
     principal: Money
     fee: Money
     paid_on: date
+    #: the party whose available balance paid (``None``: not a party's account, e.g. a plugin's
+    #: fund covering investors; payments booked before payers were recorded)
+    payer: str | None = None
 
 
 @frozen

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, func, select, text, update
 
 from lendkit.core import states as S
-from lendkit.core.errors import CobRunning, InsufficientFunds, InvalidState, InvalidValue
+from lendkit.core.errors import (
+    CobRunning,
+    InsufficientFunds,
+    InvalidState,
+    InvalidValue,
+    NotFound,
+    PluginError,
+)
 from lendkit.core.ledger import REVENUE, AccountRef, Leg
 from lendkit.core.money import Money
 from lendkit.core.records import Claim, CobResult, Installment
@@ -51,6 +58,7 @@ from lendkit.services.loans import (
     owed_by_part,
     split_to_positions,
 )
+from lendkit.services.parties import require_party
 from lendkit.services.uow import Tx
 from lendkit.store.ledger import NewEntry
 from lendkit.store.tables import (
@@ -407,7 +415,10 @@ class CobService:
         written in bulk; any other loan flushes what is pending and takes ``_process_loan``,
         after which the rest is read again.
         """
-        if self._p.hooks.implemented("payment_allocation_order", "repayment_received"):
+        hooks = self._p.hooks
+        if hooks.implemented("payment_allocation_order", "repayment_received") or hooks.replaced(
+            "collection_sources"
+        ):
             c = o = d = 0
             for loan_id in ids:
                 got, late, dflt = self._process_loan(ctx, loan_id, run_date)
@@ -447,9 +458,12 @@ class CobService:
         due_rows = [
             r for r in installment_rows(ctx, loan_id, unpaid=True) if r.due_date <= run_date
         ]
-        owed = sum(sum(owed_by_part(r).values()) for r in due_rows)
-        if owed > 0:
-            collected = self._collect(ctx, loan, owed)
+        if self._p.hooks.replaced("collection_sources"):
+            collected = self._collect_from_sources(ctx, loan, due_rows)
+        else:
+            owed = sum(sum(owed_by_part(r).values()) for r in due_rows)
+            if owed > 0:
+                collected = min(1, self._collect(ctx, loan, owed, loan.borrower_id))
         loan = get_row(ctx.conn, loans, loan_id, "loan")
         late = 0
         worst = 0
@@ -464,15 +478,7 @@ class CobService:
                 continue
             late += 1
             worst = max(worst, days)
-            cur = loan.currency
-            inst = Installment(
-                r.period,
-                r.due_date,
-                Money.from_minor(r.principal + r.interest, cur),
-                Money.from_minor(r.principal, cur),
-                Money.from_minor(r.interest, cur),
-                Money.zero(cur),
-            )
+            inst = _installment(r, loan.currency)
             if record is None:
                 if loan.state == S.ACTIVE:
                     ctx.conn.execute(
@@ -526,29 +532,60 @@ class CobService:
                 )
         return collected, late, defaulted
 
-    def _collect(self, ctx: Ctx, loan: Any, owed: int) -> int:
-        """Collect up to ``owed`` from the borrower's available balance; 1 if anything was.
+    def _collect_from_sources(self, ctx: Ctx, loan: Any, due_rows: list[Any]) -> int:
+        """Collect the due installments oldest first, each from the parties
+        ``lendkit_collection_sources`` names, in order; 1 if anything was collected.
+
+        Stops at the first installment its sources cannot pay in full: a later payment would
+        go to that older installment first, not to the one its payer was asked for.
+        """
+        got = 0
+        for r in due_rows:
+            owed = sum(owed_by_part(r).values())
+            if owed <= 0:
+                continue
+            record = load_loan(ctx, loan.id)  # as the previous installment's payments left it
+            inst = _installment(r, loan.currency)
+            for payer in self._p.hooks.collection_sources(ctx, record, inst):
+                try:
+                    require_party(ctx, payer)
+                except NotFound as e:
+                    raise PluginError(
+                        f"lendkit_collection_sources named {payer!r} for loan {loan.id}"
+                        f" installment {r.period}: {e}"
+                    ) from e
+                paid = self._collect(ctx, loan, owed, payer)
+                got, owed = got + paid, owed - paid
+                if owed == 0:
+                    break
+            if owed:
+                break
+        return min(1, got)
+
+    def _collect(self, ctx: Ctx, loan: Any, owed: int, payer: str) -> int:
+        """Collect up to ``owed`` from ``payer``'s available balance; what was collected.
 
         The balance is read, then debited by a guarded update. If it fell in between (the
-        borrower withdrew in a concurrent transaction), the guard refuses the debit: the attempt
+        payer withdrew in a concurrent transaction), the guard refuses the debit: the attempt
         is rolled back to its savepoint and what is there now is collected instead (nothing, if
-        nothing is left: the installment stays unpaid), so one borrower cannot abort the chunk.
+        nothing is left: the installment stays unpaid), so one payer cannot abort the chunk.
         """
-        available = custody.balance_of(ctx, loan.borrower_id, loan.currency).available.minor
+        available = custody.balance_of(ctx, payer, loan.currency).available.minor
+        source = None if payer == loan.borrower_id else ctx.party_account(payer, loan.currency)
         for _attempt in range(MAX_COLLECTION_ATTEMPTS):
             pay = min(owed, available)
             if pay <= 0:
                 return 0
             try:
                 with ctx.tx.savepoint():
-                    apply_payment(ctx, loan, pay, "collection")
+                    apply_payment(ctx, loan, pay, "collection", source)
             except InsufficientFunds:
-                now = custody.balance_of(ctx, loan.borrower_id, loan.currency).available.minor
+                now = custody.balance_of(ctx, payer, loan.currency).available.minor
                 if now >= pay:
-                    raise  # not the borrower's balance: a plugin's refusal, not this race
+                    raise  # not the payer's balance: a plugin's refusal, not this race
                 available = now
                 continue
-            return 1
+            return pay
         return 0
 
     def _waterfall(self, ctx: Ctx, claim: Claim) -> Money:
@@ -591,6 +628,18 @@ class CobService:
             ]
 
         return self._p.runner.run("cob.status", run)
+
+
+def _installment(row: Any, currency: str) -> Installment:
+    """The schedule row of an installment's database row, as hooks see it."""
+    return Installment(
+        row.period,
+        row.due_date,
+        Money.from_minor(row.principal + row.interest, currency),
+        Money.from_minor(row.principal, currency),
+        Money.from_minor(row.interest, currency),
+        Money.zero(currency),
+    )
 
 
 class _CollectionBatch:
@@ -776,6 +825,7 @@ class _CollectionBatch:
                 "paid_on": self.ctx.today,
                 "entry_seq": None,
                 "created_at": self.ctx.now,
+                "payer_id": loan.borrower_id,
             }
         )
         self._loan_updates.append({"lid": loan.id, "p": principal})

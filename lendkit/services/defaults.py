@@ -82,3 +82,11 @@ def lendkit_penalty_rate(
 ) -> Decimal | None:
     """No plugin set the loan's penalty rate: the configured ``penalty_daily_rate``."""
     return None
+
+
+@hookimpl(trylast=True)
+def lendkit_collection_sources(
+    ctx: HookContext, loan: LoanRecord, installment: Installment
+) -> list[str]:
+    """No plugin named other payers: COB collects from the borrower only."""
+    return [loan.borrower_id]

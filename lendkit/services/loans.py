@@ -59,6 +59,7 @@ from lendkit.services.common import (
     parse_amount,
 )
 from lendkit.services.context import Ctx
+from lendkit.services.parties import require_party
 from lendkit.services.records import listing_record
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
@@ -286,13 +287,22 @@ class LoansService:
 
     # -- repayment ---------------------------------------------------------------------------------
 
-    def repay(self, loan_id: str, amount: object = None, key: str | None = None) -> PaymentRecord:
-        """The borrower pays from their custody balance.
+    def repay(
+        self,
+        loan_id: str,
+        amount: object = None,
+        key: str | None = None,
+        payer: str | None = None,
+    ) -> PaymentRecord:
+        """Pay from a custody balance: the borrower's, or ``payer``'s (a registered, verified
+        party paying for the borrower: an acceptor bank, a core enterprise, a lessee...).
 
         Without ``amount``: the next unpaid installment in full (also before its due date, no fee).
         With ``amount``: applied to unpaid installments oldest first, each by the allocation order.
+        Investors are paid exactly as when the borrower pays; the payment record names the payer.
         """
         loan_id = check_id(loan_id, "loan")
+        payer = None if payer is None else check_id(payer, "payer")
         money = (
             None if amount is None else parse_amount(amount, self._p.config.currency, "repayment")
         )
@@ -300,7 +310,13 @@ class LoansService:
         def run(tx: Tx) -> PaymentRecord:
             ctx = Ctx(tx)
             loan = _lock_open(ctx, loan_id)
-            payment = apply_payment(ctx, loan, None if money is None else money.minor, "repayment")
+            source = None
+            if payer is not None and payer != loan.borrower_id:
+                require_party(ctx, payer, verified=True, action=f"pay loan {loan_id}")
+                source = ctx.party_account(payer, loan.currency)
+            payment = apply_payment(
+                ctx, loan, None if money is None else money.minor, "repayment", source
+            )
             if payment is None:
                 raise InvalidState(f"loan {loan_id} has nothing due")
             return payment
@@ -309,7 +325,7 @@ class LoansService:
             "loans.repay",
             run,
             key=key,
-            payload=[loan_id, money and money.format()],
+            payload=[loan_id, money and money.format(), payer],
             result_type=PaymentRecord,
         )
 
@@ -682,6 +698,7 @@ def _book(
     legs.extend(investor_legs)
     payment_id = new_id("pay")
     seq = ctx.post(f"loan.{kind}", payment_id, legs, memo=loan.id)
+    payer = payer_of(source)
     if updates:
         ctx.conn.execute(POSITIONS_RECEIVED, updates)
     ctx.conn.execute(
@@ -697,6 +714,7 @@ def _book(
             paid_on=ctx.today,
             entry_seq=seq,
             created_at=ctx.now,
+            payer_id=payer,
         )
     )
     if borrower_pays:
@@ -715,6 +733,7 @@ def _book(
         Money.from_minor(principal + recovered_p, cur),
         Money.from_minor(fee_total + extra_fee, cur),
         ctx.today,
+        payer,
     )
     if borrower_pays:
         _after_payment(ctx, loan.id)
@@ -730,6 +749,12 @@ def _book(
             )
         ctx.platform.hooks.repayment_received(ctx, current, record)
     return record
+
+
+def payer_of(source: AccountRef) -> str | None:
+    """The party whose account ``source`` is (``None``: a platform, plugin or loan account)."""
+    kind, owner, _purpose, _cur = split_code(source.code)
+    return owner if kind == PARTY_OWNER else None
 
 
 def _after_payment(ctx: Ctx, loan_id: str) -> None:

@@ -379,6 +379,8 @@ payments = Table(
     Column("paid_on", Date, nullable=False),
     Column("entry_seq", BigInteger, nullable=True),
     _ts("created_at"),
+    # the party whose available balance paid; NULL: not a party's account, or booked before 0006
+    Column("payer_id", ID, nullable=True),
     Index("ix_lendkit_payments_loan", "loan_id"),
 )
 

@@ -61,6 +61,7 @@ FIELD = {
     "max_bid": "maximum bid",
     "keep_balance": "balance to keep",
     "shard": "shard",
+    "payer": "payer",
 }
 
 
@@ -119,6 +120,7 @@ def _valid_arguments(p: lendkit.Platform) -> dict[str, Any]:
         "keep_balance": "0",
         "shard": "1/1",
         "key": "a-key",
+        "payer": b,
         "answers": [1, 2],
         "run_date": date(2026, 1, 1),
         "day": date(2026, 1, 1),
