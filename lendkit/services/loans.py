@@ -325,7 +325,8 @@ class LoansService:
             "loans.repay",
             run,
             key=key,
-            payload=[loan_id, money and money.format(), payer],
+            # the payer joins the payload only when given: keys stored before it existed replay
+            payload=[loan_id, money and money.format(), *([payer] if payer else [])],
             result_type=PaymentRecord,
         )
 
