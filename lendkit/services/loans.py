@@ -178,22 +178,7 @@ class LoansService:
         )
         ctx.conn.execute(
             installments.insert(),
-            [
-                {
-                    "loan_id": loan_id,
-                    "period": i.period,
-                    "due_date": i.due_date,
-                    "principal": i.principal.minor,
-                    "interest": i.interest.minor,
-                    "paid_principal": 0,
-                    "paid_interest": 0,
-                    "penalty": 0,
-                    "paid_penalty": 0,
-                    "penalty_through": None,
-                    "state": S.INST_PENDING,
-                }
-                for i in schedule.installments
-            ],
+            [pending_installment_row(loan_id, i.period, i) for i in schedule.installments],
         )
         uniform = row.bidding == "fixed" or row.clearing == "uniform"
         pos_rows, agr_rows = [], []
@@ -835,26 +820,30 @@ def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRe
         }
     ]
     if plan is not None:
-        for i in plan.installments:
-            new_rows.append(
-                {
-                    "loan_id": loan_id,
-                    "period": first + i.period,
-                    "due_date": i.due_date,
-                    "principal": i.principal.minor,
-                    "interest": i.interest.minor,
-                    "paid_principal": 0,
-                    "paid_interest": 0,
-                    "penalty": 0,
-                    "paid_penalty": 0,
-                    "penalty_through": None,
-                    "state": S.INST_PENDING,
-                    "paid_at": None,
-                }
-            )
+        new_rows.extend(
+            pending_installment_row(loan_id, first + i.period, i) for i in plan.installments
+        )
     ctx.conn.execute(installments.insert(), new_rows)
     source = ctx.party_account(loan.borrower_id, loan.currency)
     return _book(ctx, loan, source, "prepayment", 0, accrued, amount, extra_fee=fee)
+
+
+def pending_installment_row(loan_id: str, period: int, row: Installment) -> dict[str, Any]:
+    """The ``lendkit_installments`` values of schedule ``row`` as installment ``period``, unpaid."""
+    return {
+        "loan_id": loan_id,
+        "period": period,
+        "due_date": row.due_date,
+        "principal": row.principal.minor,
+        "interest": row.interest.minor,
+        "paid_principal": 0,
+        "paid_interest": 0,
+        "penalty": 0,
+        "paid_penalty": 0,
+        "penalty_through": None,
+        "state": S.INST_PENDING,
+        "paid_at": None,
+    }
 
 
 def _replan(
