@@ -106,10 +106,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """A fresh, migrated, empty database URL (SQLite file, then PostgreSQL)."""
-    if request.param == "sqlite":
-        path = tmp_path / "lendkit.db"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
+    return fresh_database(request.param, tmp_path / "lendkit.db", sqlite_template)
+
+
+def fresh_database(backend: str, sqlite_path: Path, sqlite_template: Path) -> str:
+    """Make a fresh, migrated, empty database and return its URL: a copy of the migrated
+    template at ``sqlite_path``, or the worker's PostgreSQL database emptied (skipped, or failed
+    under ``LENDKIT_REQUIRE_POSTGRES``, without a server). Tests that need several databases in
+    one run (Hypothesis examples) call it once per example."""
+    if backend == "sqlite":
+        shutil.copy(sqlite_template, sqlite_path)
+        return f"sqlite:///{sqlite_path}"
     reason = _pg_available()
     if reason:
         if REQUIRE_PG:

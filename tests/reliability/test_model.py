@@ -5,7 +5,6 @@ zero, cached balances equal the journal fold, frozen equals open holds)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -194,17 +193,7 @@ def test_lending_matches_model(backend: str, tmp_path: Path, sqlite_template: Pa
 
     def new_url() -> str:
         counter[0] += 1
-        if backend == "sqlite":
-            path = tmp_path / f"m{counter[0]}.db"
-            shutil.copy(sqlite_template, path)
-            return f"sqlite:///{path}"
-        reason = conftest._pg_available()
-        if reason:
-            if conftest.REQUIRE_PG:
-                pytest.fail(reason)
-            pytest.skip(reason)
-        conftest._truncate_pg()
-        return conftest.PG_URL
+        return conftest.fresh_database(backend, tmp_path / f"m{counter[0]}.db", sqlite_template)
 
     machine = make_machine(new_url)
     run_state_machine_as_test(

@@ -7,7 +7,6 @@ its debit, and penalty does not depend on how often COB runs.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -389,17 +388,7 @@ def test_any_pattern_of_cob_dates_gives_the_daily_penalty(
 
     def new_url() -> str:
         counter[0] += 1
-        if backend == "sqlite":
-            path = tmp_path / f"p{counter[0]}.db"
-            shutil.copy(sqlite_template, path)
-            return f"sqlite:///{path}"
-        reason = conftest._pg_available()
-        if reason:
-            if conftest.REQUIRE_PG:
-                pytest.fail(reason)
-            pytest.skip(reason)
-        conftest._truncate_pg()
-        return conftest.PG_URL
+        return conftest.fresh_database(backend, tmp_path / f"p{counter[0]}.db", sqlite_template)
 
     @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
