@@ -284,9 +284,7 @@ def place_bid(
                 f"bid {Money.from_minor(fill, cur)} would take {investor_id}'s total on listing"
                 f" {listing_id} above the maximum bid {Money.from_minor(row.max_bid, cur)}"
             )
-    ctx.platform.hooks.validate_bid(
-        ctx, listing_record(row), investor_id, Money.from_minor(fill, cur), rate
-    )
+    ctx.hooks.validate_bid(ctx, listing_record(row), investor_id, Money.from_minor(fill, cur), rate)
     guard = update(listings).where(listings.c.id == listing_id, listings.c.state == S.PUBLISHED)
     if row.bidding == "fixed":
         guard = guard.where(listings.c.bid_total + fill <= listings.c.amount)
@@ -351,16 +349,16 @@ def place_bid(
         bid_total=Money.from_minor(row.bid_total + fill, cur),
         bid_count=row.bid_count + 1,
     )
-    ctx.platform.hooks.bid_placed(ctx, after, bid)
+    ctx.hooks.bid_placed(ctx, after, bid)
     if funded:
-        ctx.platform.hooks.listing_funded(ctx, after)
+        ctx.hooks.listing_funded(ctx, after)
     return bid
 
 
 def _check_risk(ctx: Ctx, investor: Any, listing: Any) -> None:
     if investor.risk_level is None or listing.grade is None:
         return
-    worst = ctx.platform.config.risk_level_grades.get(int(investor.risk_level), "HR")
+    worst = ctx.platform_config.risk_level_grades.get(int(investor.risk_level), "HR")
     if GRADES.index(listing.grade) > GRADES.index(worst):
         raise Forbidden(
             f"investor {investor.id} has risk level {investor.risk_level}, which allows grades"
@@ -438,7 +436,7 @@ def clear_auction(ctx: Ctx, listing: Any) -> list[tuple[str, str]]:
         .order_by(bids.c.seq)
     ).all()
     offered = [(r.id, r.amount, Decimal(r.rate), r.seq) for r in rows]
-    decided = ctx.platform.hooks.allocate_bids(ctx, listing_record(listing), offered)
+    decided = ctx.hooks.allocate_bids(ctx, listing_record(listing), offered)
     if decided is None:
         fills: dict[str, int] = {}
         left = listing.amount
@@ -505,7 +503,7 @@ def notify_released(ctx: Ctx, listing: ListingRecord, released: Sequence[tuple[s
     reasons = dict(released)
     rows = {r.id: r for r in ctx.conn.execute(select(bids).where(bids.c.id.in_(list(reasons))))}
     for bid_id, reason in released:
-        ctx.platform.hooks.bid_released(
+        ctx.hooks.bid_released(
             ctx, listing, bid_record(rows[bid_id], listing.amount.currency), reason
         )
 

@@ -16,7 +16,11 @@ from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import claims
 
 if TYPE_CHECKING:
+    from lendkit.core.config import PlatformConfig
+    from lendkit.core.hooks import Hooks
+    from lendkit.core.records import Product
     from lendkit.platform import Platform
+    from lendkit.store.ledger import AccountCache
 
 
 class Ctx:
@@ -32,6 +36,26 @@ class Ctx:
         return self.tx.conn
 
     @property
+    def hooks(self) -> Hooks:
+        """The platform's hook caller (core code only: plugins never call hooks)."""
+        return self.platform.hooks
+
+    @property
+    def platform_config(self) -> PlatformConfig:
+        """The platform's configuration (core code; plugins read ``config(plugin)``)."""
+        return self.platform.config
+
+    @property
+    def accounts(self) -> AccountCache:
+        """The platform's cache of committed accounts."""
+        return self.platform.accounts
+
+    @property
+    def products(self) -> Mapping[str, Product]:
+        """The products the enabled plugins registered, by name."""
+        return self.platform.products
+
+    @property
     def now(self) -> datetime:
         return self.tx.now
 
@@ -41,10 +65,10 @@ class Ctx:
 
     @property
     def currency(self) -> str:
-        return self.platform.config.currency
+        return self.platform_config.currency
 
     def config(self, plugin: str) -> Mapping[str, Any]:
-        return self.platform.config.plugins.get(plugin, {})
+        return self.platform_config.plugins.get(plugin, {})
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.tx.after_commit(fn)
@@ -60,7 +84,7 @@ class Ctx:
         *,
         allow_negative: bool = False,
     ) -> AccountRef:
-        cache = self.platform.accounts
+        cache = self.accounts
         ref = cache.get(f"{owner_kind}:{owner_id}:{purpose}:{currency}")
         if ref is not None:
             return ref
@@ -91,7 +115,7 @@ class Ctx:
 
     def existing_account(self, code: str) -> AccountRef:
         """The account with ``code`` if it exists (``NotFound`` otherwise); never creates one."""
-        return store_ledger.find_account(self.conn, self.platform.accounts, code)
+        return store_ledger.find_account(self.conn, self.accounts, code)
 
     def paid_for(self, loan_id: str, account: AccountRef) -> Money:
         """What ``account`` paid ``loan_id``'s investors as a third party and has not recovered."""

@@ -259,7 +259,7 @@ class ListingsService:
             )
             # asked again before any bid: what approval verified (a bill, a pledge) may have
             # changed since; a refusal rolls the publication back
-            ctx.platform.hooks.validate_listing(ctx, load_listing(ctx, listing_id))
+            ctx.hooks.validate_listing(ctx, load_listing(ctx, listing_id))
             run_autobids(ctx, listing_id)
             return load_listing(ctx, listing_id)
 
@@ -391,7 +391,7 @@ def close_listing(ctx: Ctx, listing_id: str) -> ListingRecord:
         )
         record = load_listing(ctx, listing_id)
         notify_released(ctx, record, released)
-        ctx.platform.hooks.listing_funded(ctx, record)
+        ctx.hooks.listing_funded(ctx, record)
         return record
     _fail(ctx, row)
     return load_listing(ctx, listing_id)
@@ -420,4 +420,4 @@ def _fail(ctx: Ctx, row: Any) -> None:
     )
     record = load_listing(ctx, row.id)
     notify_released(ctx, record, [(b.id, S.RELEASE_LISTING_FAILED) for b in open_bids])
-    ctx.platform.hooks.listing_failed(ctx, record)
+    ctx.hooks.listing_failed(ctx, record)

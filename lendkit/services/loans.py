@@ -550,8 +550,8 @@ def load_loan(ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRec
 
 
 def _allocation_order(ctx: Ctx, loan: Any) -> tuple[str, ...]:
-    order = ctx.platform.hooks.payment_allocation_order(ctx, _loan_record(loan, ()))
-    return order or ctx.platform.config.allocation_order
+    order = ctx.hooks.payment_allocation_order(ctx, _loan_record(loan, ()))
+    return order or ctx.platform_config.allocation_order
 
 
 def apply_payment(
@@ -672,7 +672,7 @@ def _book(
     ).all()
     accounts = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
     fee_total, investor_legs, updates = split_to_positions(
-        pos, accounts, penalty, interest, principal, ctx.platform.config.management_fee_rate
+        pos, accounts, penalty, interest, principal, ctx.platform_config.management_fee_rate
     )
     recovered_p = sum(r[1] for r in recoveries or ())
     recovered_i = sum(r[2] for r in recoveries or ())
@@ -725,7 +725,7 @@ def _book(
         _after_payment(ctx, loan.id)
         current = load_loan(ctx, loan.id)
         for period, principal_back, interest_back in recoveries or ():  # each nonzero
-            ctx.platform.hooks.recovery_received(
+            ctx.hooks.recovery_received(
                 ctx,
                 current,
                 payer=source,
@@ -733,7 +733,7 @@ def _book(
                 principal=Money.from_minor(principal_back, cur),
                 interest=Money.from_minor(interest_back, cur),
             )
-        ctx.platform.hooks.repayment_received(ctx, current, record)
+        ctx.hooks.repayment_received(ctx, current, record)
     return record
 
 
@@ -752,7 +752,7 @@ def _after_payment(ctx: Ctx, loan_id: str) -> None:
             update(loans).where(loans.c.id == loan_id).values(state=S.SETTLED, closed_at=ctx.now)
         )
         _release_credit(ctx, loan)
-        ctx.platform.hooks.loan_closed(ctx, load_loan(ctx, loan_id))
+        ctx.hooks.loan_closed(ctx, load_loan(ctx, loan_id))
     elif loan.state == S.OVERDUE and not any(r.state == S.INST_OVERDUE for r in unpaid):
         ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.ACTIVE))
 
@@ -794,7 +794,7 @@ def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRe
     days = max(0, (ctx.today - since).days)
     rate = Decimal(loan.annual_rate)
     accrued = _round_rate(amount * days, rate / DAYS_PER_YEAR)
-    fee = _round_rate(amount, ctx.platform.config.prepayment_fee_rate)
+    fee = _round_rate(amount, ctx.platform_config.prepayment_fee_rate)
     first = rows[0].period
     rest = outstanding - amount
     plan = _replan(ctx, loan, rows, rest, since, mode) if rest else None
@@ -868,7 +868,7 @@ def _replan(
             )
         )
     record = load_loan(ctx, loan.id)
-    plan = ctx.platform.hooks.replan_schedule(ctx, record, remaining, since, mode, unpaid)
+    plan = ctx.hooks.replan_schedule(ctx, record, remaining, since, mode, unpaid)
     if isinstance(plan, str):
         raise InvalidState(f"prepayment of loan {loan.id} refused: {plan}")
     if not isinstance(plan, Schedule):
@@ -997,7 +997,7 @@ def proceeds_account(ctx: Ctx, answer: AccountRef, listing: ListingRecord) -> Ac
             f"lendkit_disbursement_account answered {answer.code!r} for listing {listing.id}: {why}"
         )
 
-    stored = ctx.platform.accounts.get(answer.code)  # committed accounts, as they are
+    stored = ctx.accounts.get(answer.code)  # committed accounts, as they are
     if stored != answer:
         try:
             stored = store_ledger.account_by_id(ctx.conn, answer.id)
