@@ -24,13 +24,12 @@ from lendkit.core.records import Product
 from lendkit.core.serde import structure
 from lendkit.migrations import PluginSchema
 from lendkit.plugin_manager import make_plugin_manager
-from lendkit.services.context import Ctx
 from lendkit.services.custody import CustodyGateway, CustodyService
 from lendkit.services.parties import PartiesService
-from lendkit.services.uow import HostRunner, OwnRunner, Runner, Tx
 from lendkit.store import schema
 from lendkit.store.db import check_sqlite_directory, create_lendkit_engine, sqlite_path
 from lendkit.store.ledger import AccountCache, VerifyReport, verify_ledger
+from lendkit.uow import Environment, HostRunner, OwnRunner, Runner, UnitOfWork
 
 if TYPE_CHECKING:
     from lendkit.services.bidding import BiddingService
@@ -91,7 +90,18 @@ class Platform:
                     f" (enabled: {', '.join(self.plugin_names) or 'none'})"
                 )
         self.accounts = AccountCache()
-        self.runner: Runner = OwnRunner(self, engine)
+        # imported here: the operations import the facades' records for typing only
+        from lendkit.ops.context import OPERATIONS
+
+        self.env = Environment(
+            config=self.config,
+            hooks=self.hooks,
+            products=self.products,
+            accounts=self.accounts,
+            clock=clock,
+            operations=OPERATIONS,
+        )
+        self.runner: Runner = OwnRunner(self.env, engine)
         self._gateway = gateway
         self._build_services()
 
@@ -217,7 +227,7 @@ class Platform:
             else session_or_connection
         )
         view = copy.copy(self)
-        view.runner = HostRunner(view, conn)
+        view.runner = HostRunner(self.env, conn)
         self._build_services(view)
         return view
 
@@ -267,8 +277,8 @@ class Platform:
         if not isinstance(name, str) or not name.strip():
             raise PluginError(f"command name {name!r} must be a non-empty string")
 
-        def run(tx: Tx) -> T:
-            result = fn(Ctx(tx))
+        def run(uow: UnitOfWork) -> T:
+            result = fn(uow)
             if key is not None and result is not None and result_type is None:
                 raise PluginError(
                     f"command {name} returns a value: pass result_type= so that a repeat of"
@@ -279,16 +289,16 @@ class Platform:
         return self.runner.run(name, run, key=key, payload=payload, result_type=result_type)
 
     @contextmanager
-    def transaction(self) -> Iterator[Ctx]:
+    def transaction(self) -> Iterator[UnitOfWork]:
         """A unit of work for code that needs several steps in one transaction.
 
         No retry, no idempotency key, and it does not join a host transaction: plugins define
         their commands with :meth:`command` instead.
         """
         with self.engine.connect() as conn, conn.begin():
-            tx = Tx(conn, self)
-            yield Ctx(tx)
-        tx.run_after_commit()
+            uow = UnitOfWork(conn, self.env)
+            yield uow
+        uow.run_after_commit()
 
     # -- checks -----------------------------------------------------------------------------------
 

@@ -33,12 +33,11 @@ from lendkit.core.records import Bid, ListingRecord
 from lendkit.core.schedule import MAX_MONTHS
 from lendkit.services import custody
 from lendkit.services.common import check_id, check_int, get_row, new_id, parse_amount
-from lendkit.services.context import Ctx
 from lendkit.services.parties import require_party
 from lendkit.services.records import listing_record
-from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import autobid_rules, bids, listings
+from lendkit.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -98,8 +97,8 @@ class BiddingService:
         money = parse_amount(amount, self._p.config.currency, "bid amount")
         bid_rate = None if rate is None else parse_rate(rate, "bid rate")
 
-        def run(tx: Tx) -> Bid:
-            return place_bid(Ctx(tx), listing_id, investor_id, money, bid_rate, auto=False)
+        def run(tx: UnitOfWork) -> Bid:
+            return place_bid(tx, listing_id, investor_id, money, bid_rate, auto=False)
 
         return self._p.runner.run(
             "bidding.bid",
@@ -113,7 +112,7 @@ class BiddingService:
         """Every bid on a listing in the order placed."""
         listing_id = check_id(listing_id, "listing")
 
-        def run(tx: Tx) -> list[Bid]:
+        def run(tx: UnitOfWork) -> list[Bid]:
             rows = tx.conn.execute(
                 select(bids, listings.c.currency)
                 .join(listings, listings.c.id == bids.c.listing_id)
@@ -153,8 +152,8 @@ class BiddingService:
         if not chosen or any(g not in GRADES for g in chosen):
             raise InvalidValue(f"grades {chosen!r}: choose from {', '.join(GRADES)}")
 
-        def run(tx: Tx) -> AutoBidRule:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> AutoBidRule:
+            ctx = tx
             require_party(ctx, investor_id, verified=True, action="bid")
             rule = AutoBidRule(
                 new_id("abr"),
@@ -211,7 +210,7 @@ class BiddingService:
         """Stop an auto-bid rule."""
         rule_id = check_id(rule_id, "auto-bid rule")
 
-        def run(tx: Tx) -> None:
+        def run(tx: UnitOfWork) -> None:
             get_row(tx.conn, autobid_rules, rule_id, "auto-bid rule")
             tx.conn.execute(
                 update(autobid_rules).where(autobid_rules.c.id == rule_id).values(active=False)
@@ -221,7 +220,7 @@ class BiddingService:
 
 
 def place_bid(
-    ctx: Ctx,
+    ctx: UnitOfWork,
     listing_id: str,
     investor_id: str,
     money: Money,
@@ -355,7 +354,7 @@ def place_bid(
     return bid
 
 
-def _check_risk(ctx: Ctx, investor: Any, listing: Any) -> None:
+def _check_risk(ctx: UnitOfWork, investor: Any, listing: Any) -> None:
     if investor.risk_level is None or listing.grade is None:
         return
     worst = ctx.platform_config.risk_level_grades.get(int(investor.risk_level), "HR")
@@ -366,7 +365,7 @@ def _check_risk(ctx: Ctx, investor: Any, listing: Any) -> None:
         )
 
 
-def run_autobids(ctx: Ctx, listing_id: str) -> int:
+def run_autobids(ctx: UnitOfWork, listing_id: str) -> int:
     """Let matching auto-bid rules bid on a just-published listing, least recently served first."""
     row = get_row(ctx.conn, listings, listing_id, "listing")
     rate = Decimal(row.annual_rate if row.bidding == "fixed" else row.max_rate)
@@ -405,7 +404,7 @@ def run_autobids(ctx: Ctx, listing_id: str) -> int:
         try:
             # a refused auto-bid undoes its writes and the after-commit callbacks its hooks
             # registered (lendkit_bid_placed's among them)
-            with ctx.tx.savepoint():
+            with ctx.savepoint():
                 place_bid(
                     ctx,
                     listing_id,
@@ -424,7 +423,7 @@ def run_autobids(ctx: Ctx, listing_id: str) -> int:
     return placed
 
 
-def clear_auction(ctx: Ctx, listing: Any) -> list[tuple[str, str]]:
+def clear_auction(ctx: UnitOfWork, listing: Any) -> list[tuple[str, str]]:
     """Fill the lowest rates (earlier bid on ties), the marginal bid partly; release the rest.
 
     Returns the ``(bid_id, reason)`` of each release in bid order, for the caller to notify
@@ -496,7 +495,9 @@ def clear_auction(ctx: Ctx, listing: Any) -> list[tuple[str, str]]:
     return released
 
 
-def notify_released(ctx: Ctx, listing: ListingRecord, released: Sequence[tuple[str, str]]) -> None:
+def notify_released(
+    ctx: UnitOfWork, listing: ListingRecord, released: Sequence[tuple[str, str]]
+) -> None:
     """``lendkit_bid_released`` for each ``(bid_id, reason)``, with the bid as it is now."""
     if not released:
         return

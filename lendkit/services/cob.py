@@ -46,7 +46,6 @@ from lendkit.core.money import Money
 from lendkit.core.records import Claim, CobResult, Installment
 from lendkit.services import custody
 from lendkit.services.common import get_row, new_id
-from lendkit.services.context import Ctx
 from lendkit.services.listings import close_listing
 from lendkit.services.loans import (
     POSITIONS_RECEIVED,
@@ -59,7 +58,6 @@ from lendkit.services.loans import (
     split_to_positions,
 )
 from lendkit.services.parties import require_party
-from lendkit.services.uow import Tx
 from lendkit.store.ledger import NewEntry
 from lendkit.store.tables import (
     accounts,
@@ -71,6 +69,7 @@ from lendkit.store.tables import (
     payments,
     positions,
 )
+from lendkit.uow import UnitOfWork
 
 try:
     import fcntl
@@ -181,7 +180,7 @@ def _try_advisory_lock(conn: Connection, key: int) -> bool:
 
 
 def _running_message(platform: Platform, label: str, run_date: date) -> str:
-    def read(tx: Tx) -> date | None:
+    def read(tx: UnitOfWork) -> date | None:
         found: date | None = tx.conn.execute(
             select(func.max(cob_runs.c.run_date)).where(
                 cob_runs.c.state == "running", cob_runs.c.shard == label
@@ -251,7 +250,7 @@ class CobService:
         ``label`` (or of the whole book, ``1/1``), then ``run_date``; empty if it is done."""
         shards = (label, "1/1")
 
-        def read(tx: Tx) -> tuple[bool, date | None]:
+        def read(tx: UnitOfWork) -> tuple[bool, date | None]:
             done = tx.conn.execute(
                 select(cob_runs.c.run_date).where(
                     cob_runs.c.state == "done",
@@ -284,7 +283,7 @@ class CobService:
         label = f"{i}/{n}"
         end = datetime.combine(run_date + timedelta(days=1), time(0), tzinfo=UTC)
 
-        def start(tx: Tx) -> None:
+        def start(tx: UnitOfWork) -> None:
             row = tx.conn.execute(
                 select(cob_runs.c.state).where(
                     cob_runs.c.run_date == run_date, cob_runs.c.shard == label
@@ -307,8 +306,8 @@ class CobService:
         for start_at in range(0, len(todo), chunk):
             part = todo[start_at : start_at + chunk]
 
-            def work(tx: Tx, part: list[str] = part) -> tuple[int, int, int]:
-                ctx = Ctx(tx, business_date=run_date)
+            def work(tx: UnitOfWork, part: list[str] = part) -> tuple[int, int, int]:
+                ctx = tx.on(run_date)
                 done = {
                     r.loan_id
                     for r in tx.conn.execute(
@@ -340,7 +339,7 @@ class CobService:
             if progress:
                 progress(min(start_at + chunk, len(todo)), len(todo))
 
-        def finish(tx: Tx) -> None:
+        def finish(tx: UnitOfWork) -> None:
             # the day's end: plugins settle what they gathered over the day's chunks (the
             # reserve pays the day's claims pro rata) in the transaction that marks it done,
             # so a crash before it reruns the close, never half of it; the guard on the run's
@@ -355,7 +354,7 @@ class CobService:
                 .values(state="done", finished_at=tx.now, collected=collected, overdue=overdue)
             )
             if marked.rowcount == 1:
-                self._p.hooks.cob_day(Ctx(tx, business_date=run_date), run_date, label)
+                self._p.hooks.cob_day(tx.on(run_date), run_date, label)
 
         self._p.runner.run("cob.finish", finish)
         return CobResult(run_date, label, expired, collected, overdue, defaulted, released)
@@ -363,7 +362,7 @@ class CobService:
     # -- steps -------------------------------------------------------------------------------------
 
     def _expire_listings(self, end: datetime, i: int, n: int) -> int:
-        def ids(tx: Tx) -> list[str]:
+        def ids(tx: UnitOfWork) -> list[str]:
             return [
                 r.id
                 for r in tx.conn.execute(
@@ -377,15 +376,15 @@ class CobService:
         for listing_id in self._p.runner.run("cob.listings", ids):
             if in_shard(listing_id, i, n):
 
-                def close(tx: Tx, lid: str = listing_id) -> object:
-                    return close_listing(Ctx(tx), lid)
+                def close(tx: UnitOfWork, lid: str = listing_id) -> object:
+                    return close_listing(tx, lid)
 
                 self._p.runner.run("cob.close_listing", close)
                 count += 1
         return count
 
     def _due_loans(self, run_date: date, i: int, n: int) -> list[str]:
-        def run(tx: Tx) -> list[str]:
+        def run(tx: UnitOfWork) -> list[str]:
             rows = tx.conn.execute(
                 select(installments.c.loan_id)
                 .distinct()
@@ -407,7 +406,9 @@ class CobService:
 
         return self._p.runner.run("cob.due_loans", run)
 
-    def _process_loans(self, ctx: Ctx, ids: list[str], run_date: date) -> tuple[int, int, int]:
+    def _process_loans(
+        self, ctx: UnitOfWork, ids: list[str], run_date: date
+    ) -> tuple[int, int, int]:
         """Close business for ``ids`` in order, as ``_process_loan`` on each would.
 
         Loans whose day is a plain collection (an active loan, no claims, not settled by it,
@@ -430,7 +431,7 @@ class CobService:
         while rest:
             batch = _CollectionBatch(self._p, ctx, rest, run_date)
             try:
-                with ctx.tx.savepoint():
+                with ctx.savepoint():
                     slow = batch.run()
             except InsufficientFunds:
                 # a borrower's balance fell between the batch's read and its debit (a concurrent
@@ -449,7 +450,7 @@ class CobService:
             rest = rest[slow + 1 :]
         return c, o, d
 
-    def _process_loan(self, ctx: Ctx, loan_id: str, run_date: date) -> tuple[int, int, int]:
+    def _process_loan(self, ctx: UnitOfWork, loan_id: str, run_date: date) -> tuple[int, int, int]:
         cfg = self._p.config
         loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
         if loan.state not in S.OPEN_LOAN_STATES:
@@ -532,7 +533,7 @@ class CobService:
                 )
         return collected, late, defaulted
 
-    def _collect_from_sources(self, ctx: Ctx, loan: Any, due_rows: list[Any]) -> int:
+    def _collect_from_sources(self, ctx: UnitOfWork, loan: Any, due_rows: list[Any]) -> int:
         """Collect the due installments oldest first, each from the parties
         ``lendkit_collection_sources`` names, in order; 1 if anything was collected.
 
@@ -562,7 +563,7 @@ class CobService:
                 break
         return min(1, got)
 
-    def _collect(self, ctx: Ctx, loan: Any, owed: int, payer: str) -> int:
+    def _collect(self, ctx: UnitOfWork, loan: Any, owed: int, payer: str) -> int:
         """Collect up to ``owed`` from ``payer``'s available balance; what was collected.
 
         The balance is read, then debited by a guarded update. If it fell in between (the
@@ -577,7 +578,7 @@ class CobService:
             if pay <= 0:
                 return 0
             try:
-                with ctx.tx.savepoint():
+                with ctx.savepoint():
                     apply_payment(ctx, loan, pay, "collection", source)
             except InsufficientFunds:
                 now = custody.balance_of(ctx, payer, loan.currency).available.minor
@@ -588,7 +589,7 @@ class CobService:
             return pay
         return 0
 
-    def _waterfall(self, ctx: Ctx, claim: Claim) -> Money:
+    def _waterfall(self, ctx: UnitOfWork, claim: Claim) -> Money:
         """Ask each covering plugin in the configured order to pay what is still unpaid.
 
         The claim each plugin sees is re-read after the previous one paid, so no part of an
@@ -621,7 +622,7 @@ class CobService:
     def status(self, run_date: date) -> list[dict[str, Any]]:
         """The runs recorded for ``run_date`` (per shard)."""
 
-        def run(tx: Tx) -> list[dict[str, Any]]:
+        def run(tx: UnitOfWork) -> list[dict[str, Any]]:
             return [
                 dict(r._mapping)
                 for r in tx.conn.execute(select(cob_runs).where(cob_runs.c.run_date == run_date))
@@ -645,7 +646,7 @@ def _installment(row: Any, currency: str) -> Installment:
 class _CollectionBatch:
     """The plain collections of a run of loans, computed in Python and written in bulk."""
 
-    def __init__(self, platform: Platform, ctx: Ctx, ids: list[str], run_date: date) -> None:
+    def __init__(self, platform: Platform, ctx: UnitOfWork, ids: list[str], run_date: date) -> None:
         self._p = platform
         self.ctx = ctx
         self.ids = ids

@@ -45,11 +45,10 @@ from lendkit.services.common import (
     new_id,
     parse_amount,
 )
-from lendkit.services.context import Ctx
 from lendkit.services.parties import require_party
-from lendkit.services.uow import OwnRunner, Tx, check_key
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import accounts, external_movements, holds, outbox
+from lendkit.uow import OwnRunner, UnitOfWork, check_key
 
 log = logging.getLogger("lendkit.custody")
 
@@ -167,11 +166,11 @@ def hold_record(row: Any, destination_code: str | None = None) -> HoldRecord:
     )
 
 
-# -- the operations, on a Ctx (used by every service that moves custody money) -------------------
+# -- the operations, on a UnitOfWork (used by every service that moves custody money) -------------------
 
 
 def freeze(
-    ctx: Ctx,
+    ctx: UnitOfWork,
     party_id: str,
     amount: Money,
     destination: AccountRef,
@@ -236,7 +235,7 @@ def freeze(
     )
 
 
-def _resolve(ctx: Ctx, hold_id: str, state: str, posted: int | None) -> Any:
+def _resolve(ctx: UnitOfWork, hold_id: str, state: str, posted: int | None) -> Any:
     """Flip an open hold to ``state`` exactly once (guarded update); returns the row before."""
     row = get_row(ctx.conn, holds, hold_id, "hold")
     values: dict[str, object] = {"state": state, "resolved_at": ctx.now}
@@ -257,7 +256,10 @@ def _resolve(ctx: Ctx, hold_id: str, state: str, posted: int | None) -> Any:
 
 
 def post_hold(
-    ctx: Ctx, hold_id: str, amount: Money | None = None, destination: AccountRef | None = None
+    ctx: UnitOfWork,
+    hold_id: str,
+    amount: Money | None = None,
+    destination: AccountRef | None = None,
 ) -> HoldRecord:
     """Post ``amount`` (default all) of a hold to its recorded destination; the rest goes back.
 
@@ -290,7 +292,7 @@ def post_hold(
     )
 
 
-def void_hold(ctx: Ctx, hold_id: str, *, state: str = HOLD_VOIDED) -> HoldRecord:
+def void_hold(ctx: UnitOfWork, hold_id: str, *, state: str = HOLD_VOIDED) -> HoldRecord:
     """Return a hold's whole amount to its owner (``voided`` or ``expired``)."""
     row = _resolve(ctx, hold_id, state, None)
     src = store_ledger.account_by_id(ctx.conn, row.source_account_id)
@@ -304,7 +306,9 @@ def void_hold(ctx: Ctx, hold_id: str, *, state: str = HOLD_VOIDED) -> HoldRecord
     return hold_record(row)
 
 
-def release_holds(ctx: Ctx, hold_ids: Sequence[str], *, state: str = HOLD_VOIDED) -> list[str]:
+def release_holds(
+    ctx: UnitOfWork, hold_ids: Sequence[str], *, state: str = HOLD_VOIDED
+) -> list[str]:
     """Return many holds to their owners in one journal entry (sweeps, failed listings).
 
     Each hold flips from open by one guarded statement that reports the rows it changed
@@ -337,7 +341,7 @@ def release_holds(ctx: Ctx, hold_ids: Sequence[str], *, state: str = HOLD_VOIDED
     return released
 
 
-def balance_of(ctx: Ctx, party_id: str, currency: str) -> Balance:
+def balance_of(ctx: UnitOfWork, party_id: str, currency: str) -> Balance:
     codes = [f"party:{party_id}:available:{currency}", f"party:{party_id}:frozen:{currency}"]
     found = dict(
         ctx.conn.execute(
@@ -369,7 +373,7 @@ class CustodyService:
         """True when the gateway reaches the outside world (asked only after commit)."""
         return bool(getattr(self.gateway, "external", True))
 
-    def _gateway_account(self, ctx: Ctx) -> AccountRef:
+    def _gateway_account(self, ctx: UnitOfWork) -> AccountRef:
         return ctx.account(
             "gateway", self.gateway.name, GATEWAY, self._currency, allow_negative=True
         )
@@ -388,8 +392,8 @@ class CustodyService:
         key = check_key(key)
         movement_id = movement_id_for("custody.deposit", key)
 
-        def run(tx: Tx) -> Movement:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> Movement:
+            ctx = tx
             require_party(ctx, party_id)
             self._p.hooks.validate_deposit(ctx, party_id, money)
             movement = self._movement(ctx, movement_id, party_id, "deposit", money)
@@ -408,8 +412,8 @@ class CustodyService:
         key = check_key(key)
         movement_id = movement_id_for("custody.withdraw", key)
 
-        def run(tx: Tx) -> Movement:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> Movement:
+            ctx = tx
             require_party(ctx, party_id, verified=True, action="withdraw")
             self._p.hooks.validate_withdrawal(ctx, party_id, money)
             gateway = self._gateway_account(ctx)
@@ -467,8 +471,8 @@ class CustodyService:
             )
         name = self.gateway.name
 
-        def claim(tx: Tx) -> list[Movement]:
-            ctx = Ctx(tx)
+        def claim(tx: UnitOfWork) -> list[Movement]:
+            ctx = tx
             due = and_(
                 outbox.c.state == "pending",
                 or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at <= ctx.now - SEND_LEASE),
@@ -502,7 +506,7 @@ class CustodyService:
             if len(batch) < limit:
                 break
 
-        def others(tx: Tx) -> int:
+        def others(tx: UnitOfWork) -> int:
             return int(
                 tx.conn.execute(
                     select(func.count())
@@ -519,8 +523,8 @@ class CustodyService:
         """A party's available and frozen balances."""
         party_id = check_id(party_id, "party")
 
-        def run(tx: Tx) -> Balance:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> Balance:
+            ctx = tx
             require_party(ctx, party_id)
             return balance_of(ctx, party_id, self._currency)
 
@@ -530,8 +534,8 @@ class CustodyService:
         """One hold by id."""
         hold_id = check_id(hold_id, "hold")
 
-        def run(tx: Tx) -> HoldRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> HoldRecord:
+            ctx = tx
             row = get_row(ctx.conn, holds, hold_id, "hold")
             return hold_record(
                 row, store_ledger.account_by_id(ctx.conn, row.destination_account_id).code
@@ -553,8 +557,8 @@ class CustodyService:
         money = parse_amount(amount, self._currency, "freeze amount")
         reason = check_text(reason, "freeze reason", MAX_FREEZE_REASON)
 
-        def run(tx: Tx) -> HoldRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> HoldRecord:
+            ctx = tx
             require_party(ctx, party_id)
             return freeze(
                 ctx,
@@ -581,8 +585,8 @@ class CustodyService:
         """
         hold_id = check_id(hold_id, "hold")
 
-        def run(tx: Tx) -> HoldRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> HoldRecord:
+            ctx = tx
             row = get_row(ctx.conn, holds, hold_id, "hold")
             if row.reason != OPERATOR_REASON:
                 raise Forbidden(
@@ -606,8 +610,8 @@ class CustodyService:
         party_id = check_id(party_id, "party")
         money = parse_amount(amount, self._currency, "refund amount")
 
-        def run(tx: Tx) -> Movement:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> Movement:
+            ctx = tx
             require_party(ctx, party_id)
             movement_id = new_id("mov")
             ctx.post(
@@ -634,8 +638,8 @@ class CustodyService:
         total = 0
         while True:
 
-            def run(tx: Tx) -> int:
-                ctx = Ctx(tx)
+            def run(tx: UnitOfWork) -> int:
+                ctx = tx
                 cutoff = now or ctx.now
                 ids = (
                     ctx.conn.execute(
@@ -669,8 +673,8 @@ class CustodyService:
         day = check_date(day, "reconciliation day")
         lines = list(statement)
 
-        def run(tx: Tx) -> Reconciliation:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> Reconciliation:
+            ctx = tx
             start = datetime.combine(day, datetime.min.time(), tzinfo=ctx.now.tzinfo)
             rows = ctx.conn.execute(
                 select(external_movements).where(
@@ -742,8 +746,8 @@ class CustodyService:
         """The embedded gateway's statement for ``day``: the completed movements it carried."""
         day = check_date(day, "statement day")
 
-        def run(tx: Tx) -> list[StatementLine]:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> list[StatementLine]:
+            ctx = tx
             start = datetime.combine(day, datetime.min.time(), tzinfo=ctx.now.tzinfo)
             rows = ctx.conn.execute(
                 select(external_movements)
@@ -770,7 +774,7 @@ class CustodyService:
 
     def _movement(
         self,
-        ctx: Ctx,
+        ctx: UnitOfWork,
         movement_id: str,
         party_id: str,
         kind: str,
@@ -798,7 +802,7 @@ class CustodyService:
         )
         return Movement(movement_id, party_id, kind, money, state, ref)
 
-    def _ask(self, ctx: Ctx, movement: Movement) -> Movement:
+    def _ask(self, ctx: UnitOfWork, movement: Movement) -> Movement:
         """Ask the gateway about a new movement: now if it is in-database, else after commit.
 
         For an outside gateway an outbox row (id = the movement id) is written in this
@@ -858,14 +862,16 @@ class CustodyService:
         try:
             self._p.runner.run(
                 "custody.gateway_answer",
-                lambda tx: self._record_answer(Ctx(tx), movement.id, state, ref),
+                lambda tx: self._record_answer(tx, movement.id, state, ref),
             )
         except Exception:
             log.exception("booking the gateway's answer to %s failed; it stays queued", movement.id)
             return False
         return True
 
-    def _record_answer(self, ctx: Ctx, movement_id: str, state: str, ref: str | None) -> None:
+    def _record_answer(
+        self, ctx: UnitOfWork, movement_id: str, state: str, ref: str | None
+    ) -> None:
         """Mark the outbox row sent and book the answer, once (a concurrent resend is ignored)."""
         sent = ctx.conn.execute(
             update(outbox)
@@ -878,7 +884,7 @@ class CustodyService:
         if row.state == "pending":
             self._answer(ctx, _movement_of(row, "pending"), state, ref)
 
-    def _answer(self, ctx: Ctx, movement: Movement, state: str, ref: str | None) -> Movement:
+    def _answer(self, ctx: UnitOfWork, movement: Movement, state: str, ref: str | None) -> Movement:
         """Book a gateway's answer to a pending movement (``pending`` only records its ref)."""
         if state == "pending":
             if ref is not None:
@@ -900,8 +906,8 @@ class CustodyService:
         movement_id = check_id(movement_id, "movement")
         outcome = "completed" if command.split(".")[1].startswith("complete") else "failed"
 
-        def run(tx: Tx) -> Movement:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> Movement:
+            ctx = tx
             row = self._pending(ctx, movement_id, kind)
             queued = ctx.conn.execute(
                 select(outbox.c.state).where(outbox.c.id == movement_id)
@@ -917,7 +923,7 @@ class CustodyService:
             command, run, key=key, payload=[movement_id], result_type=Movement
         )
 
-    def _pending(self, ctx: Ctx, movement_id: str, kind: str) -> Any:
+    def _pending(self, ctx: UnitOfWork, movement_id: str, kind: str) -> Any:
         row = get_row(ctx.conn, external_movements, movement_id, "movement")
         if row.kind != kind or row.state != "pending":
             raise InvalidState(
@@ -925,7 +931,7 @@ class CustodyService:
             )
         return row
 
-    def _settle(self, ctx: Ctx, row: Any, outcome: str, ref: str | None = None) -> Movement:
+    def _settle(self, ctx: UnitOfWork, row: Any, outcome: str, ref: str | None = None) -> Movement:
         """Flip a pending movement to ``completed``/``failed`` once, then move the money.
 
         The flip is a guarded update, so two answers racing each other book one outcome.
@@ -967,7 +973,11 @@ class CustodyService:
         )
 
     def _run_and_send(
-        self, command: str, run: Callable[[Tx], Movement], key: str | None, payload: list[str]
+        self,
+        command: str,
+        run: Callable[[UnitOfWork], Movement],
+        key: str | None,
+        payload: list[str],
     ) -> Movement:
         """Run a deposit/withdrawal; with an outside gateway, return its state after sending."""
         movement = self._p.runner.run(command, run, key=key, payload=payload, result_type=Movement)
@@ -976,7 +986,7 @@ class CustodyService:
         if not isinstance(self._p.runner, OwnRunner):
             return movement  # sent by flush once the host has committed
 
-        def current(tx: Tx) -> Movement:
+        def current(tx: UnitOfWork) -> Movement:
             row = get_row(tx.conn, external_movements, movement.id, "movement")
             return _movement_of(row, row.state)
 

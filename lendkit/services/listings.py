@@ -32,11 +32,10 @@ from lendkit.services.common import (
     new_id,
     parse_amount,
 )
-from lendkit.services.context import Ctx
 from lendkit.services.parties import require_party
 from lendkit.services.records import listing_record, load_listing
-from lendkit.services.uow import Tx
 from lendkit.store.tables import bids, listings, parties
+from lendkit.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -127,8 +126,8 @@ class ListingsService:
             clearing,
         ]
 
-        def run(tx: Tx) -> ListingRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> ListingRecord:
+            ctx = tx
             party = require_party(ctx, borrower_id, verified=True, action="borrow")
             if (
                 party.credit_score is not None
@@ -188,8 +187,8 @@ class ListingsService:
             None if reviewer is None else check_text(reviewer, "reviewer", MAX_REVIEWER_LENGTH)
         )
 
-        def run(tx: Tx) -> ListingRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> ListingRecord:
+            ctx = tx
             row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
             S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.APPROVED)
             chosen = rate
@@ -242,8 +241,8 @@ class ListingsService:
         """
         listing_id = check_id(listing_id, "listing")
 
-        def run(tx: Tx) -> ListingRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> ListingRecord:
+            ctx = tx
             row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
             S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.PUBLISHED)
             account = ctx.account("listing", listing_id, LISTING, row.currency)
@@ -271,8 +270,8 @@ class ListingsService:
         """Withdraw a listing before any bid."""
         listing_id = check_id(listing_id, "listing")
 
-        def run(tx: Tx) -> ListingRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> ListingRecord:
+            ctx = tx
             row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
             S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.CANCELLED)
             if row.bid_count:
@@ -299,8 +298,8 @@ class ListingsService:
         """
         listing_id = check_id(listing_id, "listing")
 
-        def run(tx: Tx) -> ListingRecord:
-            return close_listing(Ctx(tx), listing_id)
+        def run(tx: UnitOfWork) -> ListingRecord:
+            return close_listing(tx, listing_id)
 
         return self._p.runner.run(
             "listings.close", run, key=key, payload=[listing_id], result_type=ListingRecord
@@ -309,7 +308,7 @@ class ListingsService:
     def get(self, listing_id: str) -> ListingRecord:
         """One listing."""
         listing_id = check_id(listing_id, "listing")
-        return self._p.runner.run("listings.get", lambda tx: load_listing(Ctx(tx), listing_id))
+        return self._p.runner.run("listings.get", lambda tx: load_listing(tx, listing_id))
 
     def find(self, state: str | None = None) -> list[ListingRecord]:
         """Listings, optionally in one state, oldest first."""
@@ -317,7 +316,7 @@ class ListingsService:
         if state is not None:
             state = check_choice(state, "listing state", tuple(S.LISTING_TRANSITIONS))
 
-        def run(tx: Tx) -> list[ListingRecord]:
+        def run(tx: UnitOfWork) -> list[ListingRecord]:
             stmt = select(listings).order_by(listings.c.created_at, listings.c.id)
             if state is not None:
                 stmt = stmt.where(listings.c.state == state)
@@ -330,8 +329,8 @@ class ListingsService:
     def _move(
         self, listing_id: str, target: str, command: str, key: str | None, **values: Any
     ) -> ListingRecord:
-        def run(tx: Tx) -> ListingRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> ListingRecord:
+            ctx = tx
             row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
             S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, target)
             if target in (S.REJECTED, S.CANCELLED):
@@ -348,7 +347,7 @@ class ListingsService:
             command, run, key=key, payload=[listing_id, values], result_type=ListingRecord
         )
 
-    def _reserve_line(self, ctx: Ctx, row: Any, grade: str) -> None:
+    def _reserve_line(self, ctx: UnitOfWork, row: Any, grade: str) -> None:
         party = get_row(ctx.conn, parties, row.borrower_id, "party", lock=True)
         need = party.credit_used + row.amount
         cap = self._p.config.grade_line_caps.get(grade)
@@ -364,7 +363,7 @@ class ListingsService:
         )
 
 
-def _release_line(ctx: Ctx, row: Any) -> None:
+def _release_line(ctx: UnitOfWork, row: Any) -> None:
     """Give back the credit line a withdrawn (or failed) approved listing reserved."""
     if row.state in (S.APPROVED, S.PUBLISHED):
         ctx.conn.execute(
@@ -374,7 +373,7 @@ def _release_line(ctx: Ctx, row: Any) -> None:
         )
 
 
-def close_listing(ctx: Ctx, listing_id: str) -> ListingRecord:
+def close_listing(ctx: UnitOfWork, listing_id: str) -> ListingRecord:
     """Close bidding on ``listing_id`` (see ``ListingsService.close``): an auction that reached
     its amount clears and is funded; a listing short of its amount fails and its holds are
     voided; a funded listing stays as it is."""
@@ -397,7 +396,7 @@ def close_listing(ctx: Ctx, listing_id: str) -> ListingRecord:
     return load_listing(ctx, listing_id)
 
 
-def _fail(ctx: Ctx, row: Any) -> None:
+def _fail(ctx: UnitOfWork, row: Any) -> None:
     """流标: void every open bid's hold; each investor's available balance is restored."""
     open_bids = ctx.conn.execute(
         select(bids.c.id, bids.c.hold_id)

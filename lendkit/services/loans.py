@@ -58,10 +58,8 @@ from lendkit.services.common import (
     new_id,
     parse_amount,
 )
-from lendkit.services.context import Ctx
 from lendkit.services.parties import require_party
 from lendkit.services.records import listing_record
-from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import (
     agreements,
@@ -74,6 +72,7 @@ from lendkit.store.tables import (
     payments,
     positions,
 )
+from lendkit.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -105,14 +104,14 @@ class LoansService:
             None if reviewer is None else check_text(reviewer, "reviewer", MAX_REVIEWER_LENGTH)
         )
 
-        def run(tx: Tx) -> LoanRecord:
-            return self._disburse(Ctx(tx), listing_id, reviewer)
+        def run(tx: UnitOfWork) -> LoanRecord:
+            return self._disburse(tx, listing_id, reviewer)
 
         return self._p.runner.run(
             "loans.disburse", run, key=key, payload=[listing_id, reviewer], result_type=LoanRecord
         )
 
-    def _disburse(self, ctx: Ctx, listing_id: str, reviewer: str | None) -> LoanRecord:
+    def _disburse(self, ctx: UnitOfWork, listing_id: str, reviewer: str | None) -> LoanRecord:
         row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
         S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.DISBURSED)
         cur = row.currency
@@ -240,7 +239,7 @@ class LoansService:
         return loan
 
     def _new_schedule(
-        self, ctx: Ctx, row: Any, record: ListingRecord, principal: Money, rate: Decimal
+        self, ctx: UnitOfWork, row: Any, record: ListingRecord, principal: Money, rate: Decimal
     ) -> Schedule:
         """The new loan's schedule: a plugin's (``lendkit_build_schedule``) or the listing's
         standard method; either way validated before any money moves (``InvalidSchedule``)."""
@@ -292,8 +291,8 @@ class LoansService:
             None if amount is None else parse_amount(amount, self._p.config.currency, "repayment")
         )
 
-        def run(tx: Tx) -> PaymentRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> PaymentRecord:
+            ctx = tx
             loan = _lock_open(ctx, loan_id)
             source = None
             if payer is not None and payer != loan.borrower_id:
@@ -333,8 +332,8 @@ class LoansService:
             else parse_amount(amount, self._p.config.currency, "prepaid principal")
         )
 
-        def run(tx: Tx) -> PaymentRecord:
-            return _prepay(Ctx(tx), loan_id, money, mode)
+        def run(tx: UnitOfWork) -> PaymentRecord:
+            return _prepay(tx, loan_id, money, mode)
 
         return self._p.runner.run(
             "loans.prepay",
@@ -348,8 +347,8 @@ class LoansService:
         """Write off (核销) a defaulted loan: it closes; investors keep what they received."""
         loan_id = check_id(loan_id, "loan")
 
-        def run(tx: Tx) -> LoanRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> LoanRecord:
+            ctx = tx
             loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
             S.check_transition(S.LOAN_TRANSITIONS, "loan", loan_id, loan.state, S.WRITTEN_OFF)
             ctx.conn.execute(
@@ -371,19 +370,19 @@ class LoansService:
     def get(self, loan_id: str) -> LoanRecord:
         """A loan with its positions."""
         loan_id = check_id(loan_id, "loan")
-        return self._p.runner.run("loans.get", lambda tx: load_loan(Ctx(tx), loan_id))
+        return self._p.runner.run("loans.get", lambda tx: load_loan(tx, loan_id))
 
     def for_listing(self, listing_id: str) -> LoanRecord:
         """The loan a listing became."""
         listing_id = check_id(listing_id, "listing")
 
-        def run(tx: Tx) -> LoanRecord:
+        def run(tx: UnitOfWork) -> LoanRecord:
             loan_id = tx.conn.execute(
                 select(loans.c.id).where(loans.c.listing_id == listing_id)
             ).scalar()
             if loan_id is None:
                 raise NotFound(f"listing {listing_id} has no loan (not disbursed)")
-            return load_loan(Ctx(tx), loan_id)
+            return load_loan(tx, loan_id)
 
         return self._p.runner.run("loans.for_listing", run)
 
@@ -391,8 +390,8 @@ class LoansService:
         """The loan's current schedule (after any prepayment re-plan)."""
         loan_id = check_id(loan_id, "loan")
 
-        def run(tx: Tx) -> Schedule:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> Schedule:
+            ctx = tx
             loan = get_row(ctx.conn, loans, loan_id, "loan")
             rows = installment_rows(ctx, loan_id)
             cur = loan.currency
@@ -427,8 +426,8 @@ class LoansService:
         loan_id = check_id(loan_id, "loan")
         investor_id = check_id(investor_id, "investor")
 
-        def run(tx: Tx) -> PositionRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> PositionRecord:
+            ctx = tx
             mine = list(load_loan(ctx, loan_id, investor_id).positions)
             if not mine:
                 raise NotFound(f"investor {investor_id} has no position in loan {loan_id}")
@@ -455,7 +454,7 @@ class LoansService:
         """The loan agreement (借款合同) of every position: parties, amount, rate, schedule."""
         loan_id = check_id(loan_id, "loan")
 
-        def run(tx: Tx) -> list[dict[str, Any]]:
+        def run(tx: UnitOfWork) -> list[dict[str, Any]]:
             get_row(tx.conn, loans, loan_id, "loan")
             rows = tx.conn.execute(
                 select(agreements.c.terms)
@@ -472,7 +471,7 @@ class LoansService:
         if state is not None:
             state = check_choice(state, "loan state", tuple(S.LOAN_TRANSITIONS))
 
-        def run(tx: Tx) -> list[LoanRecord]:
+        def run(tx: UnitOfWork) -> list[LoanRecord]:
             stmt = select(loans).order_by(loans.c.created_at, loans.c.id)
             if state is not None:
                 stmt = stmt.where(loans.c.state == state)
@@ -481,7 +480,7 @@ class LoansService:
         return self._p.runner.run("loans.list", run)
 
 
-def installment_rows(ctx: Ctx, loan_id: str, *, unpaid: bool = False) -> list[Any]:
+def installment_rows(ctx: UnitOfWork, loan_id: str, *, unpaid: bool = False) -> list[Any]:
     """The loan's ``lendkit_installments`` rows in period order, cancelled ones left out (with
     ``unpaid``, the paid ones too)."""
     stmt = select(installments).where(
@@ -492,7 +491,7 @@ def installment_rows(ctx: Ctx, loan_id: str, *, unpaid: bool = False) -> list[An
     return list(ctx.conn.execute(stmt.order_by(installments.c.period)).all())
 
 
-def _lock_open(ctx: Ctx, loan_id: str) -> Any:
+def _lock_open(ctx: UnitOfWork, loan_id: str) -> Any:
     """The loan's row, locked; ``InvalidState`` unless it still takes payments."""
     loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
     if loan.state not in S.OPEN_LOAN_STATES:
@@ -500,7 +499,7 @@ def _lock_open(ctx: Ctx, loan_id: str) -> Any:
     return loan
 
 
-def load_loan(ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRecord:
+def load_loan(ctx: UnitOfWork, loan_id: str, investor_id: str | None = None) -> LoanRecord:
     """The loan with its positions (only ``investor_id``'s when given; the interest still
     outstanding is split over all positions either way).
 
@@ -549,13 +548,13 @@ def load_loan(ctx: Ctx, loan_id: str, investor_id: str | None = None) -> LoanRec
     return _loan_record(loan, records)
 
 
-def _allocation_order(ctx: Ctx, loan: Any) -> tuple[str, ...]:
+def _allocation_order(ctx: UnitOfWork, loan: Any) -> tuple[str, ...]:
     order = ctx.hooks.payment_allocation_order(ctx, _loan_record(loan, ()))
     return order or ctx.platform_config.allocation_order
 
 
 def apply_payment(
-    ctx: Ctx, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
+    ctx: UnitOfWork, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
 ) -> PaymentRecord | None:
     """Apply ``amount`` (minor units; None: the next unpaid installment in full) to ``loan`` (its
     row, locked) and distribute it, paid from ``source`` (default: the borrower's available
@@ -626,7 +625,7 @@ def apply_payment(
     )
 
 
-def _recover(ctx: Ctx, loan: Any, recoveries: list[tuple[int, int, int]]) -> list[Leg]:
+def _recover(ctx: UnitOfWork, loan: Any, recoveries: list[tuple[int, int, int]]) -> list[Leg]:
     """Legs paying third parties back what they covered, pro rata per installment."""
     legs: list[Leg] = []
     for period, principal, interest in recoveries:
@@ -652,7 +651,7 @@ def _recover(ctx: Ctx, loan: Any, recoveries: list[tuple[int, int, int]]) -> lis
 
 
 def _book(
-    ctx: Ctx,
+    ctx: UnitOfWork,
     loan: Any,
     source: AccountRef,
     kind: str,
@@ -743,7 +742,7 @@ def payer_of(source: AccountRef) -> str | None:
     return owner if kind == PARTY_OWNER else None
 
 
-def _after_payment(ctx: Ctx, loan_id: str) -> None:
+def _after_payment(ctx: UnitOfWork, loan_id: str) -> None:
     """Settle a fully repaid loan; an overdue loan with nothing overdue is active again."""
     loan = get_row(ctx.conn, loans, loan_id, "loan")
     unpaid = installment_rows(ctx, loan_id, unpaid=True)
@@ -757,7 +756,7 @@ def _after_payment(ctx: Ctx, loan_id: str) -> None:
         ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.ACTIVE))
 
 
-def _release_credit(ctx: Ctx, loan: Any) -> None:
+def _release_credit(ctx: UnitOfWork, loan: Any) -> None:
     ctx.conn.execute(
         update(parties)
         .where(parties.c.id == loan.borrower_id)
@@ -769,7 +768,7 @@ def _release_credit(ctx: Ctx, loan: Any) -> None:
     )
 
 
-def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRecord:
+def _prepay(ctx: UnitOfWork, loan_id: str, money: Money | None, mode: str) -> PaymentRecord:
     loan = _lock_open(ctx, loan_id)
     if loan.state != S.ACTIVE:
         raise InvalidState(f"loan {loan_id} is {loan.state}: pay what is overdue before prepaying")
@@ -847,7 +846,7 @@ def pending_installment_row(loan_id: str, period: int, row: Installment) -> dict
 
 
 def _replan(
-    ctx: Ctx, loan: Any, rows: Sequence[Any], rest: int, since: date, mode: str
+    ctx: UnitOfWork, loan: Any, rows: Sequence[Any], rest: int, since: date, mode: str
 ) -> Schedule:
     """The plan for ``rest`` after a partial prepayment (``lendkit_replan_schedule``; the default
     keeps today's behaviour), validated; a plugin's refusal refuses the prepayment."""
@@ -880,7 +879,7 @@ def _replan(
 
 
 def pay_investors_from(
-    ctx: Ctx,
+    ctx: UnitOfWork,
     loan_id: str,
     source: AccountRef,
     principal: Money,
@@ -985,7 +984,7 @@ def split_to_positions(
     return fee_total, legs, updates
 
 
-def proceeds_account(ctx: Ctx, answer: AccountRef, listing: ListingRecord) -> AccountRef:
+def proceeds_account(ctx: UnitOfWork, answer: AccountRef, listing: ListingRecord) -> AccountRef:
     """``lendkit_disbursement_account``'s ``answer``, checked (``PluginError`` otherwise): an
     account that exists in this transaction as the answer describes it, in the listing's
     currency, a party's available balance (the party exists) or a plugin's or third party's

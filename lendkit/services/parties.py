@@ -19,9 +19,8 @@ from lendkit.services.common import (
     get_row,
     new_id,
 )
-from lendkit.services.context import Ctx
-from lendkit.services.uow import Tx
 from lendkit.store.tables import parties, rating_reports, verifications
+from lendkit.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -46,7 +45,9 @@ def check_name(name: object, what: str = "name", max_length: int = MAX_NAME_LENG
     return check_text(name, what, max_length)
 
 
-def require_party(ctx: Ctx, party_id: str, *, verified: bool = False, action: str = "") -> Any:
+def require_party(
+    ctx: UnitOfWork, party_id: str, *, verified: bool = False, action: str = ""
+) -> Any:
     """The ``lendkit_parties`` row of ``party_id`` (``NotFound`` if there is none).
 
     With ``verified``, the party must also have passed every check in ``REQUIRED_CHECKS``
@@ -89,8 +90,8 @@ class PartiesService:
         name = check_name(name)
         kind = check_choice(kind, "party kind", KINDS)
 
-        def run(tx: Tx) -> PartyRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> PartyRecord:
+            ctx = tx
             party_id = new_id("pty")
             ctx.conn.execute(
                 parties.insert().values(
@@ -135,8 +136,8 @@ class PartiesService:
             detail, "check detail", MAX_DETAIL_LENGTH, allow_empty=True, multiline=True
         )
 
-        def run(tx: Tx) -> PartyRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> PartyRecord:
+            ctx = tx
             require_party(ctx, party_id)
             ctx.conn.execute(
                 update(verifications)
@@ -157,8 +158,8 @@ class PartiesService:
         """Mark every verification check of the party verified."""
         party_id = check_id(party_id, "party")
 
-        def run(tx: Tx) -> PartyRecord:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> PartyRecord:
+            ctx = tx
             require_party(ctx, party_id)
             ctx.conn.execute(
                 update(verifications)
@@ -174,7 +175,7 @@ class PartiesService:
     def get(self, party_id: str) -> PartyRecord:
         """One party."""
         party_id = check_id(party_id, "party")
-        return self._p.runner.run("parties.get", lambda tx: self._record(Ctx(tx), party_id))
+        return self._p.runner.run("parties.get", lambda tx: self._record(tx, party_id))
 
     def add_rating_report(
         self, party_id: str, agency: str, grade: str, key: str | None = None
@@ -187,8 +188,8 @@ class PartiesService:
         grade = check_choice(grade, "grade", GRADES)
         agency = check_name(agency, "rating agency", MAX_AGENCY_LENGTH)
 
-        def run(tx: Tx) -> bool:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> bool:
+            ctx = tx
             require_party(ctx, party_id)
             accepted = agency in self._p.config.rating_agencies
             ctx.conn.execute(
@@ -215,8 +216,8 @@ class PartiesService:
         """Score the party (the ``lendkit_assess_credit`` hook; default scorecard last)."""
         party_id = check_id(party_id, "party")
 
-        def run(tx: Tx) -> CreditAssessment:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> CreditAssessment:
+            ctx = tx
             require_party(ctx, party_id)
             verified = [
                 r.check
@@ -277,8 +278,8 @@ class PartiesService:
         total = sum(values) * 5 // len(values)  # normalised to 0..20
         level = next((lvl for bound, lvl in RISK_BANDS if total < bound), 5)
 
-        def run(tx: Tx) -> int:
-            ctx = Ctx(tx)
+        def run(tx: UnitOfWork) -> int:
+            ctx = tx
             require_party(ctx, party_id)
             ctx.conn.execute(
                 update(parties).where(parties.c.id == party_id).values(risk_level=level)
@@ -291,7 +292,7 @@ class PartiesService:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _is_verified(self, ctx: Ctx, party_id: str) -> bool:
+    def _is_verified(self, ctx: UnitOfWork, party_id: str) -> bool:
         states = dict(
             ctx.conn.execute(
                 select(verifications.c.check, verifications.c.state).where(
@@ -301,7 +302,7 @@ class PartiesService:
         )
         return all(states.get(c) == "verified" for c in REQUIRED_CHECKS)
 
-    def _record(self, ctx: Ctx, party_id: str) -> PartyRecord:
+    def _record(self, ctx: UnitOfWork, party_id: str) -> PartyRecord:
         row = get_row(ctx.conn, parties, party_id, "party")
         return PartyRecord(
             id=row.id,

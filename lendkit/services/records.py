@@ -12,8 +12,8 @@ from typing import Any
 from lendkit.core.money import Money
 from lendkit.core.records import ListingRecord
 from lendkit.services.common import get_row
-from lendkit.services.context import Ctx
 from lendkit.store.tables import listings
+from lendkit.uow import UnitOfWork
 
 
 def _rate(value: Any) -> Decimal | None:
@@ -46,6 +46,6 @@ def listing_record(row: Any) -> ListingRecord:
     )
 
 
-def load_listing(ctx: Ctx, listing_id: str) -> ListingRecord:
+def load_listing(ctx: UnitOfWork, listing_id: str) -> ListingRecord:
     """The listing ``listing_id`` as it is now in this unit of work (``NotFound`` if none)."""
     return listing_record(get_row(ctx.conn, listings, listing_id, "listing"))

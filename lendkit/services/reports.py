@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 from lendkit.core import states as S
 from lendkit.core.money import Money
 from lendkit.core.records import Disclosure
-from lendkit.services.context import Ctx
-from lendkit.services.uow import Tx
 from lendkit.store.tables import accounts, installments, listings, loans, payments
+from lendkit.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -68,7 +67,7 @@ class ReportsService:
     def totals(self) -> PlatformTotals:
         """Volume, outstanding, overdue and defaulted principal, revenue, listings by state."""
 
-        def run(tx: Tx) -> PlatformTotals:
+        def run(tx: UnitOfWork) -> PlatformTotals:
             cur = self._p.config.currency
             conn = tx.conn
 
@@ -123,7 +122,7 @@ class ReportsService:
     def fees(self) -> Money:
         """Fees booked on payments (management, prepayment) — the revenue less service fees."""
 
-        def run(tx: Tx) -> Money:
+        def run(tx: UnitOfWork) -> Money:
             total = tx.conn.execute(select(func.coalesce(func.sum(payments.c.fee), 0))).scalar_one()
             return Money.from_minor(int(total), self._p.config.currency)
 
@@ -143,7 +142,7 @@ class ReportsService:
             ),
         ]
 
-        def run(tx: Tx) -> list[Disclosure]:
-            return self._p.hooks.disclosures(Ctx(tx))
+        def run(tx: UnitOfWork) -> list[Disclosure]:
+            return self._p.hooks.disclosures(tx)
 
         return own + self._p.runner.run("reports.disclosure", run)

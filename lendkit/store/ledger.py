@@ -87,7 +87,7 @@ def ensure_account(
         row = conn.execute(
             select(accounts.c.id, accounts.c.allow_negative).where(accounts.c.code == code)
         ).one()
-    # the caller caches it once its transaction commits (see Ctx.account)
+    # the caller caches it once its transaction commits (see UnitOfWork.account)
     return AccountRef(
         id=row.id, code=code, currency=currency, allow_negative=bool(row.allow_negative)
     )

@@ -129,7 +129,7 @@ def test_every_refusal_class_lives_in_core_errors_and_is_exported() -> None:
 
     for info in pkgutil.iter_modules(lendkit.plugins.__path__, "lendkit.plugins."):
         importlib.import_module(info.name)
-    for name in ("lendkit.core.hooks", "lendkit.platform", "lendkit.services.uow"):
+    for name in ("lendkit.core.hooks", "lendkit.platform", "lendkit.uow"):
         importlib.import_module(name)
 
     def subclasses(cls: type) -> set[type]:

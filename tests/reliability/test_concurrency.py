@@ -63,8 +63,8 @@ def test_hold_resolves_exactly_once(
     owner, dest = funded(str(rounds * 10)), funded("0")
     rng = random.Random(SEED)
 
-    def in_tx(fn: Callable[[C.Ctx], object]) -> object:
-        return p.runner.run("test", lambda tx: fn(C.Ctx(tx)))
+    def in_tx(fn: Callable[[C.UnitOfWork], object]) -> object:
+        return p.runner.run("test", lambda tx: fn(tx))
 
     outcomes: dict[str, int] = {"post": 0, "void": 0, "expire": 0}
     with ThreadPoolExecutor(3) as pool:
@@ -114,7 +114,7 @@ def test_expiry_at_scale_two_sweepers(
     expires = clock.now + timedelta(hours=1)
 
     def many(tx: object) -> None:
-        ctx = C.Ctx(tx)  # type: ignore[arg-type]
+        ctx = tx  # type: ignore[arg-type]
         d = ctx.party_account(dest)
         for _ in range(count):
             C.freeze(ctx, owner, cny(1), d, reference="bulk", reason="test", expires_at=expires)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 import lendkit
 from lendkit import Money
-from lendkit.services import uow
+from lendkit import uow
 
 SEED = 20261130
 THREADS = 16

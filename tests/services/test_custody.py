@@ -104,8 +104,8 @@ def test_refused_commands_change_nothing(
     assert dump(db_url) == before
 
 
-def _ctx_call(platform: lendkit.Platform, fn: Callable[[C.Ctx], object]) -> object:
-    return platform.runner.run("test", lambda tx: fn(C.Ctx(tx)))
+def _ctx_call(platform: lendkit.Platform, fn: Callable[[C.UnitOfWork], object]) -> object:
+    return platform.runner.run("test", lambda tx: fn(tx))
 
 
 def test_hold_post_partial_and_wrong_destination(

@@ -1,10 +1,17 @@
-"""Units of work: one transaction per public call, retries, idempotency keys, host sessions.
+"""The unit of work: one transaction, its clock, configuration, hooks and account cache.
 
-``Runner.run(command, payload, key, fn)`` executes ``fn(tx)`` in a transaction:
+Every operation (``lendkit.ops``) takes a :class:`UnitOfWork` first. It holds no ``Platform``:
+what the platform's units of work share (configuration, hooks, products, the account cache, the
+clock, the plugins' settings) is one :class:`Environment`. The unit of work is also what a
+plugin's hook receives (it implements ``lendkit.core.context.HookContext``); the operations a
+plugin may run through it (repay, settle, pay investors, read a loan...) are the
+:class:`PluginOperations` the platform hands the environment, so this layer imports no operation.
+
+``Runner.run(command, fn, key=, payload=)`` executes ``fn(uow)`` in a transaction:
 
 * lendkit-owned (``OwnRunner``): begins, commits, and on serialization failure / deadlock /
   SQLITE_BUSY rolls back and runs ``fn`` again with jittered backoff. Callbacks registered with
-  ``tx.after_commit`` run once, after the commit that succeeded.
+  ``uow.after_commit`` run once, after the commit that succeeded.
 * host-owned (``HostRunner``): runs inside a SAVEPOINT on the host's connection, so a refusal
   undoes only lendkit's part; lendkit never commits, the host does. ``after_commit`` callbacks run
   when the host's outermost transaction commits.
@@ -21,23 +28,30 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, event, select, update
+import attrs
+from sqlalchemy import Connection, Engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lendkit.core import errors as E
-from lendkit.core.errors import IdempotencyConflict, InvalidValue, LendkitError
+from lendkit.core.errors import Forbidden, IdempotencyConflict, InvalidValue, LendkitError
+from lendkit.core.inputs import text_problem
+from lendkit.core.ledger import AVAILABLE, FROZEN, AccountRef, Leg, plugin_movement_violation
+from lendkit.core.money import Money
 from lendkit.core.serde import converter
-from lendkit.services.common import text_problem
+from lendkit.store import ledger as store_ledger
 from lendkit.store.db import is_retryable
-from lendkit.store.tables import idempotency
+from lendkit.store.ledger import AccountCache
+from lendkit.store.tables import claims, idempotency
 
 if TYPE_CHECKING:
-    from lendkit.platform import Platform
+    from lendkit.core.config import PlatformConfig
+    from lendkit.core.hooks import Hooks
+    from lendkit.core.records import Product
 
 T = TypeVar("T")
 
@@ -45,18 +59,99 @@ MAX_ATTEMPTS = 12
 MAX_KEY_LENGTH = 200
 
 
-class Tx:
-    """The current unit of work: connection, platform, clock, and after-commit callbacks."""
+class PluginOperations(Protocol):
+    """The operations a plugin reaches through its ``HookContext`` (implemented in
+    ``lendkit.ops.context``; the platform hands them to the :class:`Environment`)."""
 
-    def __init__(self, conn: Connection, platform: Platform) -> None:
+    def pay_investors(
+        self,
+        uow: UnitOfWork,
+        loan_id: str,
+        source: AccountRef,
+        principal: Money,
+        interest: Money,
+        *,
+        reason: str,
+        period: int | None = None,
+    ) -> Money: ...
+
+
+@attrs.frozen
+class Environment:
+    """What all units of work of one platform share; built once when the platform opens."""
+
+    config: PlatformConfig
+    hooks: Hooks
+    products: Mapping[str, Product]
+    accounts: AccountCache
+    clock: Callable[[], datetime]
+    operations: PluginOperations
+
+
+class UnitOfWork:
+    """One transaction: its connection, clock, business date, after-commit callbacks, and the
+    platform's configuration, hooks, products and account cache (through its environment).
+
+    Operations take it first; plugins receive it as their ``HookContext``.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        env: Environment,
+        *,
+        business_date: date | None = None,
+        now: datetime | None = None,
+        after: list[Callable[[], None]] | None = None,
+    ) -> None:
         self.conn = conn
-        self.platform = platform
-        self.now: datetime = platform.clock()
-        self._after: list[Callable[[], None]] = []
+        self.env = env
+        self.now: datetime = env.clock() if now is None else now
+        self._business_date = business_date
+        self._after: list[Callable[[], None]] = [] if after is None else after
+
+    def on(self, business_date: date) -> UnitOfWork:
+        """This unit of work seen on ``business_date`` (close of business for a past date): same
+        transaction, clock and after-commit callbacks."""
+        return UnitOfWork(
+            self.conn, self.env, business_date=business_date, now=self.now, after=self._after
+        )
+
+    # -- what the platform shares -----------------------------------------------------------------
+
+    @property
+    def hooks(self) -> Hooks:
+        """The platform's hook caller (core code only: plugins never call hooks)."""
+        return self.env.hooks
+
+    @property
+    def platform_config(self) -> PlatformConfig:
+        """The platform's configuration (core code; plugins read ``config(plugin)``)."""
+        return self.env.config
+
+    @property
+    def accounts(self) -> AccountCache:
+        """The platform's cache of committed accounts."""
+        return self.env.accounts
+
+    @property
+    def products(self) -> Mapping[str, Product]:
+        """The products the enabled plugins registered, by name."""
+        return self.env.products
 
     @property
     def today(self) -> date:
-        return self.now.date()
+        """The business date: ``now.date()``, or the close-of-business date being run."""
+        return self._business_date or self.now.date()
+
+    @property
+    def currency(self) -> str:
+        return self.env.config.currency
+
+    def config(self, plugin: str) -> Mapping[str, Any]:
+        return self.env.config.plugins.get(plugin, {})
+
+    # -- the transaction --------------------------------------------------------------------------
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once after this unit of work commits (never on a rolled back attempt)."""
@@ -80,13 +175,113 @@ class Tx:
         """Hand over the after-commit callbacks registered so far (this unit of work forgets
         them): whoever commits runs them, e.g. the host runner when the host's transaction
         commits."""
-        callbacks, self._after = self._after, []
+        callbacks = list(self._after)
+        self._after.clear()
         return callbacks
 
     def run_after_commit(self) -> None:
         """Run the after-commit callbacks once (call it after the commit that succeeded)."""
         for fn in self.take_after_commit():
             fn()
+
+    # -- accounts and movements --------------------------------------------------------------------
+
+    def account(
+        self,
+        owner_kind: str,
+        owner_id: str,
+        purpose: str,
+        currency: str,
+        *,
+        allow_negative: bool = False,
+    ) -> AccountRef:
+        cache = self.accounts
+        ref = cache.get(f"{owner_kind}:{owner_id}:{purpose}:{currency}")
+        if ref is not None:
+            return ref
+        ref = store_ledger.ensure_account(
+            self.conn,
+            cache,
+            owner_kind=owner_kind,
+            owner_id=owner_id,
+            purpose=purpose,
+            currency=currency,
+            allow_negative=allow_negative,
+        )
+        # cached only once committed: a rolled back creation must not leave a dangling id
+        self.after_commit(lambda: cache.put(ref))
+        return ref
+
+    def party_account(self, party_id: str, currency: str | None = None) -> AccountRef:
+        return self.account("party", party_id, AVAILABLE, currency or self.currency)
+
+    def party_frozen(self, party_id: str, currency: str | None = None) -> AccountRef:
+        return self.account("party", party_id, FROZEN, currency or self.currency)
+
+    def system(self, name: str, purpose: str, *, allow_negative: bool = False) -> AccountRef:
+        return self.account("platform", name, purpose, self.currency, allow_negative=allow_negative)
+
+    def balance(self, account: AccountRef) -> Money:
+        return Money.from_minor(store_ledger.balance_of(self.conn, account.id), account.currency)
+
+    def existing_account(self, code: str) -> AccountRef:
+        """The account with ``code`` if it exists (``NotFound`` otherwise); never creates one."""
+        return store_ledger.find_account(self.conn, self.accounts, code)
+
+    def paid_for(self, loan_id: str, account: AccountRef) -> Money:
+        """What ``account`` paid ``loan_id``'s investors as a third party and has not recovered."""
+        owed = self.conn.execute(
+            select(
+                func.coalesce(
+                    func.sum(
+                        claims.c.principal
+                        + claims.c.interest
+                        - claims.c.recovered_principal
+                        - claims.c.recovered_interest
+                    ),
+                    0,
+                )
+            ).where(claims.c.loan_id == loan_id, claims.c.account_id == account.id)
+        ).scalar_one()
+        return Money.from_minor(int(owed), account.currency)
+
+    def transfer(self, kind: str, reference: str, legs: Sequence[tuple[AccountRef, Money]]) -> int:
+        """A plugin's movement: refused (``Forbidden``) unless a plugin may make it.
+
+        See ``lendkit.core.ledger.plugin_movement_violation``: never from one user's account to
+        another user's, never a user's frozen money, a listing's escrow or out of a loan's
+        clearing account, never the platform's gateway.
+        """
+        minor = [Leg(account, money.minor) for account, money in legs]
+        problem = plugin_movement_violation(minor)
+        if problem:
+            raise Forbidden(f"{kind} {reference}: {problem}")
+        return self.post(kind, reference, minor)
+
+    def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
+        """Book one balanced entry from minor-unit legs."""
+        return store_ledger.append_entry(
+            self.conn, kind=kind, reference=reference, legs=legs, now=self.now, memo=memo
+        )
+
+    def post_many(self, entries: Sequence[store_ledger.NewEntry]) -> list[int]:
+        """Book several balanced entries in order (as ``post`` each would) in a few statements."""
+        return store_ledger.append_entries(self.conn, entries, self.now)
+
+    def pay_investors(
+        self,
+        loan_id: str,
+        source: AccountRef,
+        principal: Money,
+        interest: Money,
+        *,
+        reason: str,
+        period: int | None = None,
+    ) -> Money:
+        """See ``HookContext.pay_investors``."""
+        return self.env.operations.pay_investors(
+            self, loan_id, source, principal, interest, reason=reason, period=period
+        )
 
 
 def payload_digest(command: str, payload: Any) -> str:
@@ -111,13 +306,13 @@ def check_key(key: object) -> str | None:
 class Runner:
     """Base of the two ways a command's transaction is owned."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
+    def __init__(self, env: Environment) -> None:
+        self.env = env
 
     def run(
         self,
         command: str,
-        fn: Callable[[Tx], T],
+        fn: Callable[[UnitOfWork], T],
         *,
         key: str | None = None,
         payload: Any = None,
@@ -197,14 +392,14 @@ def _records_failure(exc: LendkitError) -> bool:
 class OwnRunner(Runner):
     """lendkit opens, commits and retries the transaction itself."""
 
-    def __init__(self, platform: Platform, engine: Engine) -> None:
-        super().__init__(platform)
+    def __init__(self, env: Environment, engine: Engine) -> None:
+        super().__init__(env)
         self.engine = engine
 
     def run(
         self,
         command: str,
-        fn: Callable[[Tx], T],
+        fn: Callable[[UnitOfWork], T],
         *,
         key: str | None = None,
         payload: Any = None,
@@ -218,7 +413,7 @@ class OwnRunner(Runner):
             try:
                 with self.engine.connect() as conn:
                     trans = conn.begin()
-                    tx = Tx(conn, self.platform)
+                    tx = UnitOfWork(conn, self.env)
                     try:
                         if key:
                             found, stored = self._replay(conn, key, digest, command)
@@ -259,8 +454,8 @@ class OwnRunner(Runner):
 class HostRunner(Runner):
     """Run inside the host application's transaction: SAVEPOINT per command, never commit."""
 
-    def __init__(self, platform: Platform, conn: Connection) -> None:
-        super().__init__(platform)
+    def __init__(self, env: Environment, conn: Connection) -> None:
+        super().__init__(env)
         self.conn = conn
         self._pending: list[Callable[[], None]] = []
 
@@ -277,7 +472,7 @@ class HostRunner(Runner):
     def run(
         self,
         command: str,
-        fn: Callable[[Tx], T],
+        fn: Callable[[UnitOfWork], T],
         *,
         key: str | None = None,
         payload: Any = None,
@@ -286,7 +481,7 @@ class HostRunner(Runner):
         key = check_key(key)
         digest = payload_digest(command, payload) if key else ""
         conn = self.conn
-        tx = Tx(conn, self.platform)
+        tx = UnitOfWork(conn, self.env)
         if key:
             found, stored = self._replay(conn, key, digest, command)
             if found:
