@@ -16,8 +16,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 import lendkit
-from lendkit import Money
-from lendkit import uow
+from lendkit import Money, uow
 
 SEED = 20261130
 THREADS = 16
