@@ -44,10 +44,11 @@ from lendkit.core.errors import (
 from lendkit.core.ledger import REVENUE, AccountRef, Leg
 from lendkit.core.money import Money
 from lendkit.core.records import Claim, CobResult, Installment
-from lendkit.services import custody
+from lendkit.ops import holds
+from lendkit.ops.listings import close_listing
+from lendkit.ops.parties import require_party
 from lendkit.services.common import get_row, new_id
 from lendkit.services.context import Ctx
-from lendkit.services.listings import close_listing
 from lendkit.services.loans import (
     POSITIONS_RECEIVED,
     accrue_penalty,
@@ -58,7 +59,6 @@ from lendkit.services.loans import (
     owed_by_part,
     split_to_positions,
 )
-from lendkit.services.parties import require_party
 from lendkit.services.uow import Tx
 from lendkit.store.ledger import NewEntry
 from lendkit.store.tables import (
@@ -570,7 +570,7 @@ class CobService:
         is rolled back to its savepoint and what is there now is collected instead (nothing, if
         nothing is left: the installment stays unpaid), so one payer cannot abort the chunk.
         """
-        available = custody.balance_of(ctx, payer, loan.currency).available.minor
+        available = holds.balance_of(ctx, payer, loan.currency).available.minor
         source = None if payer == loan.borrower_id else ctx.party_account(payer, loan.currency)
         for _attempt in range(MAX_COLLECTION_ATTEMPTS):
             pay = min(owed, available)
@@ -580,7 +580,7 @@ class CobService:
                 with ctx.tx.savepoint():
                     apply_payment(ctx, loan, pay, "collection", source)
             except InsufficientFunds:
-                now = custody.balance_of(ctx, payer, loan.currency).available.minor
+                now = holds.balance_of(ctx, payer, loan.currency).available.minor
                 if now >= pay:
                     raise  # not the payer's balance: a plugin's refusal, not this race
                 available = now

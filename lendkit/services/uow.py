@@ -31,8 +31,8 @@ from sqlalchemy.exc import IntegrityError
 
 from lendkit.core import errors as E
 from lendkit.core.errors import IdempotencyConflict, InvalidValue, LendkitError
+from lendkit.core.inputs import text_problem
 from lendkit.core.serde import converter
-from lendkit.services.common import text_problem
 from lendkit.store.db import is_retryable
 from lendkit.store.tables import idempotency
 

@@ -17,7 +17,8 @@ import pytest
 import lendkit
 from lendkit import Money
 from lendkit.core.errors import HoldResolved, InsufficientFunds, InvalidState, LimitExceeded
-from lendkit.services import custody as C
+from lendkit.ops import holds as C
+from lendkit.services.context import Ctx
 from tests.conftest import FixedClock
 
 SEED = 20261123
@@ -63,8 +64,8 @@ def test_hold_resolves_exactly_once(
     owner, dest = funded(str(rounds * 10)), funded("0")
     rng = random.Random(SEED)
 
-    def in_tx(fn: Callable[[C.Ctx], object]) -> object:
-        return p.runner.run("test", lambda tx: fn(C.Ctx(tx)))
+    def in_tx(fn: Callable[[Ctx], object]) -> object:
+        return p.runner.run("test", lambda tx: fn(Ctx(tx)))
 
     outcomes: dict[str, int] = {"post": 0, "void": 0, "expire": 0}
     with ThreadPoolExecutor(3) as pool:
@@ -114,7 +115,7 @@ def test_expiry_at_scale_two_sweepers(
     expires = clock.now + timedelta(hours=1)
 
     def many(tx: object) -> None:
-        ctx = C.Ctx(tx)  # type: ignore[arg-type]
+        ctx = Ctx(tx)  # type: ignore[arg-type]
         d = ctx.party_account(dest)
         for _ in range(count):
             C.freeze(ctx, owner, cny(1), d, reference="bulk", reason="test", expires_at=expires)
