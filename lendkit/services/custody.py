@@ -14,7 +14,7 @@ in between leaves the row for :meth:`CustodyService.flush` (run by ``Platform.op
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from attrs import frozen
 
 from lendkit.core.errors import InvalidState
 from lendkit.core.inputs import check_date, check_id, check_text, parse_amount
+from lendkit.core.money import Money
 from lendkit.core.records import Balance, HoldRecord, Movement
 from lendkit.ops import custody as ops
 from lendkit.ops import holds, reconciliation
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from lendkit.platform import Platform
 
 log = logging.getLogger("lendkit.custody")
+
+#: ``ops.custody.deposit`` or ``ops.custody.withdraw``
+GatewayOperation = Callable[[Ctx, CustodyGateway, str, Money, str, ops.Send | None], Movement]
 
 #: the longest operator freeze reason (its hold reference is ``operator:<reason>``)
 MAX_FREEZE_REASON = 100
@@ -79,19 +83,9 @@ class CustodyService:
         movement returned is ``completed`` (credited), ``pending`` (``complete_deposit`` or
         ``fail_deposit`` books the custodian's answer later) or ``failed``.
         """
-        party_id = check_id(party_id, "party")
-        money = parse_amount(amount, self._currency, "deposit amount")
-        key = check_key(key)
-        movement_id = movement_id_for("custody.deposit", key)
-        send = self._send if self._own else None
-        movement = self._p.runner.run(
-            "custody.deposit",
-            lambda tx: ops.deposit(Ctx(tx), self.gateway, party_id, money, movement_id, send),
-            key=key,
-            payload=[party_id, money.format()],
-            result_type=Movement,
+        return self._gateway_command(
+            "custody.deposit", ops.deposit, party_id, amount, "deposit amount", key
         )
-        return self._after_send("custody.deposit", movement)
 
     def withdraw(self, party_id: str, amount: object, key: str | None = None) -> Movement:
         """Withdraw (提现): hold the funds, then complete (or stay pending with an outside gateway).
@@ -99,19 +93,9 @@ class CustodyService:
         The request reaches an outside gateway once, after commit, with the same movement id on
         every resend (derived from ``key``); the hold stays until the gateway's answer is booked.
         """
-        party_id = check_id(party_id, "party")
-        money = parse_amount(amount, self._currency, "withdrawal amount")
-        key = check_key(key)
-        movement_id = movement_id_for("custody.withdraw", key)
-        send = self._send if self._own else None
-        movement = self._p.runner.run(
-            "custody.withdraw",
-            lambda tx: ops.withdraw(Ctx(tx), self.gateway, party_id, money, movement_id, send),
-            key=key,
-            payload=[party_id, money.format()],
-            result_type=Movement,
+        return self._gateway_command(
+            "custody.withdraw", ops.withdraw, party_id, amount, "withdrawal amount", key
         )
-        return self._after_send("custody.withdraw", movement)
 
     def complete_deposit(self, movement_id: str, key: str | None = None) -> Movement:
         """The custodian received a pending deposit: credit the party's available balance."""
@@ -304,9 +288,29 @@ class CustodyService:
             result_type=Movement,
         )
 
-    def _after_send(self, command: str, movement: Movement) -> Movement:
-        """A deposit/withdrawal as it is once sent: with an outside gateway and lendkit owning
-        the transaction, the request went out after commit, so read its state again."""
+    def _gateway_command(
+        self,
+        command: str,
+        operation: GatewayOperation,
+        party_id: str,
+        amount: object,
+        what: str,
+        key: str | None,
+    ) -> Movement:
+        """Run a deposit or withdrawal ``operation``; with an outside gateway and lendkit owning
+        the transaction the request went out after commit, so its state is read again."""
+        party_id = check_id(party_id, "party")
+        money = parse_amount(amount, self._currency, what)
+        key = check_key(key)
+        movement_id = movement_id_for(command, key)
+        send = self._send if self._own else None
+        movement = self._p.runner.run(
+            command,
+            lambda tx: operation(Ctx(tx), self.gateway, party_id, money, movement_id, send),
+            key=key,
+            payload=[party_id, money.format()],
+            result_type=Movement,
+        )
         if movement.state != "pending" or not ops.is_external(self.gateway) or not self._own:
             return movement  # inside a host's transaction it is sent by flush after the commit
         return self._p.runner.run(
