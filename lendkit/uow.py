@@ -320,6 +320,14 @@ class Runner:
     ) -> T:
         raise NotImplementedError
 
+    def run_batches(self, command: str, fn: Callable[[UnitOfWork], int]) -> int:
+        """Run ``fn`` in one unit of work after another until it reports 0 items done; returns
+        the total (a sweep in bounded batches: each batch commits on its own)."""
+        total = 0
+        while (done := self.run(command, fn)) > 0:
+            total += done
+        return total
+
     # -- idempotency helpers shared by both runners ---------------------------------------------
 
     @staticmethod

@@ -44,9 +44,9 @@ from lendkit.core.errors import (
 from lendkit.core.ledger import REVENUE, AccountRef, Leg
 from lendkit.core.money import Money
 from lendkit.core.records import Claim, CobResult, Installment
-from lendkit.services import custody
-from lendkit.services.common import get_row, new_id
-from lendkit.services.listings import close_listing
+from lendkit.ops import holds
+from lendkit.ops.listings import close_listing
+from lendkit.ops.parties import require_party
 from lendkit.services.loans import (
     POSITIONS_RECEIVED,
     accrue_penalty,
@@ -57,8 +57,8 @@ from lendkit.services.loans import (
     owed_by_part,
     split_to_positions,
 )
-from lendkit.services.parties import require_party
 from lendkit.store.ledger import NewEntry
+from lendkit.store.rows import get_row, new_id
 from lendkit.store.tables import (
     accounts,
     cob_runs,
@@ -162,6 +162,8 @@ def exclusive_run(platform: Platform, label: str, run_date: date) -> Iterator[No
 #: how long a run waits for a shard's lock before refusing: the server ends a killed process's
 #: session (and so releases its lock) only once it notices the closed connection
 LOCK_GRACE_SECONDS = 5.0
+#: holds released per unit of work when close of business sweeps expired ones
+HOLD_SWEEP_BATCH = 1000
 
 
 def _try_advisory_lock(conn: Connection, key: int) -> bool:
@@ -299,7 +301,9 @@ class CobService:
         self._p.runner.run("cob.start", start)
 
         expired = self._expire_listings(end, i, n)
-        released = self._p.custody.expire_holds(now=end)
+        released = self._p.runner.run_batches(
+            "cob.expire_holds", lambda tx: holds.expire_holds(tx, end, HOLD_SWEEP_BATCH)
+        )
         collected = overdue = defaulted = 0
         todo = self._due_loans(run_date, i, n)
         chunk = max(1, self._p.config.cob_chunk)
@@ -571,7 +575,7 @@ class CobService:
         is rolled back to its savepoint and what is there now is collected instead (nothing, if
         nothing is left: the installment stays unpaid), so one payer cannot abort the chunk.
         """
-        available = custody.balance_of(ctx, payer, loan.currency).available.minor
+        available = holds.balance_of(ctx, payer, loan.currency).available.minor
         source = None if payer == loan.borrower_id else ctx.party_account(payer, loan.currency)
         for _attempt in range(MAX_COLLECTION_ATTEMPTS):
             pay = min(owed, available)
@@ -581,7 +585,7 @@ class CobService:
                 with ctx.savepoint():
                     apply_payment(ctx, loan, pay, "collection", source)
             except InsufficientFunds:
-                now = custody.balance_of(ctx, payer, loan.currency).available.minor
+                now = holds.balance_of(ctx, payer, loan.currency).available.minor
                 if now >= pay:
                     raise  # not the payer's balance: a plugin's refusal, not this race
                 available = now

@@ -1,47 +1,30 @@
-"""Listings (标的): apply -> review -> publish -> funded (满标) / failed (流标) -> disbursed.
-
-Every transition is checked against :mod:`lendkit.core.states`; a wrong one raises
-``InvalidState`` and changes nothing.
-"""
+"""``platform.listings``: the facade over :mod:`lendkit.ops.listings`."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select, update
+from typing import TYPE_CHECKING
 
 from lendkit.core import states as S
 from lendkit.core.config import GRADES
-from lendkit.core.errors import InvalidRate, InvalidState, InvalidValue, LimitExceeded
-from lendkit.core.ledger import LISTING
-from lendkit.core.money import Money, parse_rate
-from lendkit.core.records import ListingRecord
-from lendkit.core.schedule import MAX_MONTHS
-from lendkit.services import custody
-from lendkit.services.bidding import clear_auction, notify_released, run_autobids
-from lendkit.services.common import (
+from lendkit.core.errors import InvalidRate, InvalidValue
+from lendkit.core.inputs import (
     MAX_REVIEWER_LENGTH,
     MAX_TEXT_LENGTH,
     check_choice,
     check_id,
     check_int,
     check_text,
-    get_row,
-    new_id,
     parse_amount,
 )
-from lendkit.services.parties import require_party
-from lendkit.services.records import listing_record, load_listing
-from lendkit.store.tables import bids, listings, parties
-from lendkit.uow import UnitOfWork
+from lendkit.core.money import Money, parse_rate
+from lendkit.core.records import ListingRecord
+from lendkit.core.schedule import MAX_MONTHS
+from lendkit.ops import listings as ops
+from lendkit.ops.records import load_listing
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
-
-BIDDING_STYLES = ("fixed", "auction")
-CLEARING = ("own", "uniform")
 
 
 def _positive_rate(value: object, what: str) -> Decimal:
@@ -80,8 +63,8 @@ class ListingsService:
         borrower_id = check_id(borrower_id, "borrower")
         money = parse_amount(amount, cur, "listing amount")
         months = check_int(months, "months", 1, MAX_MONTHS)
-        bidding = check_choice(bidding, "bidding style", BIDDING_STYLES)
-        clearing = check_choice(clearing, "auction clearing", CLEARING)
+        bidding = check_choice(bidding, "bidding style", ops.BIDDING_STYLES)
+        clearing = check_choice(clearing, "auction clearing", ops.CLEARING)
         window_days = check_int(
             window_days, "funding window (days)", 1, self._p.config.funding_window_days_max
         )
@@ -126,45 +109,26 @@ class ListingsService:
             clearing,
         ]
 
-        def run(tx: UnitOfWork) -> ListingRecord:
-            ctx = tx
-            party = require_party(ctx, borrower_id, verified=True, action="borrow")
-            if (
-                party.credit_score is not None
-                and money.minor > party.credit_line - party.credit_used
-            ):
-                raise LimitExceeded(
-                    f"listing amount {money} exceeds {borrower_id}'s available credit line "
-                    f"{Money.from_minor(party.credit_line - party.credit_used, cur)}"
-                )
-            listing_id = new_id("lst")
-            values = dict(
-                id=listing_id,
-                borrower_id=borrower_id,
-                product=product,
-                currency=cur,
-                amount=money.minor,
+        return self._p.runner.run(
+            "listings.apply",
+            lambda tx: ops.apply(
+                tx,
+                borrower_id,
+                money,
+                annual_rate=rate,
                 months=months,
                 method=method,
                 bidding=bidding,
-                clearing=clearing,
-                annual_rate=None if rate is None else str(rate),
-                max_rate=None if cap is None else str(cap),
-                min_bid=low.minor,
-                max_bid=None if high is None else high.minor,
+                max_rate=cap,
+                min_bid=low,
+                max_bid=high,
                 window_days=window_days,
-                state=S.APPLIED,
-                bid_total=0,
-                bid_count=0,
-                created_at=ctx.now,
-            )
-            ctx.conn.execute(listings.insert().values(**values))
-            record = load_listing(ctx, listing_id)
-            self._p.hooks.validate_listing(ctx, record)
-            return record
-
-        return self._p.runner.run(
-            "listings.apply", run, key=key, payload=payload, result_type=ListingRecord
+                product=product,
+                clearing=clearing,
+            ),
+            key=key,
+            payload=payload,
+            result_type=ListingRecord,
         )
 
     def approve(
@@ -187,41 +151,9 @@ class ListingsService:
             None if reviewer is None else check_text(reviewer, "reviewer", MAX_REVIEWER_LENGTH)
         )
 
-        def run(tx: UnitOfWork) -> ListingRecord:
-            ctx = tx
-            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
-            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.APPROVED)
-            chosen = rate
-            if row.bidding == "fixed":
-                if chosen is None and row.annual_rate is not None:
-                    chosen = Decimal(row.annual_rate)
-                if chosen is None:
-                    chosen = self._p.hooks.price_listing(ctx, listing_record(row), grade)
-                if chosen is None:
-                    chosen = self._p.config.grade_rates.get(grade)
-                if chosen is None:
-                    raise InvalidValue(f"no rate for grade {grade}: pass annual_rate")
-            elif chosen is not None:
-                raise InvalidValue("an auction listing's rate is set by its bids, not at approval")
-            self._reserve_line(ctx, row, grade)
-            ctx.conn.execute(
-                update(listings)
-                .where(listings.c.id == listing_id)
-                .values(
-                    state=S.APPROVED,
-                    grade=grade,
-                    annual_rate=None if chosen is None else str(chosen),
-                    reason=f"approved by {reviewer}" if reviewer else None,
-                )
-            )
-            record = load_listing(ctx, listing_id)
-            self._p.hooks.validate_listing(ctx, record)
-            self._p.hooks.listing_approved(ctx, record)
-            return record
-
         return self._p.runner.run(
             "listings.approve",
-            run,
+            lambda tx: ops.approve(tx, listing_id, grade, rate, reviewer),
             key=key,
             payload=[listing_id, grade, str(rate), reviewer],
             result_type=ListingRecord,
@@ -231,7 +163,13 @@ class ListingsService:
         """Risk control rejects the application with a reason."""
         listing_id = check_id(listing_id, "listing")
         reason = check_text(reason, "rejection reason", MAX_TEXT_LENGTH, multiline=True)
-        return self._move(listing_id, S.REJECTED, "listings.reject", key, reason=reason)
+        return self._p.runner.run(
+            "listings.reject",
+            lambda tx: ops.reject(tx, listing_id, reason),
+            key=key,
+            payload=[listing_id, {"reason": reason}],
+            result_type=ListingRecord,
+        )
 
     def publish(self, listing_id: str, key: str | None = None) -> ListingRecord:
         """Open the listing for bids for its funding window; matching auto-bid rules bid at once.
@@ -240,54 +178,23 @@ class ListingsService:
         violation refuses the publication (``ValidationRefused`` naming each) and changes nothing.
         """
         listing_id = check_id(listing_id, "listing")
-
-        def run(tx: UnitOfWork) -> ListingRecord:
-            ctx = tx
-            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
-            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.PUBLISHED)
-            account = ctx.account("listing", listing_id, LISTING, row.currency)
-            ctx.conn.execute(
-                update(listings)
-                .where(listings.c.id == listing_id)
-                .values(
-                    state=S.PUBLISHED,
-                    published_at=ctx.now,
-                    account_id=account.id,
-                    closes_at=ctx.now + timedelta(days=row.window_days),
-                )
-            )
-            # asked again before any bid: what approval verified (a bill, a pledge) may have
-            # changed since; a refusal rolls the publication back
-            ctx.hooks.validate_listing(ctx, load_listing(ctx, listing_id))
-            run_autobids(ctx, listing_id)
-            return load_listing(ctx, listing_id)
-
         return self._p.runner.run(
-            "listings.publish", run, key=key, payload=[listing_id], result_type=ListingRecord
+            "listings.publish",
+            lambda tx: ops.publish(tx, listing_id),
+            key=key,
+            payload=[listing_id],
+            result_type=ListingRecord,
         )
 
     def cancel(self, listing_id: str, key: str | None = None) -> ListingRecord:
         """Withdraw a listing before any bid."""
         listing_id = check_id(listing_id, "listing")
-
-        def run(tx: UnitOfWork) -> ListingRecord:
-            ctx = tx
-            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
-            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.CANCELLED)
-            if row.bid_count:
-                raise InvalidState(
-                    f"listing {listing_id} has {row.bid_count} bids; it can only be cancelled before any bid"
-                )
-            _release_line(ctx, row)
-            ctx.conn.execute(
-                update(listings).where(listings.c.id == listing_id).values(state=S.CANCELLED)
-            )
-            record = load_listing(ctx, listing_id)
-            self._p.hooks.listing_withdrawn(ctx, record, "cancelled")
-            return record
-
         return self._p.runner.run(
-            "listings.cancel", run, key=key, payload=[listing_id], result_type=ListingRecord
+            "listings.cancel",
+            lambda tx: ops.cancel(tx, listing_id),
+            key=key,
+            payload=[listing_id],
+            result_type=ListingRecord,
         )
 
     def close(self, listing_id: str, key: str | None = None) -> ListingRecord:
@@ -297,12 +204,12 @@ class ListingsService:
         partly; the amounts that did not win are released at once.
         """
         listing_id = check_id(listing_id, "listing")
-
-        def run(tx: UnitOfWork) -> ListingRecord:
-            return close_listing(tx, listing_id)
-
         return self._p.runner.run(
-            "listings.close", run, key=key, payload=[listing_id], result_type=ListingRecord
+            "listings.close",
+            lambda tx: ops.close_listing(tx, listing_id),
+            key=key,
+            payload=[listing_id],
+            result_type=ListingRecord,
         )
 
     def get(self, listing_id: str) -> ListingRecord:
@@ -312,111 +219,6 @@ class ListingsService:
 
     def find(self, state: str | None = None) -> list[ListingRecord]:
         """Listings, optionally in one state, oldest first."""
-
         if state is not None:
             state = check_choice(state, "listing state", tuple(S.LISTING_TRANSITIONS))
-
-        def run(tx: UnitOfWork) -> list[ListingRecord]:
-            stmt = select(listings).order_by(listings.c.created_at, listings.c.id)
-            if state is not None:
-                stmt = stmt.where(listings.c.state == state)
-            return [listing_record(r) for r in tx.conn.execute(stmt)]
-
-        return self._p.runner.run("listings.list", run)
-
-    # -- internals ---------------------------------------------------------------------------------
-
-    def _move(
-        self, listing_id: str, target: str, command: str, key: str | None, **values: Any
-    ) -> ListingRecord:
-        def run(tx: UnitOfWork) -> ListingRecord:
-            ctx = tx
-            row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
-            S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, target)
-            if target in (S.REJECTED, S.CANCELLED):
-                _release_line(ctx, row)
-            ctx.conn.execute(
-                update(listings).where(listings.c.id == listing_id).values(state=target, **values)
-            )
-            record = load_listing(ctx, listing_id)
-            if target in (S.REJECTED, S.CANCELLED):
-                self._p.hooks.listing_withdrawn(ctx, record, target)
-            return record
-
-        return self._p.runner.run(
-            command, run, key=key, payload=[listing_id, values], result_type=ListingRecord
-        )
-
-    def _reserve_line(self, ctx: UnitOfWork, row: Any, grade: str) -> None:
-        party = get_row(ctx.conn, parties, row.borrower_id, "party", lock=True)
-        need = party.credit_used + row.amount
-        cap = self._p.config.grade_line_caps.get(grade)
-        if cap is not None and need > Money.of(cap, row.currency).minor:
-            raise LimitExceeded(
-                f"listing {row.id} needs a credit line of {Money.from_minor(need, row.currency)}"
-                f" but grade {grade} lines are capped at {Money.of(cap, row.currency)}"
-            )
-        ctx.conn.execute(
-            update(parties)
-            .where(parties.c.id == row.borrower_id)
-            .values(credit_line=max(party.credit_line, need), credit_used=need)
-        )
-
-
-def _release_line(ctx: UnitOfWork, row: Any) -> None:
-    """Give back the credit line a withdrawn (or failed) approved listing reserved."""
-    if row.state in (S.APPROVED, S.PUBLISHED):
-        ctx.conn.execute(
-            update(parties)
-            .where(parties.c.id == row.borrower_id)
-            .values(credit_used=parties.c.credit_used - row.amount)
-        )
-
-
-def close_listing(ctx: UnitOfWork, listing_id: str) -> ListingRecord:
-    """Close bidding on ``listing_id`` (see ``ListingsService.close``): an auction that reached
-    its amount clears and is funded; a listing short of its amount fails and its holds are
-    voided; a funded listing stays as it is."""
-    row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
-    if row.state == S.FUNDED:
-        return listing_record(row)
-    S.check_transition(S.LISTING_TRANSITIONS, "listing", listing_id, row.state, S.FUNDED)
-    if row.bidding == "auction" and row.bid_total >= row.amount:
-        released = clear_auction(ctx, row)
-        ctx.conn.execute(
-            update(listings)
-            .where(listings.c.id == listing_id)
-            .values(state=S.FUNDED, funded_at=ctx.now, bid_total=row.amount)
-        )
-        record = load_listing(ctx, listing_id)
-        notify_released(ctx, record, released)
-        ctx.hooks.listing_funded(ctx, record)
-        return record
-    _fail(ctx, row)
-    return load_listing(ctx, listing_id)
-
-
-def _fail(ctx: UnitOfWork, row: Any) -> None:
-    """流标: void every open bid's hold; each investor's available balance is restored."""
-    open_bids = ctx.conn.execute(
-        select(bids.c.id, bids.c.hold_id)
-        .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
-        .order_by(bids.c.seq)
-    ).all()
-    held = [b.hold_id for b in open_bids]
-    if len(custody.release_holds(ctx, held)) != len(held):
-        raise InvalidState(f"listing {row.id}: a bid's hold was resolved elsewhere")
-    ctx.conn.execute(
-        update(bids)
-        .where(bids.c.listing_id == row.id, bids.c.state == S.BID_OPEN)
-        .values(state=S.BID_VOIDED)
-    )
-    _release_line(ctx, row)
-    ctx.conn.execute(
-        update(listings)
-        .where(listings.c.id == row.id)
-        .values(state=S.FAILED, reason="funding window closed short of the amount")
-    )
-    record = load_listing(ctx, row.id)
-    notify_released(ctx, record, [(b.id, S.RELEASE_LISTING_FAILED) for b in open_bids])
-    ctx.hooks.listing_failed(ctx, record)
+        return self._p.runner.run("listings.list", lambda tx: ops.find_listings(tx, state))

@@ -27,6 +27,13 @@ from lendkit.core.errors import (
     NotFound,
     PluginError,
 )
+from lendkit.core.inputs import (
+    MAX_REVIEWER_LENGTH,
+    check_choice,
+    check_id,
+    check_text,
+    parse_amount,
+)
 from lendkit.core.ledger import (
     AVAILABLE,
     LISTING_OWNER,
@@ -48,19 +55,11 @@ from lendkit.core.records import (
     PositionRecord,
 )
 from lendkit.core.schedule import METHODS, Schedule, build_schedule, validate_schedule
-from lendkit.services import custody
-from lendkit.services.common import (
-    MAX_REVIEWER_LENGTH,
-    check_choice,
-    check_id,
-    check_text,
-    get_row,
-    new_id,
-    parse_amount,
-)
-from lendkit.services.parties import require_party
-from lendkit.services.records import listing_record
+from lendkit.ops import holds
+from lendkit.ops.parties import require_party
+from lendkit.ops.records import listing_record
 from lendkit.store import ledger as store_ledger
+from lendkit.store.rows import get_row, new_id
 from lendkit.store.tables import (
     agreements,
     bids,
@@ -125,7 +124,7 @@ class LoansService:
             .order_by(bids.c.seq)
         ).all()
         for b in winning:
-            custody.post_hold(ctx, b.hold_id)
+            holds.post_hold(ctx, b.hold_id)
         ctx.conn.execute(
             update(bids)
             .where(bids.c.listing_id == listing_id, bids.c.state.in_((S.BID_OPEN, S.BID_WON)))

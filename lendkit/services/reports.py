@@ -1,61 +1,18 @@
-"""Reports and disclosure (信息披露): platform totals plus what each plugin publishes."""
+"""``platform.reports``: the facade over :mod:`lendkit.ops.reports`."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from attrs import frozen
-from sqlalchemy import func, select
-
-from lendkit.core import states as S
 from lendkit.core.money import Money
 from lendkit.core.records import Disclosure
-from lendkit.store.tables import accounts, installments, listings, loans, payments
-from lendkit.uow import UnitOfWork
+from lendkit.ops import reports as ops
+from lendkit.ops.reports import BAD_DEBT_RATE, OVERDUE_RATE, PlatformTotals
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
 
-
-@frozen
-class PlatformTotals:
-    """Headline figures, every one computed from lendkit's tables and the ledger."""
-
-    volume: Money
-    loans: int
-    outstanding_principal: Money
-    overdue_principal: Money
-    defaulted_principal: Money
-    revenue: Money
-    listings_by_state: dict[str, int]
-
-    @property
-    def overdue_rate(self) -> str:
-        """:data:`OVERDUE_RATE`: overdue principal / outstanding principal, as a percentage."""
-        return _ratio(self.overdue_principal, self.outstanding_principal)
-
-    @property
-    def bad_debt_rate(self) -> str:
-        """:data:`BAD_DEBT_RATE`: defaulted principal / outstanding principal, as a percentage."""
-        return _ratio(self.defaulted_principal, self.outstanding_principal)
-
-
-#: how the rates are defined, printed next to them (``lendkit report``, ``lendkit demo``)
-OVERDUE_RATE = (
-    "overdue rate = overdue principal (unpaid principal of installments past due,"
-    " open loans) / outstanding principal (open loans)"
-)
-BAD_DEBT_RATE = (
-    "bad-debt rate = defaulted principal (outstanding principal of defaulted loans)"
-    " / outstanding principal (open loans)"
-)
-
-
-def _ratio(part: Money, whole: Money) -> str:
-    if whole.is_zero():
-        return "0.00%"
-    return f"{(part.amount * 100 / whole.amount).quantize(Decimal('0.01'))}%"
+__all__ = ["BAD_DEBT_RATE", "OVERDUE_RATE", "PlatformTotals", "ReportsService"]
 
 
 class ReportsService:
@@ -66,83 +23,12 @@ class ReportsService:
 
     def totals(self) -> PlatformTotals:
         """Volume, outstanding, overdue and defaulted principal, revenue, listings by state."""
-
-        def run(tx: UnitOfWork) -> PlatformTotals:
-            cur = self._p.config.currency
-            conn = tx.conn
-
-            def money(stmt: object) -> Money:
-                return Money.from_minor(int(conn.execute(stmt).scalar_one() or 0), cur)  # type: ignore[call-overload]
-
-            volume = money(select(func.coalesce(func.sum(loans.c.principal), 0)))
-            count = int(conn.execute(select(func.count()).select_from(loans)).scalar_one())
-            outstanding = money(
-                select(func.coalesce(func.sum(loans.c.outstanding_principal), 0)).where(
-                    loans.c.state.in_(S.OPEN_LOAN_STATES)
-                )
-            )
-            overdue = money(
-                select(
-                    func.coalesce(
-                        func.sum(installments.c.principal - installments.c.paid_principal), 0
-                    )
-                )
-                .join(loans, loans.c.id == installments.c.loan_id)
-                .where(
-                    installments.c.state == S.INST_OVERDUE, loans.c.state.in_(S.OPEN_LOAN_STATES)
-                )
-            )
-            defaulted = money(
-                select(func.coalesce(func.sum(loans.c.outstanding_principal), 0)).where(
-                    loans.c.state == S.DEFAULTED
-                )
-            )
-            revenue = money(
-                select(func.coalesce(func.sum(accounts.c.balance), 0)).where(
-                    accounts.c.code == f"platform:revenue:revenue:{cur}"
-                )
-            )
-            states: dict[str, int] = dict(
-                conn.execute(
-                    select(listings.c.state, func.count()).group_by(listings.c.state)
-                ).all()
-            )
-            return PlatformTotals(
-                volume,
-                count,
-                outstanding,
-                overdue,
-                defaulted,
-                revenue,
-                {str(k): int(v) for k, v in states.items()},
-            )
-
-        return self._p.runner.run("reports.totals", run)
+        return self._p.runner.run("reports.totals", lambda tx: ops.totals(tx))
 
     def fees(self) -> Money:
         """Fees booked on payments (management, prepayment) — the revenue less service fees."""
-
-        def run(tx: UnitOfWork) -> Money:
-            total = tx.conn.execute(select(func.coalesce(func.sum(payments.c.fee), 0))).scalar_one()
-            return Money.from_minor(int(total), self._p.config.currency)
-
-        return self._p.runner.run("reports.fees", run)
+        return self._p.runner.run("reports.fees", lambda tx: ops.fees(tx))
 
     def disclosure(self) -> list[Disclosure]:
         """Platform totals plus every enabled plugin's disclosures."""
-        t = self.totals()
-        own = [
-            Disclosure("platform", "volume", str(t.volume)),
-            Disclosure("platform", "outstanding principal", str(t.outstanding_principal)),
-            Disclosure(
-                "platform", "overdue rate (overdue / outstanding principal)", t.overdue_rate
-            ),
-            Disclosure(
-                "platform", "bad-debt rate (defaulted / outstanding principal)", t.bad_debt_rate
-            ),
-        ]
-
-        def run(tx: UnitOfWork) -> list[Disclosure]:
-            return self._p.hooks.disclosures(tx)
-
-        return own + self._p.runner.run("reports.disclosure", run)
+        return self._p.runner.run("reports.disclosure", lambda tx: ops.disclosure(tx))

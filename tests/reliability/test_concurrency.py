@@ -17,7 +17,8 @@ import pytest
 import lendkit
 from lendkit import Money
 from lendkit.core.errors import HoldResolved, InsufficientFunds, InvalidState, LimitExceeded
-from lendkit.services import custody as C
+from lendkit.ops import holds as C
+from lendkit.uow import UnitOfWork
 from tests.conftest import FixedClock
 
 SEED = 20261123
@@ -63,7 +64,7 @@ def test_hold_resolves_exactly_once(
     owner, dest = funded(str(rounds * 10)), funded("0")
     rng = random.Random(SEED)
 
-    def in_tx(fn: Callable[[C.UnitOfWork], object]) -> object:
+    def in_tx(fn: Callable[[UnitOfWork], object]) -> object:
         return p.runner.run("test", lambda tx: fn(tx))
 
     outcomes: dict[str, int] = {"post": 0, "void": 0, "expire": 0}

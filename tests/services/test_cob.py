@@ -22,8 +22,8 @@ from sqlalchemy import select
 import lendkit
 from lendkit import Money
 from lendkit.core.errors import CobRunning, InvalidState, InvalidValue
+from lendkit.ops import holds as holds_module
 from lendkit.services import cob as cob_module
-from lendkit.services import custody as custody_module
 from lendkit.store.tables import installments
 from tests import conftest
 from tests.conftest import FixedClock, dump, party
@@ -272,7 +272,7 @@ def test_single_collection_absorbs_a_withdrawal_between_read_and_debit(
     a_loan, a_borrower, _, due = one_loan(p, keep="100")
     b_loan, _, _, _ = one_loan(p, keep="400")
     at(clock, due)
-    original = custody_module.balance_of
+    original = holds_module.balance_of
     lied = {"done": False}
 
     def balance_of(ctx: Any, party_id: str, currency: str) -> Any:
@@ -282,7 +282,7 @@ def test_single_collection_absorbs_a_withdrawal_between_read_and_debit(
             return type(found)(party_id, found.available + M("240.02"), found.frozen)
         return found
 
-    monkeypatch.setattr(custody_module, "balance_of", balance_of)
+    monkeypatch.setattr(holds_module, "balance_of", balance_of)
     result = p.cob.run(due)
     assert lied["done"] and result.collected == 2
     [a1, *_] = inst_rows(p, a_loan)

@@ -24,7 +24,9 @@ from lendkit.core.errors import (
     LimitExceeded,
     NotFound,
 )
-from lendkit.services import custody as C
+from lendkit.ops import holds as C
+from lendkit.services.custody import StatementLine
+from lendkit.uow import UnitOfWork
 from tests.conftest import dump
 
 
@@ -104,7 +106,7 @@ def test_refused_commands_change_nothing(
     assert dump(db_url) == before
 
 
-def _ctx_call(platform: lendkit.Platform, fn: Callable[[C.UnitOfWork], object]) -> object:
+def _ctx_call(platform: lendkit.Platform, fn: Callable[[UnitOfWork], object]) -> object:
     return platform.runner.run("test", lambda tx: fn(tx))
 
 
@@ -275,7 +277,7 @@ def test_reconciliation_flags_gap(
     statement = platform.custody.statement(day)
     assert platform.custody.reconcile(statement, day).ok
     tampered = [
-        C.StatementLine(
+        StatementLine(
             s.external_ref,
             s.party_id,
             s.kind,
@@ -286,7 +288,7 @@ def test_reconciliation_flags_gap(
     result = platform.custody.reconcile(tampered, day)
     assert not result.ok
     assert [d.problem for d in result.differences] == ["amount_mismatch"]
-    extra = [*statement, C.StatementLine("bank-x", a, "deposit", cny("5"))]
+    extra = [*statement, StatementLine("bank-x", a, "deposit", cny("5"))]
     assert [d.problem for d in platform.custody.reconcile(extra, day).differences] == [
         "missing_in_books"
     ]

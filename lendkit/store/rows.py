@@ -1,4 +1,7 @@
-"""Small helpers shared by services: new ids and row lookups; input parsing from ``core.inputs``."""
+"""Row helpers shared by facades and operations: new ids and row lookups.
+
+Input parsing (``check_id``, ``parse_amount``...) lives in :mod:`lendkit.core.inputs`.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 
 from lendkit.core.errors import NotFound
-from lendkit.core.inputs import (
-    MAX_AMOUNT,
-    MAX_ID_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_REVIEWER_LENGTH,
-    MAX_TEXT_LENGTH,
-    check_bool,
-    check_choice,
-    check_date,
-    check_id,
-    check_int,
-    check_text,
-    parse_amount,
-    text_problem,
-)
 
-__all__ = [
-    "MAX_AMOUNT",
-    "MAX_ID_LENGTH",
-    "MAX_NAME_LENGTH",
-    "MAX_REVIEWER_LENGTH",
-    "MAX_TEXT_LENGTH",
-    "check_bool",
-    "check_choice",
-    "check_date",
-    "check_id",
-    "check_int",
-    "check_text",
-    "get_row",
-    "new_id",
-    "parse_amount",
-    "text_problem",
-]
+__all__ = ["get_row", "new_id"]
 
 
 def new_id(prefix: str) -> str:

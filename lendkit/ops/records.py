@@ -1,7 +1,7 @@
 """Rows to records: the conversions and reads several operations share.
 
-It sits below the operations that use it (bidding, listings, loans), so they import it, and each
-other, in one direction.
+It sits below the operations that use it (bidding, auction, listings, loans), so they import it,
+and each other, in one direction.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from lendkit.core.money import Money
-from lendkit.core.records import ListingRecord
-from lendkit.services.common import get_row
+from lendkit.core.records import Bid, ListingRecord
+from lendkit.store.rows import get_row
 from lendkit.store.tables import listings
 from lendkit.uow import UnitOfWork
 
@@ -49,3 +49,18 @@ def listing_record(row: Any) -> ListingRecord:
 def load_listing(ctx: UnitOfWork, listing_id: str) -> ListingRecord:
     """The listing ``listing_id`` as it is now in this unit of work (``NotFound`` if none)."""
     return listing_record(get_row(ctx.conn, listings, listing_id, "listing"))
+
+
+def bid_record(row: Any, currency: str) -> Bid:
+    """Convert a ``lendkit_bids`` row."""
+    return Bid(
+        id=row.id,
+        listing_id=row.listing_id,
+        investor_id=row.investor_id,
+        amount=Money.from_minor(row.amount, currency),
+        requested=Money.from_minor(row.requested, currency),
+        rate=None if row.rate is None else Decimal(row.rate),
+        state=row.state,
+        hold_id=row.hold_id,
+        auto=bool(row.auto),
+    )

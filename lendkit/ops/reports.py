@@ -1,0 +1,119 @@
+"""Reports and disclosure (信息披露): platform totals plus what each plugin publishes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from attrs import frozen
+from sqlalchemy import func, select
+
+from lendkit.core import states as S
+from lendkit.core.money import Money
+from lendkit.core.records import Disclosure
+from lendkit.store.tables import accounts, installments, listings, loans, payments
+from lendkit.uow import UnitOfWork
+
+
+@frozen
+class PlatformTotals:
+    """Headline figures, every one computed from lendkit's tables and the ledger."""
+
+    volume: Money
+    loans: int
+    outstanding_principal: Money
+    overdue_principal: Money
+    defaulted_principal: Money
+    revenue: Money
+    listings_by_state: dict[str, int]
+
+    @property
+    def overdue_rate(self) -> str:
+        """:data:`OVERDUE_RATE`: overdue principal / outstanding principal, as a percentage."""
+        return _ratio(self.overdue_principal, self.outstanding_principal)
+
+    @property
+    def bad_debt_rate(self) -> str:
+        """:data:`BAD_DEBT_RATE`: defaulted principal / outstanding principal, as a percentage."""
+        return _ratio(self.defaulted_principal, self.outstanding_principal)
+
+
+#: how the rates are defined, printed next to them (``lendkit report``, ``lendkit demo``)
+OVERDUE_RATE = (
+    "overdue rate = overdue principal (unpaid principal of installments past due,"
+    " open loans) / outstanding principal (open loans)"
+)
+BAD_DEBT_RATE = (
+    "bad-debt rate = defaulted principal (outstanding principal of defaulted loans)"
+    " / outstanding principal (open loans)"
+)
+
+
+def _ratio(part: Money, whole: Money) -> str:
+    if whole.is_zero():
+        return "0.00%"
+    return f"{(part.amount * 100 / whole.amount).quantize(Decimal('0.01'))}%"
+
+
+def totals(ctx: UnitOfWork) -> PlatformTotals:
+    """Volume, outstanding, overdue and defaulted principal, revenue, listings by state."""
+    cur = ctx.currency
+    conn = ctx.conn
+
+    def money(stmt: Any) -> Money:
+        return Money.from_minor(int(conn.execute(stmt).scalar_one() or 0), cur)
+
+    volume = money(select(func.coalesce(func.sum(loans.c.principal), 0)))
+    count = int(conn.execute(select(func.count()).select_from(loans)).scalar_one())
+    outstanding = money(
+        select(func.coalesce(func.sum(loans.c.outstanding_principal), 0)).where(
+            loans.c.state.in_(S.OPEN_LOAN_STATES)
+        )
+    )
+    overdue = money(
+        select(func.coalesce(func.sum(installments.c.principal - installments.c.paid_principal), 0))
+        .join(loans, loans.c.id == installments.c.loan_id)
+        .where(installments.c.state == S.INST_OVERDUE, loans.c.state.in_(S.OPEN_LOAN_STATES))
+    )
+    defaulted = money(
+        select(func.coalesce(func.sum(loans.c.outstanding_principal), 0)).where(
+            loans.c.state == S.DEFAULTED
+        )
+    )
+    revenue = money(
+        select(func.coalesce(func.sum(accounts.c.balance), 0)).where(
+            accounts.c.code == f"platform:revenue:revenue:{cur}"
+        )
+    )
+    states: dict[str, int] = dict(
+        conn.execute(select(listings.c.state, func.count()).group_by(listings.c.state)).all()
+    )
+    return PlatformTotals(
+        volume,
+        count,
+        outstanding,
+        overdue,
+        defaulted,
+        revenue,
+        {str(k): int(v) for k, v in states.items()},
+    )
+
+
+def fees(ctx: UnitOfWork) -> Money:
+    """Fees booked on payments (management, prepayment) — the revenue less service fees."""
+    total = ctx.conn.execute(select(func.coalesce(func.sum(payments.c.fee), 0))).scalar_one()
+    return Money.from_minor(int(total), ctx.currency)
+
+
+def disclosure(ctx: UnitOfWork) -> list[Disclosure]:
+    """Platform totals plus every enabled plugin's disclosures (``lendkit_disclosures``)."""
+    t = totals(ctx)
+    own = [
+        Disclosure("platform", "volume", str(t.volume)),
+        Disclosure("platform", "outstanding principal", str(t.outstanding_principal)),
+        Disclosure("platform", "overdue rate (overdue / outstanding principal)", t.overdue_rate),
+        Disclosure(
+            "platform", "bad-debt rate (defaulted / outstanding principal)", t.bad_debt_rate
+        ),
+    ]
+    return own + ctx.hooks.disclosures(ctx)
