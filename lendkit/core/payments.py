@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import cache
 from typing import Final
 
 from attrs import field, frozen
@@ -167,12 +168,27 @@ class Share:
 
 @frozen
 class Split:
-    """A payment's investors' part split over a loan's positions (see :func:`split_payment`):
-    one :class:`Share` per position, in the positions' order; ``fee`` is the management fee in
-    total (the shares' fees sum to it, as their parts sum to the payment's parts)."""
+    """A payment's investors' part split over a loan's positions (see :func:`split_payment`).
+
+    One column per part, one entry per position in the positions' order (columns, not one
+    object per position: close of business splits thousands of payments): ``interest`` is
+    gross, ``fees`` the management fee each position pays from it. ``fee`` is the fee in total;
+    every column sums to its part of the payment (``fees`` to ``fee``).
+    """
 
     fee: int
-    shares: tuple[Share, ...] = field(repr=False)
+    penalty: tuple[int, ...] = field(repr=False)
+    interest: tuple[int, ...] = field(repr=False)
+    principal: tuple[int, ...] = field(repr=False)
+    fees: tuple[int, ...] = field(repr=False)
+
+    @property
+    def shares(self) -> tuple[Share, ...]:
+        """The split as one :class:`Share` per position."""
+        return tuple(
+            Share(*share)
+            for share in zip(self.penalty, self.interest, self.principal, self.fees, strict=True)
+        )
 
 
 @frozen
@@ -194,6 +210,13 @@ def check_order(order: Sequence[str]) -> tuple[str, ...]:
     return parts
 
 
+@cache
+def _order_indices(order: tuple[str, ...]) -> tuple[int, ...]:
+    """The positions in ``PAYMENT_PARTS`` of a checked order (asked once per order, not per
+    payment: close of business allocates thousands of payments in the same order)."""
+    return tuple(PAYMENT_PARTS.index(part) for part in check_order(order))
+
+
 def allocate_payment(
     amount: int, owed: Sequence[Owed], order: Sequence[str] = PAYMENT_PARTS
 ) -> Allocation:
@@ -210,7 +233,7 @@ def allocate_payment(
     in ``order`` are paid in full. ``InvalidAmount`` if ``amount`` is negative or more than
     everything owed; ``InvalidValue`` for an order that is not a permutation of the parts.
     """
-    order = check_order(order)
+    indices = _order_indices(tuple(order))
     if amount < 0:
         raise InvalidAmount(f"payment {amount} (minor units) must not be negative")
     left = amount
@@ -219,28 +242,20 @@ def allocate_payment(
     for o in owed:
         if left == 0:
             break
-        due = {"penalty": o.penalty, "interest": o.interest, "principal": o.principal}
-        took = {}
-        for part in order:
-            took[part] = take = min(due[part], left)
+        due = (o.penalty, o.interest, o.principal)  # in PAYMENT_PARTS order
+        took = [0, 0, 0]
+        for i in indices:
+            take = took[i] = min(due[i], left)
             left -= take
-        to_payer_p = max(0, took["principal"] - o.investors_principal)
-        to_payer_i = max(0, took["interest"] - o.investors_interest)
-        penalty += took["penalty"]
-        interest += took["interest"] - to_payer_i
-        principal += took["principal"] - to_payer_p
+        took_n, took_i, took_p = took
+        to_payer_p = max(0, took_p - o.investors_principal)
+        to_payer_i = max(0, took_i - o.investors_interest)
+        penalty += took_n
+        interest += took_i - to_payer_i
+        principal += took_p - to_payer_p
         rec_i, rec_p = rec_i + to_payer_i, rec_p + to_payer_p
-        applied.append(
-            Applied(
-                o.period,
-                took["penalty"],
-                took["interest"],
-                took["principal"],
-                to_payer_i,
-                to_payer_p,
-                settled=took == due,
-            )
-        )
+        settled = took_n == o.penalty and took_i == o.interest and took_p == o.principal
+        applied.append(Applied(o.period, took_n, took_i, took_p, to_payer_i, to_payer_p, settled))
     if left:
         raise InvalidAmount(
             f"payment {amount} (minor units) exceeds everything owed ({amount - left})"
@@ -306,13 +321,7 @@ def split_payment(
         p_shares = n_shares = [0] * n
     i_shares = allocate_minor(interest, interest_weights(stakes)) if interest else [0] * n
     f_shares = allocate_minor(fee, i_shares) if fee else [0] * n
-    return Split(
-        fee,
-        tuple(
-            Share(ns, is_, ps, fs)
-            for ps, ns, is_, fs in zip(p_shares, n_shares, i_shares, f_shares, strict=True)
-        ),
-    )
+    return Split(fee, tuple(n_shares), tuple(i_shares), tuple(p_shares), tuple(f_shares))
 
 
 def split_recovery(

@@ -22,6 +22,7 @@ several processes can share one date on PostgreSQL.
 
 from __future__ import annotations
 
+import itertools
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -728,10 +729,14 @@ class _CollectionBatch:
         if loan.state != S.ACTIVE or cfg.default_after_days <= 0:
             return False
         rows = self.rows.get(loan_id, [])
-        owed = [owed_of(r) for r in rows]
-        if any(o.claimed_principal or o.claimed_interest for o in owed):
-            return False  # recoveries: third parties' claims and their hooks
-        due = sum(o.total for o, r in zip(owed, rows, strict=True) if r.due_date <= run_date)
+        for r in rows:
+            if r.covered_principal != r.recovered_principal:
+                return False  # recoveries: third parties' claims and their hooks
+            if r.covered_interest != r.recovered_interest:
+                return False
+        # the rows due (a prefix, by period): the collection never reaches a later one
+        owed = [owed_of(r) for r in itertools.takewhile(lambda r: r.due_date <= run_date, rows)]
+        due = sum(o.total for o in owed)
         cur = loan.currency
         source = self.accounts.get(f"party:{loan.borrower_id}:available:{cur}")
         available = self.balances.get(source.id, 0) if source is not None else 0

@@ -948,8 +948,8 @@ def owed_of(r: Any) -> Owed:
         r.penalty - r.paid_penalty,
         r.interest - r.paid_interest,
         r.principal - r.paid_principal,
-        claimed_interest=r.covered_interest - r.recovered_interest,
-        claimed_principal=r.covered_principal - r.recovered_principal,
+        r.covered_interest - r.recovered_interest,
+        r.covered_principal - r.recovered_principal,
     )
 
 
@@ -996,20 +996,14 @@ def split_to_positions(
     split = split_payment(stakes_of(pos), penalty, interest, principal, fee_rate)
     legs: list[Leg] = []
     updates: list[dict[str, Any]] = []
-    for p, share in zip(pos, split.shares, strict=True):
-        net = share.net
+    for p, ps, ns, is_, fs in zip(
+        pos, split.principal, split.penalty, split.interest, split.fees, strict=True
+    ):
+        net = ps + ns + is_ - fs
         if net:
             legs.append(Leg(holders[p.holder_id], net))
-        if share.principal or share.penalty or share.interest:
-            updates.append(
-                {
-                    "pid": p.id,
-                    "p": share.principal,
-                    "n": share.penalty,
-                    "i": share.interest - share.fee,
-                    "f": share.fee,
-                }
-            )
+        if ps or ns or is_:
+            updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
     return split.fee, legs, updates
 
 
