@@ -34,7 +34,7 @@ from lendkit.services import common as common_module
 from tests import conftest
 from tests.conftest import FixedClock, dump
 
-PARTIES = 4
+PARTIES = 3
 
 
 class OneByOne:
@@ -53,7 +53,7 @@ loan_specs = st.lists(
         st.lists(st.integers(1, 9), min_size=1, max_size=PARTIES - 1),  # bid weights
     ),
     min_size=1,
-    max_size=4,
+    max_size=3,
 )
 steps = st.lists(
     st.tuples(
@@ -63,7 +63,7 @@ steps = st.lists(
         st.integers(0, 400_00),  # manual repayment (cents) of loan step % loans
     ),
     min_size=1,
-    max_size=5,
+    max_size=4,
 )
 
 
