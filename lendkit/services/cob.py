@@ -42,7 +42,7 @@ from lendkit.core.errors import (
     NotFound,
     PluginError,
 )
-from lendkit.core.ledger import AccountRef
+from lendkit.core.ledger import REVENUE, AccountRef
 from lendkit.core.money import Money
 from lendkit.core.payments import allocate_payment
 from lendkit.core.records import Claim, CobResult, Installment
@@ -656,6 +656,7 @@ class _CollectionBatch:
         self.collected = 0
         self._inst_updates: list[dict[str, Any]] = []
         self._booked: list[Booking] = []
+        self._revenue: AccountRef | None = None
 
     def _load(self) -> None:
         conn = self.ctx.conn
@@ -777,6 +778,7 @@ class _CollectionBatch:
             paid.penalty,
             paid.interest,
             paid.principal,
+            revenue=self._revenue_account,
         )
         for leg in booked.legs:
             self.balances[leg.account.id] = self.balances.get(leg.account.id, 0) + leg.amount
@@ -784,6 +786,12 @@ class _CollectionBatch:
         self._booked.append(booked)
         self.collected += 1
         return True
+
+    def _revenue_account(self) -> AccountRef:
+        """Platform revenue, found (or created) once per chunk, when a fee is first taken."""
+        if self._revenue is None:
+            self._revenue = self.ctx.system("revenue", REVENUE)
+        return self._revenue
 
     def _flush(self) -> None:
         """Write what ``_plan`` computed: the same rows a single repayment writes, in bulk."""

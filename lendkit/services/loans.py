@@ -11,7 +11,7 @@ one transaction, so a crash pays nobody half and a rerun pays nobody twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -1038,19 +1038,22 @@ def booking(
     recovered_principal: int = 0,
     recovered_interest: int = 0,
     borrower_pays: bool = True,
+    revenue: Callable[[], AccountRef] | None = None,
 ) -> Booking:
     """Compute one payment of ``kind`` from ``source``: the investors' ``penalty``,
     ``interest`` and ``principal`` split over ``pos`` (held by ``holders``), the management fee
     plus ``extra_fee`` to platform revenue, and the recoveries (already split over the claims,
     ``recovery_legs``) to third parties. A single repayment writes it at once, a
-    close-of-business chunk with the others it computed (:func:`write_payments`)."""
+    close-of-business chunk with the others it computed (:func:`write_payments`; it passes
+    ``revenue``, the platform revenue account found once per chunk, not once per loan)."""
     fee_total, investor_legs, updates = split_to_positions(
         pos, holders, penalty, interest, principal, ctx.platform_config.management_fee_rate
     )
     total = penalty + interest + principal + extra_fee + recovered_principal + recovered_interest
     legs = [Leg(source, -total)]
     if fee_total + extra_fee:
-        legs.append(Leg(ctx.system("revenue", REVENUE), fee_total + extra_fee))
+        to = revenue() if revenue is not None else ctx.system("revenue", REVENUE)
+        legs.append(Leg(to, fee_total + extra_fee))
     legs.extend(recovery_legs)
     legs.extend(investor_legs)
     payment_id = new_id("pay")
