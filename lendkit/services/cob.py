@@ -22,6 +22,7 @@ several processes can share one date on PostgreSQL.
 
 from __future__ import annotations
 
+import itertools
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 
 from lendkit.core import states as S
 from lendkit.core.errors import (
@@ -41,24 +42,27 @@ from lendkit.core.errors import (
     NotFound,
     PluginError,
 )
-from lendkit.core.ledger import REVENUE, AccountRef, Leg
+from lendkit.core.ledger import REVENUE, AccountRef
 from lendkit.core.money import Money
+from lendkit.core.payments import allocate_payment
 from lendkit.core.records import Claim, CobResult, Installment
 from lendkit.ops import holds
 from lendkit.ops.listings import close_listing
 from lendkit.ops.parties import require_party
 from lendkit.services.loans import (
-    POSITIONS_RECEIVED,
+    Booking,
     accrue_penalty,
     apply_payment,
+    booking,
     installment_rows,
+    installments_paid,
     investors_owed,
     load_loan,
     owed_by_part,
-    split_to_positions,
+    owed_of,
+    write_payments,
 )
-from lendkit.store.ledger import NewEntry
-from lendkit.store.rows import get_row, new_id
+from lendkit.store.rows import get_row
 from lendkit.store.tables import (
     accounts,
     cob_runs,
@@ -66,7 +70,6 @@ from lendkit.store.tables import (
     installments,
     listings,
     loans,
-    payments,
     positions,
 )
 from lendkit.uow import UnitOfWork
@@ -657,10 +660,7 @@ class _CollectionBatch:
         self.run_date = run_date
         self.collected = 0
         self._inst_updates: list[dict[str, Any]] = []
-        self._entries: list[NewEntry] = []
-        self._pos_updates: list[dict[str, Any]] = []
-        self._payments: list[dict[str, Any]] = []
-        self._loan_updates: list[dict[str, Any]] = []
+        self._booked: list[Booking] = []
         self._revenue: AccountRef | None = None
 
     def _load(self) -> None:
@@ -737,58 +737,31 @@ class _CollectionBatch:
         rows = self.rows.get(loan_id, [])
         for r in rows:
             if r.covered_principal != r.recovered_principal:
-                return False
+                return False  # recoveries: third parties' claims and their hooks
             if r.covered_interest != r.recovered_interest:
                 return False
-        owed = sum(sum(owed_by_part(r).values()) for r in rows if r.due_date <= run_date)
+        # the rows due (a prefix, by period): the collection never reaches a later one
+        owed = [owed_of(r) for r in itertools.takewhile(lambda r: r.due_date <= run_date, rows)]
+        due = sum(o.total for o in owed)
         cur = loan.currency
         source = self.accounts.get(f"party:{loan.borrower_id}:available:{cur}")
         available = self.balances.get(source.id, 0) if source is not None else 0
-        pay = min(owed, available)
-        # what is left unpaid after the collection: (due_date, state) per row, by period
-        left_rows: list[Any] = []
-        inst_updates: list[dict[str, Any]] = []
-        parts = {"penalty": 0, "interest": 0, "principal": 0}
+        pay = min(due, available)
+        paid = None
+        left_rows = rows  # what is unpaid after the collection, by period
         if pay > 0:
-            order = cfg.allocation_order
-            left = pay
-            for r in rows:
-                if left == 0:
-                    left_rows.append(r)
-                    continue
-                due = owed_by_part(r)
-                took = {}
-                for part in order:
-                    took[part] = min(due[part], left)
-                    left -= took[part]
-                for part in ("penalty", "interest", "principal"):
-                    parts[part] += took[part]
-                paid_all = all(due[k] == took[k] for k in due)
-                inst_updates.append(
-                    {
-                        "lid": loan_id,
-                        "per": r.period,
-                        "pp": r.paid_principal + took["principal"],
-                        "pi": r.paid_interest + took["interest"],
-                        "pn": r.paid_penalty + took["penalty"],
-                        "rp": r.recovered_principal,
-                        "ri": r.recovered_interest,
-                        "st": S.INST_PAID if paid_all else r.state,
-                        "pa": self.ctx.now if paid_all else None,
-                    }
-                )
-                if not paid_all:
-                    left_rows.append(r)
+            # the configured order: a plugin's order (lendkit_payment_allocation_order) sends
+            # every loan down the single path (see _process_loans)
+            paid = allocate_payment(pay, owed, cfg.allocation_order)
+            left_rows = rows[sum(1 for a in paid.installments if a.settled) :]
             if not left_rows:
                 return False  # the loan settles: closing hooks and credit release
-        else:
-            left_rows = rows
         for r in left_rows:
             if r.due_date > run_date:
                 break
             if (run_date - r.due_date).days > cfg.grace_days:
                 return False  # overdue handling, hooks, waterfall, default
-        if pay <= 0:
+        if paid is None:
             return True
         assert source is not None
         pos = self.pos.get(loan_id, [])
@@ -800,76 +773,32 @@ class _CollectionBatch:
             if ref is None:
                 return False
             holders[p.holder_id] = ref
-        penalty, interest, principal = parts["penalty"], parts["interest"], parts["principal"]
-        fee_total, investor_legs, pos_updates = split_to_positions(
-            pos, holders, penalty, interest, principal, cfg.management_fee_rate
+        booked = booking(
+            self.ctx,
+            loan,
+            source,
+            "collection",
+            pos,
+            holders,
+            paid.penalty,
+            paid.interest,
+            paid.principal,
+            revenue=self._revenue_account,
         )
-        total = penalty + interest + principal
-        legs = [Leg(source, -total)]
-        if fee_total:
-            if self._revenue is None:
-                self._revenue = self.ctx.system("revenue", REVENUE)
-            legs.append(Leg(self._revenue, fee_total))
-        legs.extend(investor_legs)
-        payment_id = new_id("pay")
-        for leg in legs:
+        for leg in booked.legs:
             self.balances[leg.account.id] = self.balances.get(leg.account.id, 0) + leg.amount
-        self._inst_updates.extend(inst_updates)
-        self._entries.append(NewEntry("loan.collection", payment_id, legs, loan.id))
-        self._pos_updates.extend(pos_updates)
-        self._payments.append(
-            {
-                "id": payment_id,
-                "loan_id": loan.id,
-                "kind": "collection",
-                "amount": total,
-                "penalty": penalty,
-                "interest": interest,
-                "principal": principal,
-                "fee": fee_total,
-                "paid_on": self.ctx.today,
-                "entry_seq": None,
-                "created_at": self.ctx.now,
-                "payer_id": loan.borrower_id,
-            }
-        )
-        self._loan_updates.append({"lid": loan.id, "p": principal})
+        self._inst_updates.extend(installments_paid(loan_id, rows, paid, self.ctx.now))
+        self._booked.append(booked)
         self.collected += 1
         return True
 
+    def _revenue_account(self) -> AccountRef:
+        """Platform revenue, found (or created) once per chunk, when a fee is first taken."""
+        if self._revenue is None:
+            self._revenue = self.ctx.system("revenue", REVENUE)
+        return self._revenue
+
     def _flush(self) -> None:
-        conn = self.ctx.conn
-        if self._inst_updates:
-            conn.execute(_inst_paid, self._inst_updates)
-        if self._entries:
-            seqs = self.ctx.post_many(self._entries)
-            for row, seq in zip(self._payments, seqs, strict=True):
-                row["entry_seq"] = seq
-        if self._pos_updates:
-            conn.execute(POSITIONS_RECEIVED, self._pos_updates)
-        if self._payments:
-            conn.execute(payments.insert(), self._payments)
-        if self._loan_updates:
-            conn.execute(_loan_repaid, self._loan_updates)
-        self._inst_updates, self._entries, self._pos_updates = [], [], []
-        self._payments, self._loan_updates = [], []
-
-
-_inst_paid = (
-    update(installments)
-    .where(installments.c.loan_id == bindparam("lid"), installments.c.period == bindparam("per"))
-    .values(
-        paid_principal=bindparam("pp"),
-        paid_interest=bindparam("pi"),
-        paid_penalty=bindparam("pn"),
-        recovered_principal=bindparam("rp"),
-        recovered_interest=bindparam("ri"),
-        state=bindparam("st"),
-        paid_at=bindparam("pa"),
-    )
-)
-_loan_repaid = (
-    update(loans)
-    .where(loans.c.id == bindparam("lid"))
-    .values(outstanding_principal=loans.c.outstanding_principal - bindparam("p"))
-)
+        """Write what ``_plan`` computed: the same rows a single repayment writes, in bulk."""
+        write_payments(self.ctx, self._inst_updates, self._booked)
+        self._inst_updates, self._booked = [], []

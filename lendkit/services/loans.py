@@ -11,11 +11,12 @@ one transaction, so a crash pays nobody half and a rerun pays nobody twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from attrs import define
 from sqlalchemy import bindparam, delete, func, select, update
 
 from lendkit.core import states as S
@@ -47,6 +48,17 @@ from lendkit.core.ledger import (
     split_code,
 )
 from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
+from lendkit.core.payments import (
+    Allocation,
+    ClaimStake,
+    Owed,
+    Stake,
+    allocate_cover,
+    allocate_payment,
+    interest_weights,
+    split_payment,
+    split_recovery,
+)
 from lendkit.core.records import (
     Installment,
     ListingRecord,
@@ -59,6 +71,7 @@ from lendkit.ops import holds
 from lendkit.ops.parties import require_party
 from lendkit.ops.records import listing_record
 from lendkit.store import ledger as store_ledger
+from lendkit.store.ledger import NewEntry
 from lendkit.store.rows import get_row, new_id
 from lendkit.store.tables import (
     agreements,
@@ -526,7 +539,9 @@ def load_loan(ctx: UnitOfWork, loan_id: str, investor_id: str | None = None) -> 
             installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),
         )
     ).scalar_one()
-    interest_shares = allocate_minor(int(unpaid_interest), _interest_weights(pos)) if pos else []
+    interest_shares = (
+        allocate_minor(int(unpaid_interest), interest_weights(stakes_of(pos))) if pos else []
+    )
     records = tuple(
         PositionRecord(
             id=p.id,
@@ -559,16 +574,17 @@ def apply_payment(
     row, locked) and distribute it, paid from ``source`` (default: the borrower's available
     balance) and booked as a payment of ``kind``. None if nothing was due or paid.
 
-    Within an installment, what a third party already paid investors (covered) is owed to that
-    payer: the borrower's payment goes to the investors' unpaid part first, then recovers
-    the payers' claims (追偿).
+    The allocation is :func:`lendkit.core.payments.allocate_payment`: within an installment,
+    what a third party already paid investors (covered) is owed to that payer: the borrower's
+    payment goes to the investors' unpaid part first, then recovers the payers' claims (追偿).
     """
     rows = installment_rows(ctx, loan.id, unpaid=True)
     if not rows:
         return None
+    owed = [owed_of(r) for r in rows]
     if amount is None:
-        amount = sum(owed_by_part(rows[0]).values())
-    total_owed = sum(sum(owed_by_part(r).values()) for r in rows)
+        amount = owed[0].total
+    total_owed = sum(o.total for o in owed)
     if amount > total_owed:
         raise InvalidAmount(
             f"payment {Money.from_minor(amount, loan.currency)} exceeds everything owed on loan"
@@ -576,51 +592,21 @@ def apply_payment(
         )
     if amount == 0:
         return None
-    order = _allocation_order(ctx, loan)
-    parts = {"penalty": 0, "interest": 0, "principal": 0}
-    recoveries: list[tuple[int, int, int]] = []
-    left = amount
-    for r in rows:
-        if left == 0:
-            break
-        due = owed_by_part(r)
-        took = {}
-        for part in order:
-            took[part] = min(due[part], left)
-            left -= took[part]
-        to_payers = {}
-        for part in ("principal", "interest"):
-            claimed = getattr(r, f"covered_{part}") - getattr(r, f"recovered_{part}")
-            to_payers[part] = max(0, took[part] - (due[part] - claimed))
-            parts[part] += took[part] - to_payers[part]
-        parts["penalty"] += took["penalty"]
-        if to_payers["principal"] or to_payers["interest"]:
-            recoveries.append((r.period, to_payers["principal"], to_payers["interest"]))
-        paid_all = all(due[k] == took[k] for k in due)
-        ctx.conn.execute(
-            update(installments)
-            .where(installments.c.loan_id == loan.id, installments.c.period == r.period)
-            .values(
-                paid_principal=r.paid_principal + took["principal"],
-                paid_interest=r.paid_interest + took["interest"],
-                paid_penalty=r.paid_penalty + took["penalty"],
-                recovered_principal=r.recovered_principal + to_payers["principal"],
-                recovered_interest=r.recovered_interest + to_payers["interest"],
-                state=S.INST_PAID if paid_all else r.state,
-                paid_at=ctx.now if paid_all else None,
-            )
-        )
+    paid = allocate_payment(amount, owed, _allocation_order(ctx, loan))
+    ctx.conn.execute(INSTALLMENTS_PAID, installments_paid(loan.id, rows, paid, ctx.now))
     source = source or ctx.party_account(loan.borrower_id, loan.currency)
     return _book(
         ctx,
         loan,
         source,
         kind,
-        parts["penalty"],
-        parts["interest"],
-        parts["principal"],
+        paid.penalty,
+        paid.interest,
+        paid.principal,
         extra_fee=0,
-        recoveries=recoveries,
+        recoveries=[
+            (a.period, a.recovered_principal, a.recovered_interest) for a in paid.recoveries
+        ],
     )
 
 
@@ -633,9 +619,15 @@ def _recover(ctx: UnitOfWork, loan: Any, recoveries: list[tuple[int, int, int]])
             .where(claims.c.loan_id == loan.id, claims.c.period == period)
             .order_by(claims.c.created_at, claims.c.id)
         ).all()
-        p_sh = allocate_minor(principal, [c.principal - c.recovered_principal for c in rows])
-        i_sh = allocate_minor(interest, [c.interest - c.recovered_interest for c in rows])
-        for c, ps, is_ in zip(rows, p_sh, i_sh, strict=True):
+        shares = split_recovery(
+            principal,
+            interest,
+            [
+                ClaimStake(c.principal - c.recovered_principal, c.interest - c.recovered_interest)
+                for c in rows
+            ],
+        )
+        for c, (ps, is_) in zip(rows, shares, strict=True):
             if ps or is_:
                 legs.append(Leg(store_ledger.account_by_id(ctx.conn, c.account_id), ps + is_))
                 ctx.conn.execute(
@@ -668,56 +660,36 @@ def _book(
     pos = ctx.conn.execute(
         select(positions).where(positions.c.loan_id == loan.id).order_by(positions.c.seq)
     ).all()
-    accounts = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
-    fee_total, investor_legs, updates = split_to_positions(
-        pos, accounts, penalty, interest, principal, ctx.platform_config.management_fee_rate
+    holders = store_ledger.party_accounts(ctx.conn, [p.holder_id for p in pos], cur)
+    booked = booking(
+        ctx,
+        loan,
+        source,
+        kind,
+        pos,
+        holders,
+        penalty,
+        interest,
+        principal,
+        extra_fee=extra_fee,
+        recovery_legs=_recover(ctx, loan, recoveries or []),
+        recovered_principal=sum(r[1] for r in recoveries or ()),
+        recovered_interest=sum(r[2] for r in recoveries or ()),
+        borrower_pays=borrower_pays,
     )
-    recovered_p = sum(r[1] for r in recoveries or ())
-    recovered_i = sum(r[2] for r in recoveries or ())
-    total = penalty + interest + principal + extra_fee + recovered_p + recovered_i
-    legs = [Leg(source, -total)]
-    if fee_total + extra_fee:
-        legs.append(Leg(ctx.system("revenue", REVENUE), fee_total + extra_fee))
-    legs.extend(_recover(ctx, loan, recoveries or []))
-    legs.extend(investor_legs)
-    payment_id = new_id("pay")
-    seq = ctx.post(f"loan.{kind}", payment_id, legs, memo=loan.id)
-    payer = payer_of(source)
-    if updates:
-        ctx.conn.execute(POSITIONS_RECEIVED, updates)
-    ctx.conn.execute(
-        payments.insert().values(
-            id=payment_id,
-            loan_id=loan.id,
-            kind=kind,
-            amount=total,
-            penalty=penalty,
-            interest=interest + recovered_i,
-            principal=principal + recovered_p,
-            fee=fee_total + extra_fee,
-            paid_on=ctx.today,
-            entry_seq=seq,
-            created_at=ctx.now,
-            payer_id=payer,
-        )
-    )
-    if borrower_pays:
-        ctx.conn.execute(
-            update(loans)
-            .where(loans.c.id == loan.id)
-            .values(outstanding_principal=loans.c.outstanding_principal - principal - recovered_p)
-        )
+    write_payments(ctx, [], [booked])
+    row = booked.payment
     record = PaymentRecord(
-        payment_id,
+        booked.payment_id,
         loan.id,
         kind,
-        Money.from_minor(total, cur),
+        Money.from_minor(row["amount"], cur),
         Money.from_minor(penalty, cur),
-        Money.from_minor(interest + recovered_i, cur),
-        Money.from_minor(principal + recovered_p, cur),
-        Money.from_minor(fee_total + extra_fee, cur),
+        Money.from_minor(row["interest"], cur),
+        Money.from_minor(row["principal"], cur),
+        Money.from_minor(row["fee"], cur),
         ctx.today,
-        payer,
+        row["payer_id"],
     )
     if borrower_pays:
         _after_payment(ctx, loan.id)
@@ -901,20 +873,16 @@ def pay_investors_from(
         for r in installment_rows(ctx, loan_id, unpaid=True)
         if r.due_date <= ctx.today and (period is None or r.period == period)
     ]
-    want_p, want_i = principal.minor, interest.minor
-    paid_p = paid_i = 0
-    for r in rows:
-        owed_p, owed_i = investors_owed(r)
-        take_p, take_i = min(owed_p, want_p - paid_p), min(owed_i, want_i - paid_i)
-        if not (take_p or take_i):
-            continue
-        paid_p, paid_i = paid_p + take_p, paid_i + take_i
+    by_period = {r.period: r for r in rows}
+    covered = allocate_cover(principal.minor, interest.minor, [owed_of(r) for r in rows])
+    for c in covered:
+        r = by_period[c.period]
         ctx.conn.execute(
             update(installments)
             .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
             .values(
-                covered_principal=r.covered_principal + take_p,
-                covered_interest=r.covered_interest + take_i,
+                covered_principal=r.covered_principal + c.principal,
+                covered_interest=r.covered_interest + c.interest,
             )
         )
         ctx.conn.execute(
@@ -924,13 +892,14 @@ def pay_investors_from(
                 period=r.period,
                 account_id=source.id,
                 reason=str(reason)[:40],
-                principal=take_p,
-                interest=take_i,
+                principal=c.principal,
+                interest=c.interest,
                 recovered_principal=0,
                 recovered_interest=0,
                 created_at=ctx.now,
             )
         )
+    paid_p, paid_i = sum(c.principal for c in covered), sum(c.interest for c in covered)
     if not (paid_p or paid_i):
         return Money.zero(loan.currency)
     record = _book(ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False)
@@ -948,6 +917,64 @@ POSITIONS_RECEIVED = (
         fees_paid=positions.c.fees_paid + bindparam("f"),
     )
 )
+#: executemany with the updates installments_paid() returns
+INSTALLMENTS_PAID = (
+    update(installments)
+    .where(installments.c.loan_id == bindparam("lid"), installments.c.period == bindparam("per"))
+    .values(
+        paid_principal=bindparam("pp"),
+        paid_interest=bindparam("pi"),
+        paid_penalty=bindparam("pn"),
+        recovered_principal=bindparam("rp"),
+        recovered_interest=bindparam("ri"),
+        state=bindparam("st"),
+        paid_at=bindparam("pa"),
+    )
+)
+#: executemany with each ``Booking``'s principal repaid (``lid``, ``p``)
+LOANS_REPAID = (
+    update(loans)
+    .where(loans.c.id == bindparam("lid"))
+    .values(outstanding_principal=loans.c.outstanding_principal - bindparam("p"))
+)
+
+
+def owed_of(r: Any) -> Owed:
+    """Installment row ``r``'s unpaid parts and third parties' unrecovered claims."""
+    return Owed(
+        r.period,
+        r.penalty - r.paid_penalty,
+        r.interest - r.paid_interest,
+        r.principal - r.paid_principal,
+        r.covered_interest - r.recovered_interest,
+        r.covered_principal - r.recovered_principal,
+    )
+
+
+def installments_paid(
+    loan_id: str, rows: Sequence[Any], paid: Allocation, now: datetime
+) -> list[dict[str, Any]]:
+    """``INSTALLMENTS_PAID`` parameters for the installment ``rows`` (the loan's unpaid rows
+    that ``allocate_payment`` was given) as the allocation ``paid`` leaves them."""
+    return [
+        {
+            "lid": loan_id,
+            "per": r.period,
+            "pp": r.paid_principal + a.principal,
+            "pi": r.paid_interest + a.interest,
+            "pn": r.paid_penalty + a.penalty,
+            "rp": r.recovered_principal + a.recovered_principal,
+            "ri": r.recovered_interest + a.recovered_interest,
+            "st": S.INST_PAID if a.settled else r.state,
+            "pa": now if a.settled else None,
+        }
+        for r, a in zip(rows[: len(paid.installments)], paid.installments, strict=True)
+    ]
+
+
+def stakes_of(pos: Sequence[Any]) -> list[Stake]:
+    """The positions' rows as :class:`~lendkit.core.payments.Stake` (weights in payments)."""
+    return [Stake(p.principal, p.received_principal, Decimal(p.annual_rate)) for p in pos]
 
 
 def split_to_positions(
@@ -958,29 +985,117 @@ def split_to_positions(
     principal: int,
     fee_rate: Decimal,
 ) -> tuple[int, list[Leg], list[dict[str, Any]]]:
-    """Split one payment over a loan's positions, to the cent.
-
-    Principal and penalty go by outstanding principal, interest by principal x rate, each with
-    ``allocate_minor``; the management fee (``interest x fee_rate``, HALF_UP) is split over the
-    investors' gross interest the same way. Returns the fee, the legs paying each holder and the
-    position updates (``pid``, ``p``, ``n``, ``i`` net of fee, ``f``). Every payment path (a
-    single repayment, a bulk close-of-business chunk, a third party's cover) uses this.
+    """Split one payment over a loan's positions (rows), to the cent, by
+    :func:`lendkit.core.payments.split_payment`. Returns the management fee, the legs paying
+    each holder and the position updates for ``POSITIONS_RECEIVED`` (``pid``, ``p``, ``n``,
+    ``i`` net of fee, ``f``). Every payment path (a single repayment, a bulk close-of-business
+    chunk, a third party's cover, a prepayment) uses this, through :func:`booking`.
     """
-    n = len(pos)
-    fee_total = _round_rate(interest, fee_rate)
-    p_shares = allocate_minor(principal, _principal_weights(pos)) if principal else [0] * n
-    n_shares = allocate_minor(penalty, _principal_weights(pos)) if penalty else [0] * n
-    i_shares = allocate_minor(interest, _interest_weights(pos)) if interest else [0] * n
-    f_shares = allocate_minor(fee_total, i_shares) if fee_total else [0] * n
+    split = split_payment(stakes_of(pos), penalty, interest, principal, fee_rate)
     legs: list[Leg] = []
     updates: list[dict[str, Any]] = []
-    for p, ps, ns, is_, fs in zip(pos, p_shares, n_shares, i_shares, f_shares, strict=True):
+    for p, ps, ns, is_, fs in zip(
+        pos, split.principal, split.penalty, split.interest, split.fees, strict=True
+    ):
         net = ps + ns + is_ - fs
         if net:
             legs.append(Leg(holders[p.holder_id], net))
         if ps or ns or is_:
             updates.append({"pid": p.id, "p": ps, "n": ns, "i": is_ - fs, "f": fs})
-    return fee_total, legs, updates
+    return split.fee, legs, updates
+
+
+@define
+class Booking:
+    """One payment, computed and not yet written: its journal entry's legs, the positions'
+    updates, its ``lendkit_payments`` row (``entry_seq`` filled in when written) and the
+    principal the loan's outstanding falls by (None: it does not, a third party's cover)."""
+
+    payment_id: str
+    kind: str
+    loan_id: str
+    legs: list[Leg]
+    positions: list[dict[str, Any]]
+    payment: dict[str, Any]
+    repaid: int | None
+
+
+def booking(
+    ctx: UnitOfWork,
+    loan: Any,
+    source: AccountRef,
+    kind: str,
+    pos: Sequence[Any],
+    holders: Mapping[str, AccountRef],
+    penalty: int,
+    interest: int,
+    principal: int,
+    *,
+    extra_fee: int = 0,
+    recovery_legs: Sequence[Leg] = (),
+    recovered_principal: int = 0,
+    recovered_interest: int = 0,
+    borrower_pays: bool = True,
+    revenue: Callable[[], AccountRef] | None = None,
+) -> Booking:
+    """Compute one payment of ``kind`` from ``source``: the investors' ``penalty``,
+    ``interest`` and ``principal`` split over ``pos`` (held by ``holders``), the management fee
+    plus ``extra_fee`` to platform revenue, and the recoveries (already split over the claims,
+    ``recovery_legs``) to third parties. A single repayment writes it at once, a
+    close-of-business chunk with the others it computed (:func:`write_payments`; it passes
+    ``revenue``, the platform revenue account found once per chunk, not once per loan)."""
+    fee_total, investor_legs, updates = split_to_positions(
+        pos, holders, penalty, interest, principal, ctx.platform_config.management_fee_rate
+    )
+    total = penalty + interest + principal + extra_fee + recovered_principal + recovered_interest
+    legs = [Leg(source, -total)]
+    if fee_total + extra_fee:
+        to = revenue() if revenue is not None else ctx.system("revenue", REVENUE)
+        legs.append(Leg(to, fee_total + extra_fee))
+    legs.extend(recovery_legs)
+    legs.extend(investor_legs)
+    payment_id = new_id("pay")
+    row = {
+        "id": payment_id,
+        "loan_id": loan.id,
+        "kind": kind,
+        "amount": total,
+        "penalty": penalty,
+        "interest": interest + recovered_interest,
+        "principal": principal + recovered_principal,
+        "fee": fee_total + extra_fee,
+        "paid_on": ctx.today,
+        "entry_seq": None,
+        "created_at": ctx.now,
+        "payer_id": payer_of(source),
+    }
+    repaid = principal + recovered_principal if borrower_pays else None
+    return Booking(payment_id, kind, loan.id, legs, updates, row, repaid)
+
+
+def write_payments(
+    ctx: UnitOfWork, installment_updates: Sequence[dict[str, Any]], booked: Sequence[Booking]
+) -> None:
+    """Write computed payments: the installments (``INSTALLMENTS_PAID`` parameters), each
+    payment's journal entry (in order), the positions, the payment rows and the loans'
+    outstanding principal, one statement per table however many payments there are."""
+    conn = ctx.conn
+    if installment_updates:
+        conn.execute(INSTALLMENTS_PAID, installment_updates)
+    if not booked:
+        return
+    seqs = ctx.post_many(
+        [NewEntry(f"loan.{b.kind}", b.payment_id, b.legs, b.loan_id) for b in booked]
+    )
+    for b, seq in zip(booked, seqs, strict=True):
+        b.payment["entry_seq"] = seq
+    updates = [u for b in booked for u in b.positions]
+    if updates:
+        conn.execute(POSITIONS_RECEIVED, updates)
+    conn.execute(payments.insert(), [b.payment for b in booked])
+    repaid = [{"lid": b.loan_id, "p": b.repaid} for b in booked if b.repaid is not None]
+    if repaid:
+        conn.execute(LOANS_REPAID, repaid)
 
 
 def proceeds_account(ctx: UnitOfWork, answer: AccountRef, listing: ListingRecord) -> AccountRef:
@@ -1024,11 +1139,8 @@ def proceeds_account(ctx: UnitOfWork, answer: AccountRef, listing: ListingRecord
 
 def owed_by_part(r: Any) -> dict[str, int]:
     """What the borrower still owes on an installment, by part."""
-    return {
-        "penalty": r.penalty - r.paid_penalty,
-        "interest": r.interest - r.paid_interest,
-        "principal": r.principal - r.paid_principal,
-    }
+    owed = owed_of(r)
+    return {"penalty": owed.penalty, "interest": owed.interest, "principal": owed.principal}
 
 
 def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
@@ -1048,20 +1160,8 @@ def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
 
 def investors_owed(r: Any) -> tuple[int, int]:
     """(principal, interest) investors are still owed on an installment: unpaid and not covered."""
-    owed = owed_by_part(r)
-    return (
-        owed["principal"] - (r.covered_principal - r.recovered_principal),
-        owed["interest"] - (r.covered_interest - r.recovered_interest),
-    )
-
-
-def _principal_weights(pos: Sequence[Any]) -> list[int]:
-    weights = [p.principal - p.received_principal for p in pos]
-    return weights if any(weights) else [p.principal for p in pos]
-
-
-def _interest_weights(pos: Sequence[Any]) -> list[Decimal]:
-    return [Decimal(p.principal) * Decimal(p.annual_rate) for p in pos]
+    owed = owed_of(r)
+    return owed.investors_principal, owed.investors_interest
 
 
 def _loan_record(loan: Any, pos: tuple[PositionRecord, ...]) -> LoanRecord:
