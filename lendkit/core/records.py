@@ -13,7 +13,7 @@ from attrs import field, frozen
 
 from lendkit.core.errors import InvalidValue
 from lendkit.core.money import Money
-from lendkit.core.schedule import METHOD_NAME, METHODS, Installment
+from lendkit.core.schedule import METHOD_NAME, METHODS, DayCount, Installment
 
 __all__ = [
     "Balance",
@@ -54,6 +54,10 @@ def _method_names(value: object) -> tuple[str, ...]:
     return names
 
 
+def _day_count(value: object) -> DayCount:
+    return DayCount.parse(value)
+
+
 @frozen
 class Product:
     """A product (business model) a plugin offers; listings name it in ``product``.
@@ -63,12 +67,18 @@ class Product:
     the product may name one; its schedule then comes from the plugin's
     ``lendkit_build_schedule`` (core builders: :func:`lendkit.core.schedule.discount_bullet`,
     :func:`lendkit.core.schedule.custom_rows`) and the method is stored on the loan.
+
+    ``day_count`` is the product's day-count basis (``"30/360"``, ``"ACT/360"`` or
+    ``"ACT/365"``; default ``ACT/360``, lendkit's behaviour before products had one), stored on
+    each loan at disbursement: prepayment's interest to date, settlement's accrued interest and
+    the days penalty accrues are counted on it.
     """
 
     name: str
     description: str = ""
     plugin: str = ""
     methods: tuple[str, ...] = field(default=(), converter=_method_names)
+    day_count: DayCount = field(default=DayCount.ACT_360, converter=_day_count)
 
     @property
     def allowed_methods(self) -> tuple[str, ...]:
@@ -223,6 +233,8 @@ class LoanRecord:
     state: str
     outstanding_principal: Money
     positions: tuple[PositionRecord, ...] = field(factory=tuple)
+    #: the product's day-count basis, stored at disbursement (interest to date, penalty days)
+    day_count: DayCount = DayCount.ACT_360
 
 
 @frozen

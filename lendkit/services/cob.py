@@ -55,6 +55,7 @@ from lendkit.services.loans import (
     installment_rows,
     investors_owed,
     load_loan,
+    loan_basis,
     owed_by_part,
     split_to_positions,
 )
@@ -488,7 +489,9 @@ class CobService:
                 # asked once per loan and run (the oldest overdue row), not per row
                 penalty_rate = self._p.hooks.penalty_rate(ctx, record, inst, cfg.penalty_daily_rate)
             since = r.penalty_through or r.due_date
-            base_days, penalty = accrue_penalty(r, max(0, (run_date - since).days), penalty_rate)
+            # the days on the loan's basis, counted from the due date (30/360 is not additive)
+            elapsed = loan_basis(loan).days_within(r.due_date, since, run_date)
+            base_days, penalty = accrue_penalty(r, elapsed, penalty_rate)
             ctx.conn.execute(
                 update(installments)
                 .where(installments.c.loan_id == loan_id, installments.c.period == r.period)

@@ -18,7 +18,7 @@ from lendkit.store.tables import claims
 if TYPE_CHECKING:
     from lendkit.core.config import PlatformConfig
     from lendkit.core.hooks import Hooks
-    from lendkit.core.records import Product
+    from lendkit.core.records import PaymentRecord, Product
     from lendkit.platform import Platform
     from lendkit.store.ledger import AccountCache
 
@@ -166,6 +166,8 @@ class Ctx:
         *,
         reason: str,
         period: int | None = None,
+        include_future: bool = False,
+        penalty: Money | None = None,
     ) -> Money:
         """See ``HookContext.pay_investors``: ``lendkit.services.loans.pay_investors_from``."""
         # imported here: loans builds on Ctx (the hook context and the unit of work are still
@@ -173,5 +175,25 @@ class Ctx:
         from lendkit.services.loans import pay_investors_from
 
         return pay_investors_from(
-            self, loan_id, source, principal, interest, reason=reason, period=period
+            self,
+            loan_id,
+            source,
+            principal,
+            interest,
+            reason=reason,
+            period=period,
+            include_future=include_future,
+            penalty=penalty,
         )
+
+    def settle(
+        self,
+        loan_id: str,
+        source: AccountRef,
+        interest: str = "accrued",
+        fee: Money | None = None,
+    ) -> PaymentRecord:
+        """See ``HookContext.settle``: ``lendkit.services.settlement.settle``."""
+        from lendkit.services.settlement import settle  # imported here: settlement uses Ctx
+
+        return settle(self, loan_id, source, interest=interest, fee=fee)

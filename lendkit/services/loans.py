@@ -47,7 +47,13 @@ from lendkit.core.records import (
     PaymentRecord,
     PositionRecord,
 )
-from lendkit.core.schedule import METHODS, Schedule, build_schedule, validate_schedule
+from lendkit.core.schedule import (
+    METHODS,
+    DayCount,
+    Schedule,
+    build_schedule,
+    validate_schedule,
+)
 from lendkit.services import custody
 from lendkit.services.common import (
     MAX_REVIEWER_LENGTH,
@@ -79,7 +85,6 @@ if TYPE_CHECKING:
     from lendkit.platform import Platform
 
 PREPAY_MODES = ("shorten", "reduce")
-DAYS_PER_YEAR = 360  # interest to the payment date uses the Chinese banking day count (annual/360)
 
 
 def _round_rate(amount_minor: int, rate: Decimal) -> int:
@@ -174,6 +179,7 @@ class LoansService:
                 account_id=loan_acct.id,
                 reviewer=reviewer,
                 created_at=ctx.now,
+                day_count=product_basis(ctx, row.product).value,
             )
         )
         ctx.conn.execute(
@@ -320,8 +326,8 @@ class LoansService:
     ) -> PaymentRecord:
         """Prepay (提前还款) all (``amount=None``) or part of the outstanding principal.
 
-        The borrower pays the principal, interest accrued on it since the last due date
-        (annual/360 per day) and the prepayment fee (``prepayment_fee_rate`` of the principal, to
+        The borrower pays the principal, interest accrued on it since the last due date (on the
+        product's day-count basis, ACT/360 by default) and the prepayment fee (``prepayment_fee_rate`` of the principal, to
         platform revenue). A partial prepayment re-plans the rest: ``shorten`` keeps the payment
         and ends earlier, ``reduce`` keeps the end date and lowers the payment.
         """
@@ -341,6 +347,39 @@ class LoansService:
             run,
             key=key,
             payload=[loan_id, money and money.format(), mode],
+            result_type=PaymentRecord,
+        )
+
+    def settle(
+        self,
+        loan_id: str,
+        *,
+        interest: str = "accrued",
+        payer: str | None = None,
+        key: str | None = None,
+    ) -> PaymentRecord:
+        """Settle the loan early (结清) in one payment, whatever its state: the installments due
+        with their penalty, then the remaining principal with the interest to date
+        (``interest="accrued"``, on the product's day-count basis) or the scheduled interest
+        (``"scheduled"``). No prepayment fee and none of prepayment's refusals; the loan
+        closes. Paid from the borrower's available balance, or ``payer``'s (a registered,
+        verified party, as in :meth:`repay`). See :func:`lendkit.services.settlement.settle`.
+        """
+        # imported here: settlement builds on this module's payment path
+        from lendkit.services.settlement import SETTLE_INTEREST, settle_by
+
+        loan_id = check_id(loan_id, "loan")
+        interest = check_choice(interest, "settlement interest", SETTLE_INTEREST)
+        payer = None if payer is None else check_id(payer, "payer")
+
+        def run(tx: Tx) -> PaymentRecord:
+            return settle_by(Ctx(tx), loan_id, payer=payer, interest=interest)
+
+        return self._p.runner.run(
+            "loans.settle",
+            run,
+            key=key,
+            payload=[loan_id, interest, payer],
             result_type=PaymentRecord,
         )
 
@@ -555,11 +594,19 @@ def _allocation_order(ctx: Ctx, loan: Any) -> tuple[str, ...]:
 
 
 def apply_payment(
-    ctx: Ctx, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
+    ctx: Ctx,
+    loan: Any,
+    amount: int | None,
+    kind: str,
+    source: AccountRef | None = None,
+    *,
+    extra_fee: int = 0,
 ) -> PaymentRecord | None:
     """Apply ``amount`` (minor units; None: the next unpaid installment in full) to ``loan`` (its
     row, locked) and distribute it, paid from ``source`` (default: the borrower's available
     balance) and booked as a payment of ``kind``. None if nothing was due or paid.
+    ``extra_fee`` (minor units) is paid from ``source`` to platform revenue with it (a
+    settlement's fee).
 
     Within an installment, what a third party already paid investors (covered) is owed to that
     payer: the borrower's payment goes to the investors' unpaid part first, then recovers
@@ -621,7 +668,7 @@ def apply_payment(
         parts["penalty"],
         parts["interest"],
         parts["principal"],
-        extra_fee=0,
+        extra_fee=extra_fee,
         recoveries=recoveries,
     )
 
@@ -791,9 +838,7 @@ def _prepay(ctx: Ctx, loan_id: str, money: Money | None, mode: str) -> PaymentRe
         )
     ).scalar()
     since: date = paid_rows or loan.start_date
-    days = max(0, (ctx.today - since).days)
-    rate = Decimal(loan.annual_rate)
-    accrued = _round_rate(amount * days, rate / DAYS_PER_YEAR)
+    accrued = loan_basis(loan).interest(amount, Decimal(loan.annual_rate), since, ctx.today)
     fee = _round_rate(amount, ctx.platform_config.prepayment_fee_rate)
     first = rows[0].period
     rest = outstanding - amount
@@ -888,37 +933,54 @@ def pay_investors_from(
     *,
     reason: str,
     period: int | None = None,
+    include_future: bool = False,
+    penalty: Money | None = None,
 ) -> Money:
     """A third party (guarantor, reserve, insurer) pays investors from ``source`` (代偿).
 
-    Pays what investors are still owed on due installments (``period`` or oldest first), at
+    Pays what investors are still owed on due installments (``period`` or oldest first; with
+    ``include_future``, the not-yet-due ones too: a buy-out of the whole remaining claim), at
     most ``principal`` and ``interest``; records the payer's claim so the borrower's later
-    payments on those installments go to the payer. Returns what was paid.
+    payments on those installments go to the payer. ``penalty`` (at most) pays investors the
+    penalty the borrower owes on those installments: the borrower no longer owes what the payer
+    paid of it (no claim is kept on penalty). Returns what was paid.
     """
     loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
-    if principal.is_negative() or interest.is_negative():
+    if penalty is None:
+        penalty = Money.zero(loan.currency)
+    if principal.is_negative() or interest.is_negative() or penalty.is_negative():
         raise InvalidValue("compensation amounts must not be negative")
     rows = [
         r
         for r in installment_rows(ctx, loan_id, unpaid=True)
-        if r.due_date <= ctx.today and (period is None or r.period == period)
+        if (include_future or r.due_date <= ctx.today) and (period is None or r.period == period)
     ]
-    want_p, want_i = principal.minor, interest.minor
-    paid_p = paid_i = 0
+    want_p, want_i, want_n = principal.minor, interest.minor, penalty.minor
+    paid_p = paid_i = paid_n = 0
+    closed_rows = False
     for r in rows:
         owed_p, owed_i = investors_owed(r)
         take_p, take_i = min(owed_p, want_p - paid_p), min(owed_i, want_i - paid_i)
-        if not (take_p or take_i):
+        take_n = min(r.penalty - r.paid_penalty, want_n - paid_n)
+        if not (take_p or take_i or take_n):
             continue
-        paid_p, paid_i = paid_p + take_p, paid_i + take_i
+        paid_p, paid_i, paid_n = paid_p + take_p, paid_i + take_i, paid_n + take_n
+        # a row that owed only the penalty the payer just paid is paid
+        done = sum(owed_by_part(r).values()) == take_n
+        closed_rows = closed_rows or done
         ctx.conn.execute(
             update(installments)
             .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
             .values(
                 covered_principal=r.covered_principal + take_p,
                 covered_interest=r.covered_interest + take_i,
+                paid_penalty=r.paid_penalty + take_n,
+                state=S.INST_PAID if done else r.state,
+                paid_at=ctx.now if done else r.paid_at,
             )
         )
+        if not (take_p or take_i):
+            continue
         ctx.conn.execute(
             claims.insert().values(
                 id=new_id("clm"),
@@ -933,9 +995,13 @@ def pay_investors_from(
                 created_at=ctx.now,
             )
         )
-    if not (paid_p or paid_i):
+    if not (paid_p or paid_i or paid_n):
         return Money.zero(loan.currency)
-    record = _book(ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False)
+    record = _book(
+        ctx, loan, source, "cover", paid_n, paid_i, paid_p, extra_fee=0, borrower_pays=False
+    )
+    if closed_rows:
+        _after_payment(ctx, loan_id)
     return record.amount
 
 
@@ -1081,4 +1147,16 @@ def _loan_record(loan: Any, pos: tuple[PositionRecord, ...]) -> LoanRecord:
         state=loan.state,
         outstanding_principal=Money.from_minor(loan.outstanding_principal, cur),
         positions=pos,
+        day_count=loan_basis(loan),
     )
+
+
+def product_basis(ctx: Ctx, product: str) -> DayCount:
+    """Product ``product``'s day-count basis (ACT/360 for a product no plugin registers)."""
+    registered = ctx.products.get(product)
+    return DayCount.ACT_360 if registered is None else registered.day_count
+
+
+def loan_basis(loan: Any) -> DayCount:
+    """The day-count basis stored on loan row ``loan`` (ACT/360 before migration 0008)."""
+    return DayCount.parse(getattr(loan, "day_count", None) or DayCount.ACT_360)
