@@ -32,6 +32,7 @@ __all__ = [
     "PaymentRecord",
     "PositionRecord",
     "Product",
+    "Receipt",
 ]
 
 
@@ -253,6 +254,40 @@ class PaymentRecord:
     #: the party whose available balance paid (``None``: not a party's account, e.g. a plugin's
     #: fund covering investors; payments booked before payers were recorded)
     payer: str | None = None
+
+
+@frozen
+class Receipt:
+    """One payment an investor received on a loan (a line of its position's history), and
+    who paid it.
+
+    ``amount`` is what reached the investor's available balance from that payment, net of the
+    platform's management fee, over all its positions in the loan. ``payer_kind`` says who paid:
+    ``"borrower"``, ``"party"`` (another party paying for the borrower from its available
+    balance: an acceptor bank, a core enterprise, a lessee) or, for any other account, the
+    account's owner kind (``"guarantor"``, ``"insurer"``, ``"plugin"`` for a plugin's own
+    fund such as the reserve's...); ``payer_id`` is that owner (the party, the guarantor, the
+    plugin's name) and ``payer_account`` the paying account's code.
+    """
+
+    payment_id: str
+    loan_id: str
+    investor_id: str
+    paid_on: date
+    #: the payment's kind: ``repayment``, ``collection``, ``prepayment``, ``settlement``,
+    #: ``cover`` (a third party paying investors)...
+    kind: str
+    amount: Money
+    payer_kind: str
+    payer_id: str
+    payer_account: str
+
+    @property
+    def paid_by(self) -> str:
+        """Who paid, for people: ``borrower b1``, ``party p7``, ``guarantor g2``, ``reserve``."""
+        if self.payer_kind == "plugin":
+            return self.payer_id
+        return f"{self.payer_kind} {self.payer_id}"
 
 
 @frozen
