@@ -4,8 +4,8 @@
 expired holds, then for every open loan with an installment due: collect from the borrower's
 available balance (what is there, even if the balance fell since it was read), mark what is still
 unpaid past the grace days overdue, accrue penalty interest up to the date (the overdue base x
-the daily rate x the days overdue, rounded once, so daily runs and one run after a gap agree to
-the cent), fire the overdue hooks and the waterfall, and default loans past the threshold; last,
+the daily rate x the days overdue on the loan's day-count basis, rounded once, so daily runs and
+one run after a gap agree to the cent), fire the overdue hooks and the waterfall, and default loans past the threshold; last,
 ``lendkit_cob_day`` lets plugins settle the whole day (the reserve pays the day's claims pro
 rata), once per date and shard, in the transaction that marks the date done.
 

@@ -1100,7 +1100,8 @@ def owed_by_part(r: Any) -> dict[str, int]:
 
 
 def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
-    """Penalty interest (罚息) on installment row ``r`` for ``days`` more days overdue.
+    """Penalty interest (罚息) on installment row ``r`` for ``days`` more days overdue (counted on
+    the loan's day-count basis from the due date: ``DayCount.days_within``).
 
     The penalty accrues on the overdue base (principal + interest unpaid) day by day; the row
     keeps the exact sum of base x days (``penalty_base_days``, minor units x days), and the
