@@ -327,9 +327,10 @@ class LoansService:
         """Prepay (提前还款) all (``amount=None``) or part of the outstanding principal.
 
         The borrower pays the principal, interest accrued on it since the last due date (on the
-        product's day-count basis, ACT/360 by default) and the prepayment fee (``prepayment_fee_rate`` of the principal, to
-        platform revenue). A partial prepayment re-plans the rest: ``shorten`` keeps the payment
-        and ends earlier, ``reduce`` keeps the end date and lowers the payment.
+        product's day-count basis, ACT/360 by default) and the prepayment fee
+        (``prepayment_fee_rate`` of the principal, to platform revenue). A partial prepayment
+        re-plans the rest: ``shorten`` keeps the payment and ends earlier, ``reduce`` keeps the
+        end date and lowers the payment.
         """
         loan_id = check_id(loan_id, "loan")
         mode = check_choice(mode, "prepayment mode", PREPAY_MODES)
