@@ -51,7 +51,7 @@ from lendkit.store.tables import claims, idempotency
 if TYPE_CHECKING:
     from lendkit.core.config import PlatformConfig
     from lendkit.core.hooks import Hooks
-    from lendkit.core.records import Product
+    from lendkit.core.records import PaymentRecord, Product
 
 T = TypeVar("T")
 
@@ -73,7 +73,19 @@ class PluginOperations(Protocol):
         *,
         reason: str,
         period: int | None = None,
+        include_future: bool = False,
+        penalty: Money | None = None,
     ) -> Money: ...
+
+    def settle(
+        self,
+        uow: UnitOfWork,
+        loan_id: str,
+        source: AccountRef,
+        *,
+        interest: str,
+        fee: Money | None,
+    ) -> PaymentRecord: ...
 
 
 @attrs.frozen
@@ -277,11 +289,31 @@ class UnitOfWork:
         *,
         reason: str,
         period: int | None = None,
+        include_future: bool = False,
+        penalty: Money | None = None,
     ) -> Money:
         """See ``HookContext.pay_investors``."""
         return self.env.operations.pay_investors(
-            self, loan_id, source, principal, interest, reason=reason, period=period
+            self,
+            loan_id,
+            source,
+            principal,
+            interest,
+            reason=reason,
+            period=period,
+            include_future=include_future,
+            penalty=penalty,
         )
+
+    def settle(
+        self,
+        loan_id: str,
+        source: AccountRef,
+        interest: str = "accrued",
+        fee: Money | None = None,
+    ) -> PaymentRecord:
+        """See ``HookContext.settle``."""
+        return self.env.operations.settle(self, loan_id, source, interest=interest, fee=fee)
 
 
 def payload_digest(command: str, payload: Any) -> str:

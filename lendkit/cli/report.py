@@ -16,10 +16,17 @@ import click
 from lendkit.cli.base import database_option, db_url, main
 from lendkit.cli.cob import open_platform
 from lendkit.cli.db import plugins_option
-from lendkit.core.records import Disclosure
+from lendkit.core.records import Disclosure, Receipt
 from lendkit.services.reports import BAD_DEBT_RATE, OVERDUE_RATE, PlatformTotals
 
-__all__ = ["render_table", "report_command", "report_dict", "text_width"]
+__all__ = [
+    "history_dict",
+    "history_lines",
+    "render_table",
+    "report_command",
+    "report_dict",
+    "text_width",
+]
 
 
 def text_width(text: str) -> int:
@@ -96,16 +103,69 @@ def report_lines(totals: PlatformTotals, disclosures: Sequence[Disclosure]) -> l
     return lines
 
 
+def history_dict(receipts: Sequence[Receipt]) -> list[dict[str, str]]:
+    """The ``--loan/--investor --json`` shape: one object per receipt, amounts as decimals."""
+    return [
+        {
+            "payment": r.payment_id,
+            "paid_on": r.paid_on.isoformat(),
+            "kind": r.kind,
+            "amount": r.amount.format(),
+            "currency": r.amount.currency,
+            "payer_kind": r.payer_kind,
+            "payer_id": r.payer_id,
+            "payer_account": r.payer_account,
+        }
+        for r in receipts
+    ]
+
+
+def history_lines(loan_id: str, investor_id: str, receipts: Sequence[Receipt]) -> list[str]:
+    """The text history of an investor's position: one row per receipt, with who paid."""
+    lines = [f"Position of investor {investor_id} in loan {loan_id}: receipts"]
+    if not receipts:
+        return [*lines, "  (nothing received yet)"]
+    rows = [
+        (r.paid_on.isoformat(), r.kind, f"{r.amount.format()} {r.amount.currency}", r.paid_by)
+        for r in receipts
+    ]
+    return lines + render_table(
+        ("date", "kind", "received", "paid by"), rows, (False, False, True, False)
+    )
+
+
 @main.command("report")
 @database_option
 @plugins_option("Comma-separated plugins whose disclosures to include.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--loan", "loan_id", help="With --investor: that investor's receipts on this loan.")
+@click.option("--investor", "investor_id", help="With --loan: whose position's receipts to show.")
 @click.pass_context
-def report_command(ctx: click.Context, plugins: list[str] | None, as_json: bool) -> None:
+def report_command(
+    ctx: click.Context,
+    plugins: list[str] | None,
+    as_json: bool,
+    loan_id: str | None,
+    investor_id: str | None,
+) -> None:
     """Platform totals (volume, outstanding, overdue and bad-debt rates, revenue) and disclosures.
 
-    The disclosures are those of every plugin the database remembers (or of --plugins).
+    The disclosures are those of every plugin the database remembers (or of --plugins). With
+    --loan and --investor: the history of that investor's position instead, every payment it
+    received and who paid it (the borrower, a party paying for it, a guarantor, an insurer, the
+    reserve...).
     """
+    if (loan_id is None) != (investor_id is None):
+        raise click.UsageError("--loan and --investor go together")
+    if loan_id is not None and investor_id is not None:
+        with open_platform(db_url(ctx), plugins) as platform:
+            receipts = platform.reports.position_history(loan_id, investor_id)
+        if as_json:
+            click.echo(json.dumps(history_dict(receipts), ensure_ascii=False))
+        else:
+            for line in history_lines(loan_id, investor_id, receipts):
+                click.echo(line)
+        return
     with open_platform(db_url(ctx), plugins) as platform:
         totals = platform.reports.totals()
         disclosures = platform.reports.disclosure()

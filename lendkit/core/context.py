@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
+from lendkit.core.records import PaymentRecord
 
 
 class HookContext(Protocol):
@@ -86,12 +87,73 @@ class HookContext(Protocol):
         *,
         reason: str,
         period: int | None = None,
+        include_future: bool = False,
+        penalty: Money | None = None,
     ) -> Money:
         """Pay a loan's investors pro rata from ``source`` (a third party's or reserve account).
 
         Pays what investors are still owed on due installments (``period``, or oldest first),
         at most ``principal`` and ``interest``. Returns what was paid. The payer holds the claim
         it paid: the borrower's later payments on those installments go to ``source`` (追偿).
+        Principal and penalty are split over the positions by outstanding principal, interest by
+        principal x rate, each by largest remainder, as when the borrower pays.
+
+        :param loan_id: the loan whose investors are paid.
+        :param source: the paying account (``ctx.account(...)`` of the plugin or third party).
+        :param principal: the most principal to pay (``Money`` >= 0).
+        :param interest: the most interest to pay (``Money`` >= 0).
+        :param reason: why (kept on the claim, e.g. ``"guarantee"``, ``"buy-back"``).
+        :param period: only this installment (default: every one in scope, oldest first).
+        :param include_future: also the installments not yet due: a third party buys out the
+            whole remaining claim (a lessor's buy-back, a guarantor's full compensation). The
+            investors' positions then show nothing outstanding on what was paid; the borrower
+            owes it to ``source`` instead, on the same schedule.
+        :param penalty: the most penalty interest to pay investors on the due installments
+            (default none). The borrower no longer owes the penalty the payer paid (lendkit keeps
+            no claim on penalty; a payer that charges it on does so by its own ``transfer``).
+        :return: what was paid (``Money``; zero when investors were owed nothing in scope).
+
+        Example (a lessor buys the lease back, everything the investors are still owed)::
+
+            lessor = ctx.account("leasing", lessor_id, "deposit", loan.principal.currency)
+            everything = Money.of("100000000", lessor.currency)
+            ctx.pay_investors(loan.id, lessor, everything, everything, reason="buy-back",
+                              include_future=True, penalty=everything)
+        """
+
+    def settle(
+        self,
+        loan_id: str,
+        source: AccountRef,
+        interest: str = "accrued",
+        fee: Money | None = None,
+    ) -> PaymentRecord:
+        """Settle a loan early (结清) from ``source``: the loan closes in one payment.
+
+        Pays the installments due (principal, interest and the penalty accrued by close of
+        business), then the remaining principal with the interest to date (``"accrued"``: on
+        the remaining principal since the last due date, or the start, counted on the loan's
+        day-count basis, HALF_UP to the cent, never more than scheduled) or the scheduled
+        interest of the remaining installments (``"scheduled"``), plus ``fee`` to the
+        platform's revenue. None of prepayment's refusals apply (overdue, due or partly paid
+        installments). Investors are paid pro rata (largest remainder) as for any payment; a
+        third party that covered installments recovers what it paid. A refusal changes
+        nothing: ``InvalidState`` for a closed loan, ``InvalidValue`` for another ``interest``,
+        ``NotFound`` for an account that does not exist, ``InsufficientFunds`` when ``source``
+        cannot pay.
+
+        :param loan_id: the loan to settle (active, overdue or defaulted).
+        :param source: the paying account: a party's available balance (the borrower's, a
+            lessee's, a trading account's owner) or a plugin's or third party's account.
+        :param interest: ``"accrued"`` (interest to date) or ``"scheduled"``.
+        :param fee: a settlement fee paid from ``source`` to platform revenue (default none).
+        :return: the settlement's ``PaymentRecord`` (``kind="settlement"``; ``fee`` includes
+            the management fee on the interest).
+
+        Example (a margin account's trading balance repays everything at forced liquidation)::
+
+            trading = ctx.account("margin", loan.borrower_id, "trading", loan.principal.currency)
+            ctx.settle(loan.id, trading, interest="accrued", fee=Money.of("50", trading.currency))
         """
 
     def after_commit(self, fn: Callable[[], None]) -> None:

@@ -531,8 +531,8 @@ def lendkit_penalty_rate(
 
     Asked once per loan and close-of-business run, when the loan has an installment past its
     grace days (``installment``: the oldest one); the answer applies to every overdue row of the
-    loan in that run. Penalty to date on a row is its overdue base x days (kept exactly) x this
-    rate, rounded once (HALF_UP to the minor unit), so a product's rate is a per-loan term: keep
+    loan in that run. Penalty to date on a row is its overdue base x days (kept exactly; days as
+    the loan's day-count basis counts them, ``loan.day_count``) x this rate, rounded once (HALF_UP to the minor unit), so a product's rate is a per-loan term: keep
     it constant over the loan's life. lendkit's default (last) is the configured
     ``penalty_daily_rate``. The answer must be a ``Decimal`` >= 0 (``PluginError`` otherwise,
     and the run's chunk changes nothing).

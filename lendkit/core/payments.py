@@ -137,6 +137,7 @@ class Covered:
     period: int
     principal: int
     interest: int
+    penalty: int = 0
 
 
 @frozen
@@ -263,26 +264,31 @@ def allocate_payment(
     return Allocation(amount, tuple(applied), penalty, interest, principal, rec_i, rec_p)
 
 
-def allocate_cover(principal: int, interest: int, owed: Sequence[Owed]) -> tuple[Covered, ...]:
-    """A third party's payment of at most ``principal`` and ``interest`` to the investors.
+def allocate_cover(
+    principal: int, interest: int, owed: Sequence[Owed], penalty: int = 0
+) -> tuple[Covered, ...]:
+    """A third party's payment of at most ``principal``, ``interest`` and ``penalty`` to the
+    investors.
 
     Oldest installment first, each pays what the investors are still owed on it
-    (``investors_principal``, ``investors_interest``: unpaid and not already covered) until
-    the amounts offered are used up. Returns the installments paid something, in order; what
-    was not needed is left out of the sums. ``InvalidAmount`` for a negative amount.
+    (``investors_principal``, ``investors_interest``: unpaid and not already covered; the
+    installment's unpaid ``penalty``) until the amounts offered are used up. Returns the
+    installments paid something, in order; what was not needed is left out of the sums.
+    ``InvalidAmount`` for a negative amount.
     """
-    if principal < 0 or interest < 0:
+    if principal < 0 or interest < 0 or penalty < 0:
         raise InvalidAmount(
-            f"cover of principal {principal} and interest {interest} (minor units) must not be"
-            " negative"
+            f"cover of principal {principal}, interest {interest} and penalty {penalty} (minor"
+            " units) must not be negative"
         )
     out: list[Covered] = []
-    left_p, left_i = principal, interest
+    left_p, left_i, left_n = principal, interest, penalty
     for o in owed:
         take_p, take_i = min(o.investors_principal, left_p), min(o.investors_interest, left_i)
-        if take_p or take_i:
-            out.append(Covered(o.period, take_p, take_i))
-            left_p, left_i = left_p - take_p, left_i - take_i
+        take_n = min(o.penalty, left_n)
+        if take_p or take_i or take_n:
+            out.append(Covered(o.period, take_p, take_i, take_n))
+            left_p, left_i, left_n = left_p - take_p, left_i - take_i, left_n - take_n
     return tuple(out)
 
 

@@ -13,7 +13,7 @@ from attrs import field, frozen
 
 from lendkit.core.errors import InvalidValue
 from lendkit.core.money import Money
-from lendkit.core.schedule import METHOD_NAME, METHODS, Installment
+from lendkit.core.schedule import METHOD_NAME, METHODS, DayCount, Installment
 
 __all__ = [
     "Balance",
@@ -32,6 +32,7 @@ __all__ = [
     "PaymentRecord",
     "PositionRecord",
     "Product",
+    "Receipt",
 ]
 
 
@@ -54,6 +55,10 @@ def _method_names(value: object) -> tuple[str, ...]:
     return names
 
 
+def _day_count(value: object) -> DayCount:
+    return DayCount.parse(value)
+
+
 @frozen
 class Product:
     """A product (business model) a plugin offers; listings name it in ``product``.
@@ -63,12 +68,18 @@ class Product:
     the product may name one; its schedule then comes from the plugin's
     ``lendkit_build_schedule`` (core builders: :func:`lendkit.core.schedule.discount_bullet`,
     :func:`lendkit.core.schedule.custom_rows`) and the method is stored on the loan.
+
+    ``day_count`` is the product's day-count basis (``"30/360"``, ``"ACT/360"`` or
+    ``"ACT/365"``; default ``ACT/360``, lendkit's behaviour before products had one), stored on
+    each loan at disbursement: prepayment's interest to date, settlement's accrued interest and
+    the days penalty accrues are counted on it.
     """
 
     name: str
     description: str = ""
     plugin: str = ""
     methods: tuple[str, ...] = field(default=(), converter=_method_names)
+    day_count: DayCount = field(default=DayCount.ACT_360, converter=_day_count)
 
     @property
     def allowed_methods(self) -> tuple[str, ...]:
@@ -223,6 +234,8 @@ class LoanRecord:
     state: str
     outstanding_principal: Money
     positions: tuple[PositionRecord, ...] = field(factory=tuple)
+    #: the product's day-count basis, stored at disbursement (interest to date, penalty days)
+    day_count: DayCount = DayCount.ACT_360
 
 
 @frozen
@@ -241,6 +254,40 @@ class PaymentRecord:
     #: the party whose available balance paid (``None``: not a party's account, e.g. a plugin's
     #: fund covering investors; payments booked before payers were recorded)
     payer: str | None = None
+
+
+@frozen
+class Receipt:
+    """One payment an investor received on a loan (a line of its position's history), and
+    who paid it.
+
+    ``amount`` is what reached the investor's available balance from that payment, net of the
+    platform's management fee, over all its positions in the loan. ``payer_kind`` says who paid:
+    ``"borrower"``, ``"party"`` (another party paying for the borrower from its available
+    balance: an acceptor bank, a core enterprise, a lessee) or, for any other account, the
+    account's owner kind (``"guarantor"``, ``"insurer"``, ``"plugin"`` for a plugin's own
+    fund such as the reserve's...); ``payer_id`` is that owner (the party, the guarantor, the
+    plugin's name) and ``payer_account`` the paying account's code.
+    """
+
+    payment_id: str
+    loan_id: str
+    investor_id: str
+    paid_on: date
+    #: the payment's kind: ``repayment``, ``collection``, ``prepayment``, ``settlement``,
+    #: ``cover`` (a third party paying investors)...
+    kind: str
+    amount: Money
+    payer_kind: str
+    payer_id: str
+    payer_account: str
+
+    @property
+    def paid_by(self) -> str:
+        """Who paid, for people: ``borrower b1``, ``party p7``, ``guarantor g2``, ``reserve``."""
+        if self.payer_kind == "plugin":
+            return self.payer_id
+        return f"{self.payer_kind} {self.payer_id}"
 
 
 @frozen

@@ -529,6 +529,31 @@ class DayCount(StrEnum):
         d2 = min(end.day, 30) if d1 == 30 else end.day
         return 360 * (end.year - start.year) + 30 * (end.month - start.month) + d2 - d1
 
+    def days_within(self, anchor: date, since: date, until: date) -> int:
+        """The days from ``since`` to ``until`` of a period counted from ``anchor``.
+
+        ``days(anchor, until) - days(anchor, since)``: consecutive pieces add up to the whole
+        (30/360 alone is not additive: Jan 29 -> 31 -> Feb 1 counts 2 + 1, Jan 29 -> Feb 1 counts
+        2), so accruing daily or once after a gap counts the same days. Zero if ``until`` is not
+        after ``since``.
+
+        >>> DayCount.THIRTY_360.days_within(date(2026, 1, 29), date(2026, 1, 31), date(2026, 2, 1))
+        0
+        """
+        return max(0, self.days(anchor, until) - self.days(anchor, since))
+
+    def interest(self, amount_minor: int, annual_rate: Decimal, since: date, until: date) -> int:
+        """Simple interest on ``amount_minor`` (minor units) from ``since`` to ``until``:
+        ``amount x days x annual_rate / year days`` rounded once, HALF_UP to a whole minor unit
+        (exact Decimal arithmetic; zero if ``until`` is not after ``since``).
+
+        >>> DayCount.ACT_365.interest(10_000_00, Decimal("0.0365"), date(2026, 1, 1), date(2026, 1, 11))
+        1000
+        """
+        days = max(0, self.days(since, until))
+        value = Decimal(amount_minor * days) * (annual_rate / self.year_days)
+        return int(DEFAULT_ROUNDING.quantize(value, "JPY"))
+
 
 #: the day-count bases by name
 DAY_COUNTS: Final = tuple(b.value for b in DayCount)

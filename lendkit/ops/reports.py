@@ -9,9 +9,20 @@ from attrs import frozen
 from sqlalchemy import func, select
 
 from lendkit.core import states as S
+from lendkit.core.errors import NotFound
+from lendkit.core.ledger import AVAILABLE, PARTY_OWNER, split_code
 from lendkit.core.money import Money
-from lendkit.core.records import Disclosure
-from lendkit.store.tables import accounts, installments, listings, loans, payments
+from lendkit.core.records import Disclosure, Receipt
+from lendkit.store.rows import get_row
+from lendkit.store.tables import (
+    accounts,
+    installments,
+    listings,
+    loans,
+    payments,
+    positions,
+    postings,
+)
 from lendkit.uow import UnitOfWork
 
 
@@ -117,3 +128,69 @@ def disclosure(ctx: UnitOfWork) -> list[Disclosure]:
         ),
     ]
     return own + ctx.hooks.disclosures(ctx)
+
+
+def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Receipt]:
+    """Every payment ``investor_id`` received on loan ``loan_id``, oldest first, each with who
+    paid it (``NotFound`` if the investor has no position in the loan).
+
+    Read from the ledger: a receipt is the posting of a payment's journal entry to the
+    investor's available account (what it received net of the management fee, over all its
+    positions in the loan); the payer is the entry's paying account (the one posting that takes
+    money out), named as ``PaymentRecord.payer`` names it for parties.
+    """
+    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    holders = sorted(
+        ctx.conn.execute(
+            select(positions.c.holder_id)
+            .where(positions.c.loan_id == loan_id, positions.c.investor_id == investor_id)
+            .distinct()
+        ).scalars()
+    )
+    if not holders:
+        raise NotFound(f"investor {investor_id} has no position in loan {loan_id}")
+    codes = [f"{PARTY_OWNER}:{h}:{AVAILABLE}:{loan.currency}" for h in holders]
+    received = ctx.conn.execute(
+        select(
+            payments.c.id,
+            payments.c.paid_on,
+            payments.c.kind,
+            payments.c.entry_seq,
+            func.sum(postings.c.amount).label("amount"),
+        )
+        .join(postings, postings.c.entry_seq == payments.c.entry_seq)
+        .join(accounts, accounts.c.id == postings.c.account_id)
+        .where(payments.c.loan_id == loan_id, accounts.c.code.in_(codes))
+        .group_by(payments.c.id, payments.c.paid_on, payments.c.kind, payments.c.entry_seq)
+        .order_by(payments.c.entry_seq)
+    ).all()
+    seqs = [r.entry_seq for r in received]
+    paying: dict[int, tuple[int, str]] = {}  # entry -> (amount, code) of its largest debit
+    for start in range(0, len(seqs), 500):
+        for seq, amount, code in ctx.conn.execute(
+            select(postings.c.entry_seq, postings.c.amount, accounts.c.code)
+            .join(accounts, accounts.c.id == postings.c.account_id)
+            .where(postings.c.entry_seq.in_(seqs[start : start + 500]), postings.c.amount < 0)
+        ):
+            if seq not in paying or amount < paying[seq][0]:
+                paying[seq] = (amount, code)
+    out = []
+    for r in received:
+        code = paying[r.entry_seq][1]
+        kind, owner, _purpose, _cur = split_code(code)
+        if kind == PARTY_OWNER:
+            kind = "borrower" if owner == loan.borrower_id else "party"
+        out.append(
+            Receipt(
+                payment_id=r.id,
+                loan_id=loan_id,
+                investor_id=investor_id,
+                paid_on=r.paid_on,
+                kind=r.kind,
+                amount=Money.from_minor(int(r.amount), loan.currency),
+                payer_kind=kind,
+                payer_id=owner,
+                payer_account=code,
+            )
+        )
+    return out

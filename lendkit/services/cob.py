@@ -4,8 +4,8 @@
 expired holds, then for every open loan with an installment due: collect from the borrower's
 available balance (what is there, even if the balance fell since it was read), mark what is still
 unpaid past the grace days overdue, accrue penalty interest up to the date (the overdue base x
-the daily rate x the days overdue, rounded once, so daily runs and one run after a gap agree to
-the cent), fire the overdue hooks and the waterfall, and default loans past the threshold; last,
+the daily rate x the days overdue on the loan's day-count basis, rounded once, so daily runs and
+one run after a gap agree to the cent), fire the overdue hooks and the waterfall, and default loans past the threshold; last,
 ``lendkit_cob_day`` lets plugins settle the whole day (the reserve pays the day's claims pro
 rata), once per date and shard, in the transaction that marks the date done.
 
@@ -58,6 +58,7 @@ from lendkit.services.loans import (
     installments_paid,
     investors_owed,
     load_loan,
+    loan_basis,
     owed_by_part,
     owed_of,
     write_payments,
@@ -496,7 +497,9 @@ class CobService:
                 # asked once per loan and run (the oldest overdue row), not per row
                 penalty_rate = self._p.hooks.penalty_rate(ctx, record, inst, cfg.penalty_daily_rate)
             since = r.penalty_through or r.due_date
-            base_days, penalty = accrue_penalty(r, max(0, (run_date - since).days), penalty_rate)
+            # the days on the loan's basis, counted from the due date (30/360 is not additive)
+            elapsed = loan_basis(loan).days_within(r.due_date, since, run_date)
+            base_days, penalty = accrue_penalty(r, elapsed, penalty_rate)
             ctx.conn.execute(
                 update(installments)
                 .where(installments.c.loan_id == loan_id, installments.c.period == r.period)

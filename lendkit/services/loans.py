@@ -66,7 +66,13 @@ from lendkit.core.records import (
     PaymentRecord,
     PositionRecord,
 )
-from lendkit.core.schedule import METHODS, Schedule, build_schedule, validate_schedule
+from lendkit.core.schedule import (
+    METHODS,
+    DayCount,
+    Schedule,
+    build_schedule,
+    validate_schedule,
+)
 from lendkit.ops import holds
 from lendkit.ops.parties import require_party
 from lendkit.ops.records import listing_record
@@ -90,7 +96,6 @@ if TYPE_CHECKING:
     from lendkit.platform import Platform
 
 PREPAY_MODES = ("shorten", "reduce")
-DAYS_PER_YEAR = 360  # interest to the payment date uses the Chinese banking day count (annual/360)
 
 
 def _round_rate(amount_minor: int, rate: Decimal) -> int:
@@ -185,6 +190,7 @@ class LoansService:
                 account_id=loan_acct.id,
                 reviewer=reviewer,
                 created_at=ctx.now,
+                day_count=product_basis(ctx, row.product).value,
             )
         )
         ctx.conn.execute(
@@ -331,10 +337,11 @@ class LoansService:
     ) -> PaymentRecord:
         """Prepay (提前还款) all (``amount=None``) or part of the outstanding principal.
 
-        The borrower pays the principal, interest accrued on it since the last due date
-        (annual/360 per day) and the prepayment fee (``prepayment_fee_rate`` of the principal, to
-        platform revenue). A partial prepayment re-plans the rest: ``shorten`` keeps the payment
-        and ends earlier, ``reduce`` keeps the end date and lowers the payment.
+        The borrower pays the principal, interest accrued on it since the last due date (on the
+        product's day-count basis, ACT/360 by default) and the prepayment fee
+        (``prepayment_fee_rate`` of the principal, to platform revenue). A partial prepayment
+        re-plans the rest: ``shorten`` keeps the payment and ends earlier, ``reduce`` keeps the
+        end date and lowers the payment.
         """
         loan_id = check_id(loan_id, "loan")
         mode = check_choice(mode, "prepayment mode", PREPAY_MODES)
@@ -352,6 +359,39 @@ class LoansService:
             run,
             key=key,
             payload=[loan_id, money and money.format(), mode],
+            result_type=PaymentRecord,
+        )
+
+    def settle(
+        self,
+        loan_id: str,
+        *,
+        interest: str = "accrued",
+        payer: str | None = None,
+        key: str | None = None,
+    ) -> PaymentRecord:
+        """Settle the loan early (结清) in one payment, whatever its state: the installments due
+        with their penalty, then the remaining principal with the interest to date
+        (``interest="accrued"``, on the product's day-count basis) or the scheduled interest
+        (``"scheduled"``). No prepayment fee and none of prepayment's refusals; the loan
+        closes. Paid from the borrower's available balance, or ``payer``'s (a registered,
+        verified party, as in :meth:`repay`). See :func:`lendkit.ops.settlement.settle`.
+        """
+        # imported here: settlement builds on this module's payment path
+        from lendkit.ops.settlement import SETTLE_INTEREST, settle_by
+
+        loan_id = check_id(loan_id, "loan")
+        interest = check_choice(interest, "settlement interest", SETTLE_INTEREST)
+        payer = None if payer is None else check_id(payer, "payer")
+
+        def run(tx: UnitOfWork) -> PaymentRecord:
+            return settle_by(tx, loan_id, payer=payer, interest=interest)
+
+        return self._p.runner.run(
+            "loans.settle",
+            run,
+            key=key,
+            payload=[loan_id, interest, payer],
             result_type=PaymentRecord,
         )
 
@@ -568,11 +608,19 @@ def _allocation_order(ctx: UnitOfWork, loan: Any) -> tuple[str, ...]:
 
 
 def apply_payment(
-    ctx: UnitOfWork, loan: Any, amount: int | None, kind: str, source: AccountRef | None = None
+    ctx: UnitOfWork,
+    loan: Any,
+    amount: int | None,
+    kind: str,
+    source: AccountRef | None = None,
+    *,
+    extra_fee: int = 0,
 ) -> PaymentRecord | None:
     """Apply ``amount`` (minor units; None: the next unpaid installment in full) to ``loan`` (its
     row, locked) and distribute it, paid from ``source`` (default: the borrower's available
     balance) and booked as a payment of ``kind``. None if nothing was due or paid.
+    ``extra_fee`` (minor units) is paid from ``source`` to platform revenue with it (a
+    settlement's fee).
 
     The allocation is :func:`lendkit.core.payments.allocate_payment`: within an installment,
     what a third party already paid investors (covered) is owed to that payer: the borrower's
@@ -603,7 +651,7 @@ def apply_payment(
         paid.penalty,
         paid.interest,
         paid.principal,
-        extra_fee=0,
+        extra_fee=extra_fee,
         recoveries=[
             (a.period, a.recovered_principal, a.recovered_interest) for a in paid.recoveries
         ],
@@ -761,9 +809,7 @@ def _prepay(ctx: UnitOfWork, loan_id: str, money: Money | None, mode: str) -> Pa
         )
     ).scalar()
     since: date = paid_rows or loan.start_date
-    days = max(0, (ctx.today - since).days)
-    rate = Decimal(loan.annual_rate)
-    accrued = _round_rate(amount * days, rate / DAYS_PER_YEAR)
+    accrued = loan_basis(loan).interest(amount, Decimal(loan.annual_rate), since, ctx.today)
     fee = _round_rate(amount, ctx.platform_config.prepayment_fee_rate)
     first = rows[0].period
     rest = outstanding - amount
@@ -858,33 +904,50 @@ def pay_investors_from(
     *,
     reason: str,
     period: int | None = None,
+    include_future: bool = False,
+    penalty: Money | None = None,
 ) -> Money:
     """A third party (guarantor, reserve, insurer) pays investors from ``source`` (代偿).
 
-    Pays what investors are still owed on due installments (``period`` or oldest first), at
+    Pays what investors are still owed on due installments (``period`` or oldest first; with
+    ``include_future``, the not-yet-due ones too: a buy-out of the whole remaining claim), at
     most ``principal`` and ``interest``; records the payer's claim so the borrower's later
-    payments on those installments go to the payer. Returns what was paid.
+    payments on those installments go to the payer. ``penalty`` (at most) pays investors the
+    penalty the borrower owes on those installments: the borrower no longer owes what the payer
+    paid of it (no claim is kept on penalty). Returns what was paid.
     """
     loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
-    if principal.is_negative() or interest.is_negative():
+    if penalty is None:
+        penalty = Money.zero(loan.currency)
+    if principal.is_negative() or interest.is_negative() or penalty.is_negative():
         raise InvalidValue("compensation amounts must not be negative")
     rows = [
         r
         for r in installment_rows(ctx, loan_id, unpaid=True)
-        if r.due_date <= ctx.today and (period is None or r.period == period)
+        if (include_future or r.due_date <= ctx.today) and (period is None or r.period == period)
     ]
     by_period = {r.period: r for r in rows}
-    covered = allocate_cover(principal.minor, interest.minor, [owed_of(r) for r in rows])
+    owed = {r.period: owed_of(r) for r in rows}
+    covered = allocate_cover(principal.minor, interest.minor, list(owed.values()), penalty.minor)
+    closed_rows = False
     for c in covered:
         r = by_period[c.period]
+        # a row that owed only the penalty the payer just paid is paid
+        done = owed[c.period].total == c.penalty
+        closed_rows = closed_rows or done
         ctx.conn.execute(
             update(installments)
             .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
             .values(
                 covered_principal=r.covered_principal + c.principal,
                 covered_interest=r.covered_interest + c.interest,
+                paid_penalty=r.paid_penalty + c.penalty,
+                state=S.INST_PAID if done else r.state,
+                paid_at=ctx.now if done else r.paid_at,
             )
         )
+        if not (c.principal or c.interest):
+            continue
         ctx.conn.execute(
             claims.insert().values(
                 id=new_id("clm"),
@@ -900,9 +963,14 @@ def pay_investors_from(
             )
         )
     paid_p, paid_i = sum(c.principal for c in covered), sum(c.interest for c in covered)
-    if not (paid_p or paid_i):
+    paid_n = sum(c.penalty for c in covered)
+    if not (paid_p or paid_i or paid_n):
         return Money.zero(loan.currency)
-    record = _book(ctx, loan, source, "cover", 0, paid_i, paid_p, extra_fee=0, borrower_pays=False)
+    record = _book(
+        ctx, loan, source, "cover", paid_n, paid_i, paid_p, extra_fee=0, borrower_pays=False
+    )
+    if closed_rows:
+        _after_payment(ctx, loan_id)
     return record.amount
 
 
@@ -1144,7 +1212,8 @@ def owed_by_part(r: Any) -> dict[str, int]:
 
 
 def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
-    """Penalty interest (罚息) on installment row ``r`` for ``days`` more days overdue.
+    """Penalty interest (罚息) on installment row ``r`` for ``days`` more days overdue (counted on
+    the loan's day-count basis from the due date: ``DayCount.days_within``).
 
     The penalty accrues on the overdue base (principal + interest unpaid) day by day; the row
     keeps the exact sum of base x days (``penalty_base_days``, minor units x days), and the
@@ -1179,4 +1248,16 @@ def _loan_record(loan: Any, pos: tuple[PositionRecord, ...]) -> LoanRecord:
         state=loan.state,
         outstanding_principal=Money.from_minor(loan.outstanding_principal, cur),
         positions=pos,
+        day_count=loan_basis(loan),
     )
+
+
+def product_basis(ctx: UnitOfWork, product: str) -> DayCount:
+    """Product ``product``'s day-count basis (ACT/360 for a product no plugin registers)."""
+    registered = ctx.products.get(product)
+    return DayCount.ACT_360 if registered is None else registered.day_count
+
+
+def loan_basis(loan: Any) -> DayCount:
+    """The day-count basis stored on loan row ``loan`` (ACT/360 before migration 0008)."""
+    return DayCount.parse(getattr(loan, "day_count", None) or DayCount.ACT_360)

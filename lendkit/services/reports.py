@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lendkit.core.inputs import check_id
 from lendkit.core.money import Money
-from lendkit.core.records import Disclosure
+from lendkit.core.records import Disclosure, Receipt
 from lendkit.ops import reports as ops
 from lendkit.ops.reports import BAD_DEBT_RATE, OVERDUE_RATE, PlatformTotals
 
@@ -28,6 +29,16 @@ class ReportsService:
     def fees(self) -> Money:
         """Fees booked on payments (management, prepayment) — the revenue less service fees."""
         return self._p.runner.run("reports.fees", lambda tx: ops.fees(tx))
+
+    def position_history(self, loan_id: str, investor_id: str) -> list[Receipt]:
+        """What ``investor_id`` received on ``loan_id``, payment by payment, and who paid each
+        (the borrower, a party paying for it, a guarantor, an insurer, the reserve...)."""
+        loan_id = check_id(loan_id, "loan")
+        investor_id = check_id(investor_id, "investor")
+        return self._p.runner.run(
+            "reports.position_history",
+            lambda tx: ops.position_history(tx, loan_id, investor_id),
+        )
 
     def disclosure(self) -> list[Disclosure]:
         """Platform totals plus every enabled plugin's disclosures."""

@@ -305,6 +305,8 @@ loans = Table(
     Column("reviewer", String(100), nullable=True),
     _ts("created_at"),
     _ts("closed_at", nullable=True),
+    #: the product's day-count basis (30/360, ACT/360, ACT/365) for interest to date and penalty
+    Column("day_count", String(8), nullable=False, server_default="ACT/360"),
     Index("ix_lendkit_loans_state", "state"),
 )
 

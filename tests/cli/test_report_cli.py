@@ -108,3 +108,35 @@ def test_report_unknown_plugin(platform: lendkit.Platform, db_url: str) -> None:
     assert result.exit_code == 2
     assert "nope_plugin" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_report_position_history_names_who_paid(
+    platform: lendkit.Platform, funded: Callable[..., str], db_url: str
+) -> None:
+    p = platform
+    borrower, investor, payer = funded("0"), funded("1000"), funded("400")
+    loan_id = disbursed(p, borrower, investor, "1000")
+    p.loans.repay(loan_id)  # the borrower pays the first installment from the proceeds
+    p.loans.repay(loan_id, payer=payer)  # a payer pays the second for it
+    result = run("--db", db_url, "report", "--loan", loan_id, "--investor", investor, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    expected = p.reports.position_history(loan_id, investor)
+    assert [(d["kind"], d["payer_kind"], d["payer_id"]) for d in data] == [
+        ("repayment", "borrower", borrower),
+        ("repayment", "party", payer),
+    ]
+    assert [d["amount"] for d in data] == [r.amount.format() for r in expected]
+    # 1,000.00 at 12 % over 6 months: 172.55 a month; interest 10.00 less the 10 % fee
+    assert data[0]["amount"] == "171.55"
+    text = run("--db", db_url, "report", "--loan", loan_id, "--investor", investor)
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"Position of investor {investor} in loan {loan_id}: receipts"
+    assert lines[1].split() == ["date", "kind", "received", "paid", "by"]
+    assert lines[3].split()[-3:] == ["CNY", "borrower", borrower]
+    assert lines[4].split()[-2:] == ["party", payer]
+    lone = run("--db", db_url, "report", "--loan", loan_id)
+    assert lone.exit_code == 2 and "--loan and --investor go together" in lone.output
+    nobody = run("--db", db_url, "report", "--loan", loan_id, "--investor", borrower)
+    assert nobody.exit_code == 2 and "has no position in loan" in nobody.stderr

@@ -62,6 +62,7 @@ FIELD = {
     "keep_balance": "balance to keep",
     "shard": "shard",
     "payer": "payer",
+    "interest": "interest",
 }
 
 
@@ -121,6 +122,7 @@ def _valid_arguments(p: lendkit.Platform) -> dict[str, Any]:
         "shard": "1/1",
         "key": "a-key",
         "payer": b,
+        "interest": "accrued",
         "answers": [1, 2],
         "run_date": date(2026, 1, 1),
         "day": date(2026, 1, 1),

@@ -1,0 +1,211 @@
+"""Early settlement (结清): a loan closes in one payment, whatever its state.
+
+:func:`settle` pays the installments due (with the penalty close of business accrued), then the
+remaining principal with the interest to date (on the loan's day-count basis) or the scheduled
+interest, plus an optional fee to the platform, from any source account: the borrower, a payer
+(a lessee, an acceptor bank), a plugin's account (a margin trading account at liquidation).
+Unlike prepayment it refuses neither an overdue loan nor a due or partly paid installment.
+
+It rewrites the interest of the installments not yet due to what settlement charges, then pays
+everything still owed through the one payment path (``loans.apply_payment``): one journal entry,
+investors paid pro rata by largest remainder, third parties that covered installments repaid
+what they are owed, the loan settled and the borrower's credit released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import func, select, update
+
+from lendkit.core import states as S
+from lendkit.core.errors import (
+    CurrencyMismatch,
+    Forbidden,
+    InvalidAmount,
+    InvalidState,
+    NotFound,
+    WrongType,
+)
+from lendkit.core.inputs import check_choice
+from lendkit.core.ledger import (
+    AVAILABLE,
+    LISTING_OWNER,
+    LOAN_OWNER,
+    PARTY_OWNER,
+    PLATFORM_OWNER,
+    AccountRef,
+    split_code,
+)
+from lendkit.core.money import Money
+from lendkit.core.records import PaymentRecord
+from lendkit.ops.parties import require_party
+from lendkit.services.loans import (
+    apply_payment,
+    installment_rows,
+    loan_basis,
+    owed_by_part,
+)
+from lendkit.store.rows import get_row
+from lendkit.store.tables import installments, loans
+from lendkit.uow import UnitOfWork
+
+#: what a settlement charges as interest on the installments not yet due
+SETTLE_INTEREST: Final = ("accrued", "scheduled")
+
+
+def settle(
+    ctx: UnitOfWork,
+    loan_id: str,
+    source: AccountRef | None = None,
+    *,
+    interest: str = "accrued",
+    fee: Money | None = None,
+) -> PaymentRecord:
+    """Settle loan ``loan_id`` from ``source`` (default: the borrower's available balance).
+
+    ``interest="accrued"``: the installments not yet due are charged the interest on their
+    remaining principal from the last due date on or before today (or the loan's start) to
+    today, on the loan's day-count basis (HALF_UP to the minor unit, less what was already paid
+    of it, never more than their scheduled interest); ``"scheduled"``: their scheduled interest.
+    A third party's claim on an installment is never cut: the installment keeps at least what
+    the borrower owes that payer. ``fee`` goes from ``source`` to platform revenue.
+
+    Refusals change nothing: ``InvalidValue`` (``interest``), ``NotFound`` (loan, account),
+    ``InvalidState`` (a loan that no longer takes payments, or owes nothing), ``Forbidden`` (an
+    escrow, clearing, platform or frozen account as source), ``CurrencyMismatch``,
+    ``InvalidAmount`` (a negative fee), ``InsufficientFunds`` (the source cannot pay).
+    """
+    interest = check_choice(interest, "settlement interest", SETTLE_INTEREST)
+    loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
+    if loan.state not in S.OPEN_LOAN_STATES:
+        raise InvalidState(f"loan {loan_id} is {loan.state}; there is nothing to settle")
+    cur = loan.currency
+    paying = settlement_source(ctx, loan, source)
+    fee_minor = _fee(fee, cur)
+    rows = installment_rows(ctx, loan_id, unpaid=True)
+    future = [r for r in rows if r.due_date > ctx.today]
+    if future:
+        charge = settlement_interest(ctx, loan, future, interest)
+        _charge_interest(ctx, loan_id, future, charge)
+    # re-read: what each installment owes now; ones that owe nothing any more are done
+    rows = installment_rows(ctx, loan_id, unpaid=True)
+    nothing = [r.period for r in rows if not any(owed_by_part(r).values())]
+    if nothing:
+        ctx.conn.execute(
+            update(installments)
+            .where(installments.c.loan_id == loan_id, installments.c.period.in_(nothing))
+            .values(state=S.INST_PAID, paid_at=ctx.now)
+        )
+    total = sum(sum(owed_by_part(r).values()) for r in rows)
+    if total <= 0:
+        raise InvalidState(f"loan {loan_id} owes nothing: there is nothing to settle")
+    payment = apply_payment(ctx, loan, total, "settlement", paying, extra_fee=fee_minor)
+    assert payment is not None  # total > 0 was owed and paid
+    return payment
+
+
+def settle_by(
+    ctx: UnitOfWork, loan_id: str, *, payer: str | None = None, interest: str = "accrued"
+) -> PaymentRecord:
+    """``platform.loans.settle``: :func:`settle` from the borrower's available balance, or from
+    ``payer``'s (a registered, verified party paying for the borrower, as ``loans.repay``)."""
+    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    source = None
+    if payer is not None and payer != loan.borrower_id:
+        require_party(ctx, payer, verified=True, action=f"settle loan {loan_id}")
+        source = ctx.party_account(payer, loan.currency)
+    return settle(ctx, loan_id, source, interest=interest)
+
+
+def settlement_source(ctx: UnitOfWork, loan: Any, source: AccountRef | None) -> AccountRef:
+    """The account a settlement of ``loan`` (its row) is paid from, checked.
+
+    ``None``: the borrower's available balance. Otherwise an account that exists as ``source``
+    describes it, in the loan's currency: a party's available balance (the party exists) or a
+    plugin's or third party's account; never a listing's escrow, a loan's clearing account, a
+    platform account or a party's frozen money (``Forbidden``).
+    """
+    if source is None:
+        return ctx.party_account(loan.borrower_id, loan.currency)
+    if not isinstance(source, AccountRef):
+        raise WrongType(
+            f"the settlement source must be an AccountRef (from ctx), got {type(source).__name__}"
+        )
+    stored = ctx.existing_account(source.code)
+    if stored.id != source.id:
+        raise NotFound(f"account #{source.id} {source.code!r} does not exist")
+    if stored.currency != loan.currency:
+        raise CurrencyMismatch(
+            f"settlement source {stored.code!r} is in {stored.currency}, loan {loan.id} in"
+            f" {loan.currency}"
+        )
+    kind, owner, purpose, _cur = split_code(stored.code)
+    if kind in (LISTING_OWNER, LOAN_OWNER, PLATFORM_OWNER) or (
+        kind == PARTY_OWNER and purpose != AVAILABLE
+    ):
+        raise Forbidden(
+            f"loan {loan.id} cannot be settled from {stored.code!r}: a settlement is paid from a"
+            " party's available balance or a plugin's or third party's account"
+        )
+    if kind == PARTY_OWNER:
+        require_party(ctx, owner)
+    return stored
+
+
+def settlement_interest(ctx: UnitOfWork, loan: Any, future: Sequence[Any], interest: str) -> int:
+    """The interest (minor units) a settlement today still charges on the installments not
+    yet due (``future``, rows in period order), beyond what was already paid of them."""
+    scheduled: int = sum(r.interest - r.paid_interest for r in future)
+    if interest == "scheduled":
+        return scheduled
+    remaining: int = sum(r.principal - r.paid_principal for r in future)
+    paid: int = sum(r.paid_interest for r in future)
+    accrued = loan_basis(loan).interest(
+        remaining, Decimal(loan.annual_rate), last_due_date(ctx, loan), ctx.today
+    )
+    return max(0, min(scheduled, accrued - paid))
+
+
+def last_due_date(ctx: UnitOfWork, loan: Any) -> date:
+    """The latest due date on or before today of ``loan``'s installments, else its start:
+    the date interest to date runs from."""
+    latest: date | None = ctx.conn.execute(
+        select(func.max(installments.c.due_date)).where(
+            installments.c.loan_id == loan.id,
+            installments.c.state != S.INST_CANCELLED,
+            installments.c.due_date <= ctx.today,
+        )
+    ).scalar()
+    return latest or loan.start_date
+
+
+def _charge_interest(ctx: UnitOfWork, loan_id: str, future: Sequence[Any], charge: int) -> None:
+    """Set the not-yet-due installments' interest so that together they owe ``charge`` more,
+    the first one first; each keeps at least what a third party's claim on it says."""
+    for r in future:
+        claimed = r.covered_interest - r.recovered_interest
+        take = min(charge, r.interest - r.paid_interest)
+        charge -= take
+        new = r.paid_interest + max(take, claimed)
+        if new != r.interest:
+            ctx.conn.execute(
+                update(installments)
+                .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
+                .values(interest=new)
+            )
+
+
+def _fee(fee: object, currency: str) -> int:
+    if fee is None:
+        return 0
+    if not isinstance(fee, Money):
+        raise WrongType(f"the settlement fee must be Money, got {type(fee).__name__}")
+    if fee.currency != currency:
+        raise CurrencyMismatch(f"the settlement fee is in {fee.currency}, the loan in {currency}")
+    if fee.is_negative():
+        raise InvalidAmount(f"the settlement fee {fee} must not be negative")
+    return fee.minor
