@@ -13,6 +13,7 @@ from attrs import field, frozen
 
 from lendkit.core.errors import InvalidValue
 from lendkit.core.money import Money
+from lendkit.core.open_ended import OPEN_ENDED, OpenEndedTerms
 from lendkit.core.schedule import METHOD_NAME, METHODS, Installment
 
 __all__ = [
@@ -49,6 +50,11 @@ def _method_names(value: object) -> tuple[str, ...]:
             raise InvalidValue(
                 f"method {name!r} is a standard method; a product declares only its own"
             )
+        if name == OPEN_ENDED:
+            raise InvalidValue(
+                f"method {name!r} is not declared in methods: a product offers open-ended loans"
+                " with open_ended=OpenEndedTerms(...)"
+            )
     if len(set(names)) != len(names):
         raise InvalidValue(f"a product's methods are declared twice: {names!r}")
     return names
@@ -63,17 +69,32 @@ class Product:
     the product may name one; its schedule then comes from the plugin's
     ``lendkit_build_schedule`` (core builders: :func:`lendkit.core.schedule.discount_bullet`,
     :func:`lendkit.core.schedule.custom_rows`) and the method is stored on the loan.
+
+    ``open_ended`` (:class:`~lendkit.core.open_ended.OpenEndedTerms`: settlement period,
+    maximum term in days, day-count basis) offers open-ended loans: a listing of the product
+    with ``method="open-ended"`` becomes a loan with no schedule, whose interest accrues daily
+    at close of business and settles on the period, whose principal is repaid in any amount at
+    any time (``loans.repay_principal``) and falls due at the maximum term (docs/open-ended.md).
     """
 
     name: str
     description: str = ""
     plugin: str = ""
     methods: tuple[str, ...] = field(default=(), converter=_method_names)
+    open_ended: OpenEndedTerms | None = field(default=None)
+
+    @open_ended.validator
+    def _check_open_ended(self, _attribute: object, value: object) -> None:
+        if value is not None and not isinstance(value, OpenEndedTerms):
+            raise InvalidValue(
+                f"a product's open_ended must be OpenEndedTerms or None, got {value!r}"
+            )
 
     @property
     def allowed_methods(self) -> tuple[str, ...]:
-        """The methods a listing of this product may use: the standard four, then its own."""
-        return METHODS + self.methods
+        """The methods a listing of this product may use: the standard four, then its own
+        (``open-ended`` last when the product declares open-ended terms)."""
+        return METHODS + self.methods + ((OPEN_ENDED,) if self.open_ended is not None else ())
 
 
 @frozen

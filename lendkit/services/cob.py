@@ -44,7 +44,7 @@ from lendkit.core.errors import (
 from lendkit.core.ledger import REVENUE, AccountRef, Leg
 from lendkit.core.money import Money
 from lendkit.core.records import Claim, CobResult, Installment
-from lendkit.services import custody
+from lendkit.services import custody, open_ended
 from lendkit.services.common import get_row, new_id
 from lendkit.services.context import Ctx
 from lendkit.services.listings import close_listing
@@ -302,8 +302,9 @@ class CobService:
         expired = self._expire_listings(end, i, n)
         released = self._p.custody.expire_holds(now=end)
         collected = overdue = defaulted = 0
-        todo = self._due_loans(run_date, i, n)
         chunk = max(1, self._p.config.cob_chunk)
+        self._close_open_ended(run_date, i, n, chunk)
+        todo = self._due_loans(run_date, i, n)
         for start_at in range(0, len(todo), chunk):
             part = todo[start_at : start_at + chunk]
 
@@ -383,6 +384,22 @@ class CobService:
                 self._p.runner.run("cob.close_listing", close)
                 count += 1
         return count
+
+    def _close_open_ended(self, run_date: date, i: int, n: int, chunk: int) -> None:
+        """Open-ended loans accrue to ``run_date`` and settle what falls due on it (their
+        rows are then collected with the day's other due loans), a chunk per transaction."""
+
+        def ids(tx: Tx) -> list[str]:
+            todo = open_ended.loans_to_close(Ctx(tx, business_date=run_date), run_date)
+            return [loan_id for loan_id in todo if in_shard(loan_id, i, n)]
+
+        todo = self._p.runner.run("cob.open_ended", ids)
+        for start_at in range(0, len(todo), chunk):
+
+            def work(tx: Tx, part: list[str] = todo[start_at : start_at + chunk]) -> int:
+                return open_ended.close_day(Ctx(tx, business_date=run_date), run_date, part)
+
+            self._p.runner.run("cob.accrue", work)
 
     def _due_loans(self, run_date: date, i: int, n: int) -> list[str]:
         def run(tx: Tx) -> list[str]:
