@@ -178,8 +178,11 @@ class LoansService:
                 created_at=ctx.now,
             )
         )
+        more_terms: dict[str, Any] = {}
         if schedule.method == OPEN_ENDED:  # no rows: settlements add them
-            open_ended.start_loan(ctx, loan_id, open_ended.terms_of(ctx, record), ctx.today)
+            open_terms = open_ended.terms_of(ctx, record)
+            open_ended.start_loan(ctx, loan_id, open_terms, ctx.today)
+            more_terms["open_ended"] = open_ended.agreement_terms(open_terms, ctx.today)
         else:
             ctx.conn.execute(
                 installments.insert(),
@@ -222,6 +225,7 @@ class LoansService:
                     [i.period, i.due_date.isoformat(), i.payment.format()]
                     for i in schedule.installments
                 ],
+                **more_terms,
             }
             agr_rows.append(
                 {

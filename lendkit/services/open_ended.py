@@ -46,6 +46,7 @@ from lendkit.services.context import Ctx
 from lendkit.store.tables import installments, loans, open_ended_loans
 
 __all__ = [
+    "agreement_terms",
     "close_day",
     "empty_schedule",
     "loans_to_close",
@@ -90,6 +91,17 @@ def start_loan(ctx: Ctx, loan_id: str, terms: OpenEndedTerms, start: date) -> No
             settled_through=start,
         )
     )
+
+
+def agreement_terms(terms: OpenEndedTerms, start: date) -> dict[str, Any]:
+    """The open-ended terms as a loan agreement (借款合同) states them (JSON-ready)."""
+    return {
+        "basis": terms.basis.value,
+        "maturity": terms.maturity(start).isoformat(),
+        "max_days": terms.max_days,
+        "settle_day": terms.settle_day,
+        "settle_every_days": terms.settle_every_days,
+    }
 
 
 def _terms(loan: Any, state: Any) -> OpenEndedTerms:

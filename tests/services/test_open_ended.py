@@ -40,12 +40,9 @@ REVOLVER = OpenEndedTerms(max_days=60, settle_every_days=30, basis="ACT/365")
 
 class CreditCo:
     """A test plugin: a margin product settling monthly on the 21st (a year at most) and a
-    revolving credit settling every 30 days (60 days at most) whose interest a sponsor pays."""
+    revolving credit settling every 30 days (60 days at most)."""
 
     lendkit_plugin_name = "creditco"
-
-    def __init__(self) -> None:
-        self.sponsor: str | None = None
 
     @hookimpl
     def lendkit_register_products(self) -> list[Product]:
@@ -53,6 +50,15 @@ class CreditCo:
             Product("margin", "stock margin", open_ended=MARGIN),
             Product("revolver", "supply-chain revolving credit", open_ended=REVOLVER),
         ]
+
+
+class SponsorPays:
+    """A test plugin: a sponsor (the core enterprise) pays the revolver's settlements."""
+
+    lendkit_plugin_name = "sponsorpays"
+
+    def __init__(self) -> None:
+        self.sponsor: str | None = None
 
     @hookimpl
     def lendkit_collection_sources(self, ctx: Any, loan: Any, installment: Any) -> Any:
@@ -86,6 +92,17 @@ def open_loan(
         p.bidding.bid(listing.id, inv, share)
     loan = p.loans.disburse(listing.id)
     assert loan.method == "open-ended" and p.loans.schedule(loan.id).installments == ()
+    terms = p.products[product].open_ended
+    assert terms is not None
+    for agreement in p.loans.agreements(loan.id):
+        assert (agreement["method"], agreement["schedule"]) == ("open-ended", [])
+        assert agreement["open_ended"] == {
+            "basis": terms.basis.value,
+            "maturity": terms.maturity(START).isoformat(),
+            "max_days": terms.max_days,
+            "settle_day": terms.settle_day,
+            "settle_every_days": terms.settle_every_days,
+        }
     return loan.id, borrower, investors
 
 
@@ -214,8 +231,8 @@ def test_unpaid_interest_goes_overdue_and_max_term_forces_settlement(
     overdue after the grace days with penalty; at the 60-day maximum term the principal and
     the rest of the interest fall due and go overdue too; once the sponsor pays, COB collects
     everything with penalty and the loan closes."""
-    plugin = CreditCo()
-    p = make_platform(plugins=["online", plugin])
+    plugin = SponsorPays()
+    p = make_platform(plugins=["online", CreditCo(), plugin])
     loan_id, borrower, _ = open_loan(p, clock, "revolver", shares=("100000",), rate="7.3%")
     plugin.sponsor = party(p, "core enterprise")
     d30, d60 = START + timedelta(30), START + timedelta(60)
