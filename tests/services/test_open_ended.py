@@ -508,3 +508,88 @@ def _one_accrual(
         outstanding -= repay[k]
         since = end
     return accrue(base, outstanding, basis, start, since, start + timedelta(days))
+
+
+@pytest.mark.slow  # two platforms and ~70 close-of-business days per example
+@settings(max_examples=4, deadline=None)
+@given(
+    principal=st.integers(100_00, 1_000_000_00),
+    rate=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("0.24"), places=4),
+    every=st.integers(5, 31),
+    max_days=st.integers(32, 70),
+    basis=st.sampled_from(["ACT/360", "ACT/365"]),
+    repay=st.lists(st.tuples(st.integers(1, 69), st.integers(1, 40_000_00)), max_size=4),
+)
+def test_daily_and_catch_up_cob_agree_with_the_model(
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: Any,
+    principal: int,
+    rate: Decimal,
+    every: int,
+    max_days: int,
+    basis: str,
+    repay: list[tuple[int, int]],
+) -> None:
+    """Random terms and principal repayments: close of business run every day and run once at
+    the end (catching up the days) book the same settlements, each the model's figure, and the
+    maximum term forces the rest due."""
+    import shutil
+
+    from tests.conftest import fresh_database
+
+    terms = OpenEndedTerms(max_days=max_days, settle_every_days=every, basis=basis)
+
+    class Terms:
+        lendkit_plugin_name = "terms"
+
+        @hookimpl
+        def lendkit_register_products(self) -> list[Product]:
+            return [Product("line", open_ended=terms)]
+
+    repaid: dict[date, int] = {}
+    left = principal
+    for k, amount in sorted(repay):
+        if k < max_days and left > 1:
+            take = min(amount, left - 1)
+            repaid[START + timedelta(k)] = repaid.get(START + timedelta(k), 0) + take
+            left -= take
+    end = START + timedelta(max_days)
+    results = []
+    for daily in (True, False):
+        path = tmp_path_factory.mktemp("oe") / "lendkit.db"
+        url = fresh_database("sqlite", path, sqlite_template)
+        clock = FixedClock()
+        p = lendkit.Platform.open(url, plugins=["online", Terms()], clock=clock)
+        try:
+            amount = Money.from_minor(principal, "CNY")
+            loan_id, borrower, _ = open_loan(
+                p, clock, "line", shares=(str(amount.amount),), rate=str(rate)
+            )
+            p.custody.deposit(borrower, Money.from_minor(principal, "CNY"))
+            at(clock, START)
+            p.cob.run(START)
+            day = START + timedelta(1)
+            while day <= end:
+                if day in repaid:
+                    at(clock, day, 10)
+                    p.loans.repay_principal(loan_id, Money.from_minor(repaid[day], "CNY"))
+                if daily or day == end:
+                    at(clock, day)
+                    p.cob.run(day)
+                day += timedelta(1)
+            got = [r[:4] for r in payments(p, url, loan_id)]
+            results.append((sorted(got), p.loans.get(loan_id).state))
+            assert p.verify().ok
+        finally:
+            p.close()
+        shutil.rmtree(path.parent, ignore_errors=True)
+    assert results[0] == results[1]
+    settle_on = [START + timedelta(k) for k in range(every, max_days, every)] + [end]
+    year = 365 if basis == "ACT/365" else 360
+    expected = model_settlements(principal, Fraction(rate), year, repaid, settle_on)
+    collections = [(r[0], r[2]) for r in results[0][0] if r[1] == "collection"]
+    # a settlement with no interest makes no row; the maturity's has the principal left
+    assert collections == [
+        (d, x) for d, x in zip(settle_on, expected, strict=True) if x or d == end
+    ]
+    assert results[0][1] == "settled"
