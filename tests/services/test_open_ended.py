@@ -35,12 +35,12 @@ from tests.conftest import FixedClock, dump, party
 
 START = date(2026, 1, 1)
 MARGIN = OpenEndedTerms(max_days=365, settle_day=21, basis="ACT/360")
-REVOLVER = OpenEndedTerms(max_days=60, settle_every_days=30, basis="ACT/365")
+REVOLVER = OpenEndedTerms(max_days=20, settle_every_days=10, basis="ACT/365")
 
 
 class CreditCo:
     """A test plugin: a margin product settling monthly on the 21st (a year at most) and a
-    revolving credit settling every 30 days (60 days at most)."""
+    revolving credit settling every 10 days (20 days at most)."""
 
     lendkit_plugin_name = "creditco"
 
@@ -227,57 +227,55 @@ def test_a_year_of_daily_cob_with_principal_repayments(
 def test_unpaid_interest_goes_overdue_and_max_term_forces_settlement(
     make_platform: Callable[..., lendkit.Platform], clock: FixedClock, db_url: str
 ) -> None:
-    """A revolver's sponsor (its collection source) has nothing: the day-30 interest goes
-    overdue after the grace days with penalty; at the 60-day maximum term the principal and
+    """A revolver's sponsor (its collection source) has nothing: the day-10 interest goes
+    overdue after the grace days with penalty; at the 20-day maximum term the principal and
     the rest of the interest fall due and go overdue too; once the sponsor pays, COB collects
     everything with penalty and the loan closes."""
     plugin = SponsorPays()
     p = make_platform(plugins=["online", CreditCo(), plugin])
     loan_id, borrower, _ = open_loan(p, clock, "revolver", shares=("100000",), rate="7.3%")
     plugin.sponsor = party(p, "core enterprise")
-    d30, d60 = START + timedelta(30), START + timedelta(60)
-    at(clock, d30 + timedelta(5))
-    p.cob.run(d30 + timedelta(5))
+    d10, d20 = START + timedelta(10), START + timedelta(20)
+    at(clock, d10 + timedelta(5))
+    p.cob.run(d10 + timedelta(5))
     rows = p.loans.schedule(loan_id).installments
-    interest30 = 10_000_000 * 73 * 30 // (1000 * 365)  # 60,000 exactly (7.3% ACT/365)
+    interest10 = 10_000_000 * 73 * 10 // (1000 * 365)  # 200.00 exactly (7.3 % ACT/365)
     assert [(r.due_date, r.principal.minor, r.interest.minor) for r in rows] == [
-        (d30, 0, interest30)
+        (d10, 0, interest10)
     ]
     assert p.loans.get(loan_id).state == "overdue"
     with pytest.raises(InvalidState, match="is open-ended: repay its principal"):
         p.loans.prepay(loan_id)
     # the principal can still be repaid while interest is overdue; the borrower has proceeds
     p.loans.repay_principal(loan_id, "40000", payer=borrower, key="part")
-    at(clock, d60 + timedelta(10))
-    p.cob.run(d60 + timedelta(10))
+    at(clock, d20 + timedelta(10))
+    p.cob.run(d20 + timedelta(10))
     rows = p.loans.schedule(loan_id).installments
-    # days 30..37 on 100,000, days 38..59 on 60,000 (repaid on day 35 of the clock: the 5th
-    # day after the settlement, so the days before it at 100,000)
-    base = 10_000_000 * 5 + 6_000_000 * 25
-    interest60 = half_up(Fraction(10_000_000 * 30 + base) * Fraction(73, 1000) / 365) - interest30
+    # days 10..14 on 100,000, days 15..19 on 60,000 (repaid on day 15)
+    base = 10_000_000 * 15 + 6_000_000 * 5
+    interest20 = half_up(Fraction(base) * Fraction(73, 1000) / 365) - interest10
+    assert interest20 == 16_000
     assert [(r.due_date, r.principal.minor, r.interest.minor) for r in rows] == [
-        (d30, 0, interest30),
-        (d30 + timedelta(5), 4_000_000, 0),
-        (d60, 6_000_000, interest60),
+        (d10, 0, interest10),
+        (d10 + timedelta(5), 4_000_000, 0),
+        (d20, 6_000_000, interest20),
     ]
-    with pytest.raises(InvalidState, match="matured on 2026-03-02"):
+    with pytest.raises(InvalidState, match="matured on 2026-01-21"):
         p.loans.repay_principal(loan_id, "1")
     # penalty: the overdue base x days x 0.05 % a day, from each due date to the run date
-    penalty = half_up(Fraction(interest30 * 40 * 5, 10_000)) + half_up(
-        Fraction((6_000_000 + interest60) * 10 * 5, 10_000)
-    )
-    owed = interest30 + 6_000_000 + interest60 + penalty
+    penalty10 = half_up(Fraction(interest10 * 20 * 5, 10_000))
+    penalty20 = half_up(Fraction((6_000_000 + interest20) * 10 * 5, 10_000))
+    owed = interest10 + 6_000_000 + interest20 + penalty10 + penalty20
     p.custody.deposit(plugin.sponsor, Money.from_minor(owed, "CNY"))
-    at(clock, d60 + timedelta(11))
-    p.cob.run(d60 + timedelta(11))
+    at(clock, d20 + timedelta(11))
+    p.cob.run(d20 + timedelta(11))
     # COB collects before it accrues the day's penalty: the penalty to the previous run
     got = payments(p, db_url, loan_id)
     sponsor = plugin.sponsor
     assert sorted(got[1:], key=lambda r: r[3]) == [
-        (d60 + timedelta(11), "collection", interest30, 0, penalty - 30200, sponsor),
-        (d60 + timedelta(11), "collection", interest60, 6_000_000, 30200, sponsor),
+        (d20 + timedelta(11), "collection", interest10, 0, penalty10, sponsor),
+        (d20 + timedelta(11), "collection", interest20, 6_000_000, penalty20, sponsor),
     ]
-    assert sum(r[4] for r in got) == penalty
     loan = p.loans.get(loan_id)
     assert loan.state == "settled" and loan.outstanding_principal == Money.zero()
     assert p.custody.balance(sponsor).available == Money.zero()
@@ -433,15 +431,27 @@ def test_cob_after_a_gap_gives_the_daily_figures(
     p.cob.run(START)
     at(clock, date(2026, 2, 25), 10)  # COB has not run since START; two settlements are behind
     p.loans.repay_principal(loan_id, "25000")
-    at(clock, date(2026, 3, 25))
-    p.cob.run(date(2026, 3, 25))
-    settle_on = [date(2026, 1, 21), date(2026, 2, 21), date(2026, 3, 21)]
+    at(clock, date(2026, 2, 26))
+    p.cob.run(date(2026, 2, 26))
+    settle_on = [date(2026, 1, 21), date(2026, 2, 21)]
     expected = model_settlements(
         10_000_000, Fraction(8, 100), 360, {date(2026, 2, 25): 2_500_000}, settle_on
     )
     got = [(r[0], r[2]) for r in payments(p, db_url, loan_id) if r[1] == "collection"]
     assert got == list(zip(settle_on, expected, strict=True))
-    assert p.loans.open_ended(loan_id).accrued_through == date(2026, 3, 25)
+    status = p.loans.open_ended(loan_id)
+    assert status.accrued_through == date(2026, 2, 26)
+    # 4 days since the settlement at 100,000, one at 75,000: accrued, not settled yet
+    *_, unsettled = model_settlements(
+        10_000_000,
+        Fraction(8, 100),
+        360,
+        {date(2026, 2, 25): 2_500_000},
+        [*settle_on, date(2026, 2, 26)],
+    )
+    assert status.settled_interest.minor == sum(expected)
+    assert status.unsettled_interest.minor == unsettled
+    assert status.next_settlement == date(2026, 3, 21)
     assert p.verify().ok
 
 
