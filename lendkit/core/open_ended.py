@@ -119,6 +119,14 @@ datetime.date(2026, 3, 21)])
         last = calendar.monthrange(day.year, day.month)[1]
         return day.day == min(self.settle_day, last)
 
+    def next_settlement(self, start: date, after: date) -> date | None:
+        """The first settlement date (or the maturity) after ``after``; ``None`` past maturity."""
+        day = after + timedelta(days=1)
+        maturity = self.maturity(start)
+        while day < maturity and not self.is_settlement(start, day):
+            day += timedelta(days=1)
+        return day if day <= maturity else None
+
     def settlements(self, start: date, through: date, after: date | None = None) -> list[date]:
         """The settlement dates after ``after`` (default ``start``) up to ``through``, then the
         maturity if it is not later than ``through``."""

@@ -286,7 +286,6 @@ def status(ctx: Ctx, loan_id: str) -> OpenEndedStatus:
     loan = get_row(ctx.conn, loans, loan_id, "loan")
     acc = _Accrual(loan, _state(ctx, loan_id))
     cur = loan.currency
-    ahead = acc.terms.settlements(loan.start_date, acc.maturity, after=acc.settled_through)
     return OpenEndedStatus(
         loan_id=loan_id,
         terms=acc.terms,
@@ -298,5 +297,5 @@ def status(ctx: Ctx, loan_id: str) -> OpenEndedStatus:
             interest_to_date(acc.base_days, acc.rate, acc.basis), cur
         ),
         settled_interest=Money.from_minor(acc.settled, cur),
-        next_settlement=ahead[0] if ahead else None,
+        next_settlement=acc.terms.next_settlement(loan.start_date, acc.settled_through),
     )

@@ -360,6 +360,9 @@ def test_products_declare_open_ended_terms(
         date(2026, 4, 30),
         date(2026, 5, 5),  # the maturity
     ]
+    assert t.next_settlement(date(2026, 1, 5), date(2026, 2, 28)) == date(2026, 3, 31)
+    assert t.next_settlement(date(2026, 1, 5), date(2026, 4, 30)) == date(2026, 5, 5)
+    assert t.next_settlement(date(2026, 1, 5), date(2026, 5, 5)) is None
 
 
 def test_repay_principal_key_replays_and_retry_has_one_effect(
