@@ -260,8 +260,10 @@ def test_unpaid_interest_goes_overdue_and_max_term_forces_settlement(
         (d10 + timedelta(5), 4_000_000, 0),
         (d20, 6_000_000, interest20),
     ]
+    before = dump(db_url)
     with pytest.raises(InvalidState, match="matured on 2026-01-21"):
         p.loans.repay_principal(loan_id, "1")
+    assert dump(db_url) == before
     # penalty: the overdue base x days x 0.05 % a day, from each due date to the run date
     penalty10 = half_up(Fraction(interest10 * 20 * 5, 10_000))
     penalty20 = half_up(Fraction((6_000_000 + interest20) * 10 * 5, 10_000))
@@ -305,6 +307,7 @@ def test_repay_principal_refusals_change_nothing(
             p.loans.repay_principal(loan_id, amount)
     with pytest.raises(InvalidState, match="verified"):
         p.loans.repay_principal(loan_id, "10", payer=stranger)
+    assert dump(db_url) == before
     poor = party(p, "poor")
     before = dump(db_url)
     with pytest.raises(InsufficientFunds):
@@ -418,6 +421,8 @@ def test_repay_principal_key_replays_and_retry_has_one_effect(
     paid = p.loans.repay(loan_id)
     assert paid.interest.minor == interest
     assert p.loans.get(loan_id).state == "settled"
+    with pytest.raises(InvalidState, match="takes no more payments"):
+        p.loans.repay_principal(loan_id, "1")
     kinds = sorted(r[1] for r in payments(p, db_url, loan_id))
     assert kinds == ["principal", "principal", "repayment"]
     assert p.verify().ok
