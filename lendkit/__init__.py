@@ -33,6 +33,7 @@ from lendkit.core.errors import (
     WrongType,
 )
 from lendkit.core.money import Money, RoundingPolicy, allocate
+from lendkit.core.open_ended import OpenEndedTerms
 from lendkit.core.records import (
     Claim,
     CreditAssessment,
@@ -78,6 +79,7 @@ __all__ = [
     "LimitExceeded",
     "Money",
     "NotFound",
+    "OpenEndedTerms",
     "Platform",
     "PluginError",
     "PluginsMismatch",

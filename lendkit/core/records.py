@@ -13,6 +13,7 @@ from attrs import field, frozen
 
 from lendkit.core.errors import InvalidValue
 from lendkit.core.money import Money
+from lendkit.core.open_ended import OPEN_ENDED, OpenEndedTerms
 from lendkit.core.schedule import METHOD_NAME, METHODS, DayCount, Installment
 
 __all__ = [
@@ -50,6 +51,11 @@ def _method_names(value: object) -> tuple[str, ...]:
             raise InvalidValue(
                 f"method {name!r} is a standard method; a product declares only its own"
             )
+        if name == OPEN_ENDED:
+            raise InvalidValue(
+                f"method {name!r} is not declared in methods: a product offers open-ended loans"
+                " with open_ended=OpenEndedTerms(...)"
+            )
     if len(set(names)) != len(names):
         raise InvalidValue(f"a product's methods are declared twice: {names!r}")
     return names
@@ -73,6 +79,12 @@ class Product:
     ``"ACT/365"``; default ``ACT/360``, lendkit's behaviour before products had one), stored on
     each loan at disbursement: prepayment's interest to date, settlement's accrued interest and
     the days penalty accrues are counted on it.
+
+    ``open_ended`` (:class:`~lendkit.core.open_ended.OpenEndedTerms`: settlement period,
+    maximum term in days, day-count basis) offers open-ended loans: a listing of the product
+    with ``method="open-ended"`` becomes a loan with no schedule, whose interest accrues daily
+    at close of business and settles on the period, whose principal is repaid in any amount at
+    any time (``loans.repay_principal``) and falls due at the maximum term (docs/open-ended.md).
     """
 
     name: str
@@ -80,11 +92,20 @@ class Product:
     plugin: str = ""
     methods: tuple[str, ...] = field(default=(), converter=_method_names)
     day_count: DayCount = field(default=DayCount.ACT_360, converter=_day_count)
+    open_ended: OpenEndedTerms | None = field(default=None)
+
+    @open_ended.validator
+    def _check_open_ended(self, _attribute: object, value: object) -> None:
+        if value is not None and not isinstance(value, OpenEndedTerms):
+            raise InvalidValue(
+                f"a product's open_ended must be OpenEndedTerms or None, got {value!r}"
+            )
 
     @property
     def allowed_methods(self) -> tuple[str, ...]:
-        """The methods a listing of this product may use: the standard four, then its own."""
-        return METHODS + self.methods
+        """The methods a listing of this product may use: the standard four, then its own
+        (``open-ended`` last when the product declares open-ended terms)."""
+        return METHODS + self.methods + ((OPEN_ENDED,) if self.open_ended is not None else ())
 
 
 @frozen

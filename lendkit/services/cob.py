@@ -46,7 +46,7 @@ from lendkit.core.ledger import REVENUE, AccountRef
 from lendkit.core.money import Money
 from lendkit.core.payments import allocate_payment
 from lendkit.core.records import Claim, CobResult, Installment
-from lendkit.ops import holds
+from lendkit.ops import holds, open_ended
 from lendkit.ops.listings import close_listing
 from lendkit.ops.parties import require_party
 from lendkit.services.loans import (
@@ -309,8 +309,9 @@ class CobService:
             "cob.expire_holds", lambda tx: holds.expire_holds(tx, end, HOLD_SWEEP_BATCH)
         )
         collected = overdue = defaulted = 0
-        todo = self._due_loans(run_date, i, n)
         chunk = max(1, self._p.config.cob_chunk)
+        self._close_open_ended(run_date, i, n, chunk)
+        todo = self._due_loans(run_date, i, n)
         for start_at in range(0, len(todo), chunk):
             part = todo[start_at : start_at + chunk]
 
@@ -390,6 +391,22 @@ class CobService:
                 self._p.runner.run("cob.close_listing", close)
                 count += 1
         return count
+
+    def _close_open_ended(self, run_date: date, i: int, n: int, chunk: int) -> None:
+        """Open-ended loans accrue to ``run_date`` and settle what falls due on it (their
+        rows are then collected with the day's other due loans), a chunk per transaction."""
+
+        def ids(tx: UnitOfWork) -> list[str]:
+            todo = open_ended.loans_to_close(tx.on(run_date), run_date)
+            return [loan_id for loan_id in todo if in_shard(loan_id, i, n)]
+
+        todo = self._p.runner.run("cob.open_ended", ids)
+        for start_at in range(0, len(todo), chunk):
+
+            def work(tx: UnitOfWork, part: list[str] = todo[start_at : start_at + chunk]) -> int:
+                return open_ended.close_day(tx.on(run_date), run_date, part)
+
+            self._p.runner.run("cob.accrue", work)
 
     def _due_loans(self, run_date: date, i: int, n: int) -> list[str]:
         def run(tx: UnitOfWork) -> list[str]:

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from lendkit.core import states as S
 from lendkit.core.errors import (
+    CurrencyMismatch,
     InvalidAmount,
     InvalidSchedule,
     InvalidState,
@@ -48,6 +49,7 @@ from lendkit.core.ledger import (
     split_code,
 )
 from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
+from lendkit.core.open_ended import OPEN_ENDED, OpenEndedStatus
 from lendkit.core.payments import (
     Allocation,
     ClaimStake,
@@ -73,7 +75,7 @@ from lendkit.core.schedule import (
     build_schedule,
     validate_schedule,
 )
-from lendkit.ops import holds
+from lendkit.ops import holds, open_ended
 from lendkit.ops.parties import require_party
 from lendkit.ops.records import listing_record
 from lendkit.store import ledger as store_ledger
@@ -193,10 +195,16 @@ class LoansService:
                 day_count=product_basis(ctx, row.product).value,
             )
         )
-        ctx.conn.execute(
-            installments.insert(),
-            [pending_installment_row(loan_id, i.period, i) for i in schedule.installments],
-        )
+        more_terms: dict[str, Any] = {}
+        if schedule.method == OPEN_ENDED:  # no rows: settlements add them
+            open_terms = open_ended.terms_of(ctx, record)
+            open_ended.start_loan(ctx, loan_id, open_terms, ctx.today)
+            more_terms["open_ended"] = open_ended.agreement_terms(open_terms, ctx.today)
+        else:
+            ctx.conn.execute(
+                installments.insert(),
+                [pending_installment_row(loan_id, i.period, i) for i in schedule.installments],
+            )
         uniform = row.bidding == "fixed" or row.clearing == "uniform"
         pos_rows, agr_rows = [], []
         for seq, b in enumerate(winning, start=1):
@@ -234,6 +242,7 @@ class LoansService:
                     [i.period, i.due_date.isoformat(), i.payment.format()]
                     for i in schedule.installments
                 ],
+                **more_terms,
             }
             agr_rows.append(
                 {
@@ -263,6 +272,9 @@ class LoansService:
         standard method; either way validated before any money moves (``InvalidSchedule``)."""
         product = self._p.products.get(row.product)
         allowed = product.allowed_methods if product is not None else METHODS
+        if row.method == OPEN_ENDED:
+            open_ended.terms_of(ctx, record)  # the product declares the terms
+            return open_ended.empty_schedule(record, ctx.today)
         schedule = self._p.hooks.build_schedule(ctx, record, ctx.today)
         if schedule is None:
             if row.method not in METHODS:
@@ -331,6 +343,37 @@ class LoansService:
             payload=[loan_id, money and money.format(), *([payer] if payer else [])],
             result_type=PaymentRecord,
         )
+
+    def repay_principal(
+        self, loan_id: str, amount: object, *, payer: str | None = None, key: str | None = None
+    ) -> PaymentRecord:
+        """Repay ``amount`` of an open-ended loan's principal, any amount at any time before it
+        matures, from the borrower's available balance or ``payer``'s (a registered, verified
+        party). Interest accrues to the day at the old balance first; investors receive the
+        principal pro rata; when no principal is left, the interest accrued and not yet settled
+        falls due that day and the loan closes once it is paid. Refused (nothing changes): a
+        loan that is not open-ended or has matured, an amount that is not positive, in another
+        currency or more than the outstanding principal, a payer without the funds."""
+        loan_id = check_id(loan_id, "loan")
+        payer = None if payer is None else check_id(payer, "payer")
+        money = parse_amount(amount, self._p.config.currency, "principal repayment")
+
+        def run(tx: UnitOfWork) -> PaymentRecord:
+            return repay_principal(tx, loan_id, money, payer)
+
+        return self._p.runner.run(
+            "loans.repay_principal",
+            run,
+            key=key,
+            payload=[loan_id, money.format(), payer],
+            result_type=PaymentRecord,
+        )
+
+    def open_ended(self, loan_id: str) -> OpenEndedStatus:
+        """Where an open-ended loan's accrual stands: interest accrued, settled, next settlement
+        (``InvalidState`` if the loan is not open-ended)."""
+        loan_id = check_id(loan_id, "loan")
+        return self._p.runner.run("loans.open_ended", lambda tx: open_ended.status(tx, loan_id))
 
     def prepay(
         self, loan_id: str, amount: object = None, mode: str = "shorten", key: str | None = None
@@ -765,7 +808,12 @@ def _after_payment(ctx: UnitOfWork, loan_id: str) -> None:
     """Settle a fully repaid loan; an overdue loan with nothing overdue is active again."""
     loan = get_row(ctx.conn, loans, loan_id, "loan")
     unpaid = installment_rows(ctx, loan_id, unpaid=True)
-    if not unpaid and loan.state in S.OPEN_LOAN_STATES:
+    if (
+        not unpaid
+        and loan.state in S.OPEN_LOAN_STATES
+        # an open-ended loan with nothing due still owes its principal until it is repaid
+        and (loan.method != OPEN_ENDED or loan.outstanding_principal == 0)
+    ):
         ctx.conn.execute(
             update(loans).where(loans.c.id == loan_id).values(state=S.SETTLED, closed_at=ctx.now)
         )
@@ -789,6 +837,11 @@ def _release_credit(ctx: UnitOfWork, loan: Any) -> None:
 
 def _prepay(ctx: UnitOfWork, loan_id: str, money: Money | None, mode: str) -> PaymentRecord:
     loan = _lock_open(ctx, loan_id)
+    if loan.method == OPEN_ENDED:
+        raise InvalidState(
+            f"loan {loan_id} is open-ended: repay its principal with repay_principal (interest"
+            " accrues daily, no prepayment fee)"
+        )
     if loan.state != S.ACTIVE:
         raise InvalidState(f"loan {loan_id} is {loan.state}: pay what is overdue before prepaying")
     rows = installment_rows(ctx, loan_id, unpaid=True)
@@ -842,6 +895,34 @@ def _prepay(ctx: UnitOfWork, loan_id: str, money: Money | None, mode: str) -> Pa
     ctx.conn.execute(installments.insert(), new_rows)
     source = ctx.party_account(loan.borrower_id, loan.currency)
     return _book(ctx, loan, source, "prepayment", 0, accrued, amount, extra_fee=fee)
+
+
+def repay_principal(
+    ctx: UnitOfWork, loan_id: str, money: Money, payer: str | None
+) -> PaymentRecord:
+    """Repay ``money`` of open-ended loan ``loan_id``'s principal from the borrower's or
+    ``payer``'s available balance (see ``LoansService.repay_principal``)."""
+    loan = _lock_open(ctx, loan_id)
+    if loan.method != OPEN_ENDED:
+        raise InvalidState(
+            f"loan {loan_id} is not open-ended (method {loan.method}): pay it with repay or prepay"
+        )
+    if money.currency != loan.currency:
+        raise CurrencyMismatch(
+            f"principal repayment {money} is not in the loan's currency {loan.currency}"
+        )
+    outstanding = Money.from_minor(loan.outstanding_principal, loan.currency)
+    if money > outstanding:
+        raise InvalidAmount(
+            f"principal repayment {money} exceeds loan {loan_id}'s outstanding principal"
+            f" {outstanding}: allowed more than zero up to it"
+        )
+    source = ctx.party_account(loan.borrower_id, loan.currency)
+    if payer is not None and payer != loan.borrower_id:
+        require_party(ctx, payer, verified=True, action=f"repay loan {loan_id}'s principal")
+        source = ctx.party_account(payer, loan.currency)
+    open_ended.take_principal(ctx, loan, money.minor)
+    return _book(ctx, loan, source, "principal", 0, 0, money.minor, extra_fee=0)
 
 
 def pending_installment_row(loan_id: str, period: int, row: Installment) -> dict[str, Any]:

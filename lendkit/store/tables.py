@@ -335,6 +335,28 @@ installments = Table(
     Index("ix_lendkit_installments_due", "state", "due_date"),
 )
 
+#: the accrual state of an open-ended loan (method ``open-ended``): one row per such loan
+open_ended_loans = Table(
+    "lendkit_open_ended_loans",
+    metadata,
+    Column("loan_id", ID, ForeignKey("lendkit_loans.id"), primary_key=True),
+    Column("basis", String(8), nullable=False),  # 30/360 | ACT/360 | ACT/365
+    Column("settle_day", Integer, nullable=True),  # monthly on this day, or
+    Column("settle_every_days", Integer, nullable=True),  # every this many days
+    Column("maturity_date", Date, nullable=False),
+    #: interest has accrued for every day before this date
+    Column("accrued_through", Date, nullable=False),
+    #: sum over the days accrued of the outstanding principal (minor units) x the day count, as
+    #: exact integer text (it may exceed 64 bits): the interest to date is this x rate / year
+    #: days, rounded once
+    Column("base_days", String(60), nullable=False),
+    #: the interest put on settlement rows so far (minor units)
+    Column("interest_settled", Amount, nullable=False),
+    #: the last date interest settled (the start date before the first settlement)
+    Column("settled_through", Date, nullable=False),
+    Index("ix_lendkit_open_ended_loans_due", "accrued_through"),
+)
+
 positions = Table(
     "lendkit_positions",
     metadata,

@@ -1,7 +1,7 @@
 """loan day count: lendkit_loans.day_count (the product's basis: 30/360, ACT/360, ACT/365)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
