@@ -32,7 +32,14 @@ from lendkit.core.money import Money, parse_rate
 from lendkit.core.records import Bid, ListingRecord
 from lendkit.core.schedule import MAX_MONTHS
 from lendkit.services import custody
-from lendkit.services.common import check_id, check_int, get_row, new_id, parse_amount
+from lendkit.services.common import (
+    check_choice,
+    check_id,
+    check_int,
+    get_row,
+    new_id,
+    parse_amount,
+)
 from lendkit.services.context import Ctx
 from lendkit.services.parties import require_party
 from lendkit.services.records import listing_record
@@ -75,6 +82,30 @@ def bid_record(row: Any, currency: str) -> Bid:
     )
 
 
+BID_STATES = (S.BID_OPEN, S.BID_WON, S.BID_LOST, S.BID_VOIDED, S.BID_POSTED)
+
+
+def find_bids(
+    ctx: Ctx,
+    *,
+    listing_id: str | None = None,
+    investor_id: str | None = None,
+    state: str | None = None,
+) -> list[Bid]:
+    """Bids on ``listing_id``, by ``investor_id``, in ``state`` (each filter optional), in the
+    order placed. ``InvalidValue`` names an unknown state."""
+    stmt = select(bids, listings.c.currency).join(listings, listings.c.id == bids.c.listing_id)
+    if listing_id is not None:
+        stmt = stmt.where(bids.c.listing_id == check_id(listing_id, "listing"))
+    if investor_id is not None:
+        stmt = stmt.where(bids.c.investor_id == check_id(investor_id, "investor"))
+    if state is not None:
+        stmt = stmt.where(bids.c.state == check_choice(state, "bid state", BID_STATES))
+    order = (bids.c.seq,) if listing_id is not None else (bids.c.created_at, bids.c.id)
+    rows = ctx.conn.execute(stmt.order_by(*order)).all()
+    return [bid_record(r, r.currency) for r in rows]
+
+
 class BiddingService:
     """``platform.bidding``: bids and auto-bid rules."""
 
@@ -113,16 +144,9 @@ class BiddingService:
         """Every bid on a listing in the order placed."""
         listing_id = check_id(listing_id, "listing")
 
-        def run(tx: Tx) -> list[Bid]:
-            rows = tx.conn.execute(
-                select(bids, listings.c.currency)
-                .join(listings, listings.c.id == bids.c.listing_id)
-                .where(bids.c.listing_id == listing_id)
-                .order_by(bids.c.seq)
-            ).all()
-            return [bid_record(r, r.currency) for r in rows]
-
-        return self._p.runner.run("bidding.bids", run)
+        return self._p.runner.run(
+            "bidding.bids", lambda tx: find_bids(Ctx(tx), listing_id=listing_id)
+        )
 
     # -- auto-bid ----------------------------------------------------------------------------------
 

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from lendkit.core.errors import Forbidden
+from lendkit.core.errors import Forbidden, PluginError
 from lendkit.core.ledger import AVAILABLE, FROZEN, AccountRef, Leg, plugin_movement_violation
 from lendkit.core.money import Money
+from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, PaymentRecord
+from lendkit.core.schedule import Schedule
+from lendkit.services.common import check_id, parse_amount
 from lendkit.services.uow import Tx
 from lendkit.store import ledger as store_ledger
 from lendkit.store.tables import claims
@@ -69,6 +72,83 @@ class Ctx:
 
     def config(self, plugin: str) -> Mapping[str, Any]:
         return self.platform_config.plugins.get(plugin, {})
+
+    # -- what plugins read and do through core (HookContext; module functions of services) -------
+    # imported at call time: the services build on Ctx (issue 11 separates the two)
+
+    @property
+    def plugin_settings(self) -> Mapping[str, Any]:
+        """Every plugin's structured settings by name (core code; plugins use ``settings``)."""
+        return self.platform.settings
+
+    def settings(self, plugin: str) -> Any:
+        """See ``HookContext.settings``."""
+        try:
+            return self.plugin_settings[plugin]
+        except KeyError:
+            raise PluginError(
+                f"plugin {plugin!r} declares no settings (lendkit_register_settings);"
+                f" declared: {', '.join(sorted(self.plugin_settings)) or 'none'}"
+            ) from None
+
+    def loan(self, loan_id: str) -> LoanRecord:
+        """See ``HookContext.loan``."""
+        from lendkit.services.loans import load_loan
+
+        return load_loan(self, check_id(loan_id, "loan"))
+
+    def loan_for_listing(self, listing_id: str) -> LoanRecord:
+        """See ``HookContext.loan_for_listing``."""
+        from lendkit.services.loans import loan_for_listing
+
+        return loan_for_listing(self, check_id(listing_id, "listing"))
+
+    def schedule(self, loan_id: str) -> Schedule:
+        """See ``HookContext.schedule``."""
+        from lendkit.services.loans import load_schedule
+
+        return load_schedule(self, check_id(loan_id, "loan"))
+
+    def listing(self, listing_id: str) -> ListingRecord:
+        """See ``HookContext.listing``."""
+        from lendkit.services.records import load_listing
+
+        return load_listing(self, check_id(listing_id, "listing"))
+
+    def bids(
+        self,
+        listing_id: str | None = None,
+        investor_id: str | None = None,
+        state: str | None = None,
+    ) -> list[Bid]:
+        """See ``HookContext.bids``."""
+        from lendkit.services.bidding import find_bids
+
+        return find_bids(self, listing_id=listing_id, investor_id=investor_id, state=state)
+
+    def party(self, party_id: str) -> PartyRecord:
+        """See ``HookContext.party``."""
+        from lendkit.services.parties import load_party
+
+        return load_party(self, check_id(party_id, "party"))
+
+    def repay(
+        self, loan_id: str, amount: Money | None = None, *, source: AccountRef
+    ) -> PaymentRecord:
+        """See ``HookContext.repay``."""
+        from lendkit.services.loans import repay
+
+        money = None if amount is None else parse_amount(amount, self.currency, "repayment")
+        return repay(self, check_id(loan_id, "loan"), money, source)
+
+    def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
+        """See ``HookContext.apply_listing``."""
+        from lendkit.services.listings import apply_listing, parse_application
+
+        application = parse_application(
+            self.platform_config, self.products, borrower_id, amount, **terms
+        )
+        return apply_listing(self, application)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.tx.after_commit(fn)

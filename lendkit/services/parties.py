@@ -143,7 +143,7 @@ class PartiesService:
                 .where(verifications.c.party_id == party_id, verifications.c.check == check)
                 .values(state=state, detail=detail, updated_at=ctx.now)
             )
-            return self._record(ctx, party_id)
+            return load_party(ctx, party_id)
 
         return self._p.runner.run(
             "parties.set_check",
@@ -165,7 +165,7 @@ class PartiesService:
                 .where(verifications.c.party_id == party_id)
                 .values(state="verified", updated_at=ctx.now)
             )
-            return self._record(ctx, party_id)
+            return load_party(ctx, party_id)
 
         return self._p.runner.run(
             "parties.verify", run, key=key, payload=[party_id], result_type=PartyRecord
@@ -174,7 +174,7 @@ class PartiesService:
     def get(self, party_id: str) -> PartyRecord:
         """One party."""
         party_id = check_id(party_id, "party")
-        return self._p.runner.run("parties.get", lambda tx: self._record(Ctx(tx), party_id))
+        return self._p.runner.run("parties.get", lambda tx: load_party(Ctx(tx), party_id))
 
     def add_rating_report(
         self, party_id: str, agency: str, grade: str, key: str | None = None
@@ -289,27 +289,29 @@ class PartiesService:
             "parties.set_risk_level", run, key=key, payload=[party_id, values], result_type=int
         )
 
-    # -- internals ---------------------------------------------------------------------------------
 
-    def _is_verified(self, ctx: Ctx, party_id: str) -> bool:
-        states = dict(
-            ctx.conn.execute(
-                select(verifications.c.check, verifications.c.state).where(
-                    verifications.c.party_id == party_id
-                )
-            ).all()
-        )
-        return all(states.get(c) == "verified" for c in REQUIRED_CHECKS)
+def is_verified(ctx: Ctx, party_id: str) -> bool:
+    """Whether ``party_id`` passed every check in ``REQUIRED_CHECKS``."""
+    states = dict(
+        ctx.conn.execute(
+            select(verifications.c.check, verifications.c.state).where(
+                verifications.c.party_id == party_id
+            )
+        ).all()
+    )
+    return all(states.get(c) == "verified" for c in REQUIRED_CHECKS)
 
-    def _record(self, ctx: Ctx, party_id: str) -> PartyRecord:
-        row = get_row(ctx.conn, parties, party_id, "party")
-        return PartyRecord(
-            id=row.id,
-            name=row.name,
-            kind=row.kind,
-            verified=self._is_verified(ctx, party_id),
-            grade=row.grade,
-            credit_score=row.credit_score,
-            credit_line=Money.from_minor(row.credit_line, row.currency),
-            risk_level=row.risk_level,
-        )
+
+def load_party(ctx: Ctx, party_id: str) -> PartyRecord:
+    """The party ``party_id`` as it is now in this unit of work (``NotFound`` if none)."""
+    row = get_row(ctx.conn, parties, party_id, "party")
+    return PartyRecord(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        verified=is_verified(ctx, party_id),
+        grade=row.grade,
+        credit_score=row.credit_score,
+        credit_line=Money.from_minor(row.credit_line, row.currency),
+        risk_level=row.risk_level,
+    )
