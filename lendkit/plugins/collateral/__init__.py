@@ -40,7 +40,7 @@ Why the proceeds are applied as the borrower's payment and not through ``ctx.pay
 the proceeds are the borrower's own money (the asset is theirs); ``pay_investors`` would make the
 plugin a creditor holding the claim (so the borrower would repay twice), cannot pay penalty or
 installments not yet due, and would give a surplus to the borrower before reimbursing a guarantor
-that paid first. The payment therefore goes through ``platform.using(conn).loans.repay`` inside
+that paid first. The payment therefore goes through ``ctx.repay`` (core's repayment path) inside
 the same transaction, so the sale, the costs and every payment commit together or not at all.
 Collateral needs no slot in the waterfall (it pays when the asset is sold, not on a day overdue).
 
@@ -102,24 +102,31 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
-from attrs import frozen
+from attrs import field, frozen
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 import lendkit
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
-    ConfigError,
     InvalidAmount,
     InvalidState,
     InvalidValue,
     NotFound,
 )
 from lendkit.core.inputs import check_date, check_id, check_text, parse_amount
+from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money, parse_rate
-from lendkit.core.records import Disclosure, ListingRecord, LoanRecord, PaymentRecord, Product
+from lendkit.core.records import (
+    Disclosure,
+    ListingRecord,
+    LoanRecord,
+    PaymentRecord,
+    PluginSettings,
+    Product,
+)
 from lendkit.migrations import PluginSchema
 from lendkit.plugins.collateral.tables import assets, metadata, pledges, sales, valuations
 
@@ -227,31 +234,50 @@ class Sale:
 # -- configuration --------------------------------------------------------------------------------
 
 
-def _caps(ctx: HookContext) -> dict[str, Decimal]:
-    raw = ctx.config(PLUGIN).get("ltv_caps")
+def _ltv_caps(raw: object) -> Mapping[str, Decimal]:
     if raw is None:
         return dict(DEFAULT_LTV_CAPS)
     if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError(
+        raise InvalidValue(
             f"collateral ltv_caps must map asset kinds to caps, e.g. {{'vehicle': '0.6'}}: {raw!r}"
         )
     return {str(k): parse_rate(v, f"LTV cap of {k}") for k, v in raw.items()}
 
 
-def _registry_veto(ctx: HookContext, kind: str, identifier: str, owner_id: str) -> str | None:
-    registry = ctx.config(PLUGIN).get("external_registry")
-    if registry is None:
+def _registry(raw: object) -> Callable[[str, str, str], str | None] | None:
+    if raw is None:
         return None
-    check: Callable[[str, str, str], str | None]
-    if isinstance(registry, ExternalRegistry):
-        check = registry.check_pledge
-    elif callable(registry):
-        check = registry
-    else:
-        raise ConfigError(
-            "collateral external_registry must have check_pledge(kind, identifier, owner_id)"
-            f" or be callable; got {type(registry).__name__}"
-        )
+    if isinstance(raw, ExternalRegistry):
+        return raw.check_pledge
+    if callable(raw):
+        return cast("Callable[[str, str, str], str | None]", raw)
+    raise InvalidValue(
+        "collateral external_registry must have check_pledge(kind, identifier, owner_id)"
+        f" or be callable; got {type(raw).__name__}"
+    )
+
+
+@frozen
+class Settings:
+    """``config.plugins["collateral"]``, structured when the Platform opens: ``ltv_caps`` (asset
+    kind -> cap) and ``external_registry`` (kept as its check: ``check_pledge`` or the callable).
+    """
+
+    ltv_caps: Mapping[str, Decimal] = field(default=None, converter=_ltv_caps)
+    external_registry: Callable[[str, str, str], str | None] | None = field(
+        default=None, converter=_registry
+    )
+
+
+def _caps(ctx: HookContext) -> dict[str, Decimal]:
+    settings: Settings = ctx.settings(PLUGIN)
+    return dict(settings.ltv_caps)
+
+
+def _registry_veto(ctx: HookContext, kind: str, identifier: str, owner_id: str) -> str | None:
+    check = ctx.settings(PLUGIN).external_registry
+    if check is None:
+        return None
     answer = check(kind, identifier, owner_id)
     return None if answer is None else str(answer)
 
@@ -391,7 +417,7 @@ def register_asset(
                 f"asset kind {kind[:40]!r} has no LTV cap configured; allowed:"
                 f" {', '.join(sorted(caps))}"
             )
-        platform.using(ctx.conn).parties.get(owner_id)  # NotFound names it
+        ctx.party(owner_id)  # NotFound names it
         existing = ctx.conn.execute(
             select(assets.c.id).where(assets.c.kind == kind, assets.c.identifier == identifier)
         ).scalar()
@@ -443,7 +469,7 @@ def pledge(platform: Platform, listing_id: str, asset_id: str, *, key: str | Non
     asset_id = check_id(asset_id, "asset id")
 
     def run(ctx: HookContext) -> Pledge:
-        listing = platform.using(ctx.conn).listings.get(listing_id)
+        listing = ctx.listing(listing_id)
         if listing.state not in PLEDGEABLE_LISTING_STATES:
             raise InvalidState(
                 f"listing {listing_id} is {listing.state}: assets can be pledged only while it is"
@@ -596,8 +622,7 @@ def record_sale(
     sale_id = _new_id("sale")
 
     def run(ctx: HookContext) -> Sale:
-        view = platform.using(ctx.conn)
-        loan = view.loans.get(loan_id)
+        loan = ctx.loan(loan_id)
         if loan.state != "defaulted":
             raise InvalidState(
                 f"loan {loan_id} is {loan.state}: an enforcement sale is recorded for a defaulted"
@@ -622,7 +647,7 @@ def record_sale(
             .where(pledges.c.loan_id == loan_id, pledges.c.state == ENFORCING)
             .values(state=ENFORCED, active_key=None, closed_on=ctx.today)
         )
-        paid = _apply_to_loan(view, ctx.conn, loan_id, net)
+        paid = _apply_to_loan(ctx, loan_id, borrower, net)
         applied = sum((p.amount for p in paid), Money.zero(cur))
         surplus = net - applied
         third_party = owners - {loan.borrower_id}
@@ -665,21 +690,21 @@ def record_sale(
 
 
 def _apply_to_loan(
-    view: Platform, conn: Connection, loan_id: str, amount: Money
+    ctx: HookContext, loan_id: str, source: AccountRef, amount: Money
 ) -> list[PaymentRecord]:
-    """Repay ``loan_id`` from the borrower's account with at most ``amount``, installment by
-    installment (each in full while the money lasts, then a partial one); returns the payments.
+    """Repay ``loan_id`` from ``source`` (the borrower's account) with at most ``amount``,
+    installment by installment (each in full while the money lasts, then a partial one) through
+    ``ctx.repay``; returns the payments.
 
-    Runs on the caller's connection (``view`` is ``platform.using(conn)``); an installment that
-    would take more than is left is undone with a SAVEPOINT and paid in part instead, so the
-    borrower's other money is never touched.
+    An installment that would take more than is left is undone with a SAVEPOINT and paid in part
+    instead, so the borrower's other money is never touched.
     """
     left = amount
     paid: list[PaymentRecord] = []
     while left.is_positive():
-        savepoint = conn.begin_nested()
+        savepoint = ctx.conn.begin_nested()
         try:
-            payment = view.loans.repay(loan_id)
+            payment = ctx.repay(loan_id, source=source)
         except InvalidState:  # nothing due, loan closed, or the installment exceeds what is left
             savepoint.rollback()
             payment = None
@@ -691,7 +716,7 @@ def _apply_to_loan(
         if payment is not None:
             savepoint.rollback()
         try:
-            paid.append(view.loans.repay(loan_id, left.amount))
+            paid.append(ctx.repay(loan_id, left, source=source))
         except (InvalidState, InvalidAmount):
             break  # nothing left owed: the rest is surplus
         break
@@ -739,6 +764,12 @@ def _ltv_violations(ctx: HookContext, listing: ListingRecord) -> list[str]:
             f" ({' + '.join(parts)})"
         ]
     return []
+
+
+@lendkit.hookimpl
+def lendkit_register_settings() -> PluginSettings:
+    """``config.plugins["collateral"]`` is structured into :class:`Settings` at open."""
+    return PluginSettings(PLUGIN, Settings)
 
 
 @lendkit.hookimpl

@@ -91,13 +91,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 from sqlalchemy import Connection, Row, func, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
-    ConfigError,
     Forbidden,
     InvalidState,
     InvalidValue,
@@ -115,6 +114,7 @@ from lendkit.core.records import (
     ListingRecord,
     LoanRecord,
     PaymentRecord,
+    PluginSettings,
     Product,
 )
 from lendkit.migrations import PluginSchema
@@ -297,25 +297,39 @@ def _leverage(value: object) -> Decimal:
     return Decimal(format(lev.normalize(), "f"))  # "10", never "1E+1"
 
 
-def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The plugin configuration merged over :data:`DEFAULTS`; unknown keys are refused."""
-    unknown = sorted(set(config) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            f"guarantee config has unknown keys {unknown}; allowed: {', '.join(sorted(DEFAULTS))}"
-        )
-    merged = {**DEFAULTS, **config}
-    try:
-        return {
-            "leverage": _leverage(merged["leverage"]),
-            "fee_rate": parse_rate(merged["fee_rate"], "guarantee fee_rate"),
-            "deposit_rate": parse_rate(merged["deposit_rate"], "guarantee deposit_rate"),
-            "liability": _choice(merged["liability"], "guarantee liability", LIABILITIES),
-            "after_days": _days(merged["after_days"], "guarantee after_days"),
-            "cover": _choice(merged["cover"], "guarantee cover", COVERS),
-        }
-    except InvalidValue as exc:
-        raise ConfigError(f"plugins.guarantee: {exc}") from None
+def _fee_rate(value: object) -> Decimal:
+    return parse_rate(value, "guarantee fee_rate")
+
+
+def _deposit_rate(value: object) -> Decimal:
+    return parse_rate(value, "guarantee deposit_rate")
+
+
+def _liability(value: object) -> str:
+    return _choice(value, "guarantee liability", LIABILITIES)
+
+
+def _after_days(value: object) -> int:
+    return _days(value, "guarantee after_days")
+
+
+def _cover(value: object) -> str:
+    return _choice(value, "guarantee cover", COVERS)
+
+
+@frozen
+class Settings:
+    """``config.plugins["guarantee"]``, structured when the Platform opens: the defaults of
+    every guarantor registered without its own (see the module docs)."""
+
+    leverage: Decimal = field(default=Decimal(DEFAULTS["leverage"]), converter=_leverage)
+    fee_rate: Decimal = field(default=Decimal(DEFAULTS["fee_rate"]), converter=_fee_rate)
+    deposit_rate: Decimal = field(
+        default=Decimal(DEFAULTS["deposit_rate"]), converter=_deposit_rate
+    )
+    liability: str = field(default=DEFAULTS["liability"], converter=_liability)
+    after_days: int = field(default=DEFAULTS["after_days"], converter=_after_days)
+    cover: str = field(default=DEFAULTS["cover"], converter=_cover)
 
 
 def _percent(fraction: Decimal) -> str:
@@ -550,19 +564,14 @@ def _release_frozen(ctx: HookContext, g: Row[Any], row: Row[Any], target: int) -
 # -- public API --------------------------------------------------------------------------------------
 
 
-def _party_exists(platform: lendkit.Platform, ctx: HookContext, party_id: str) -> None:
-    """``NotFound`` unless ``party_id`` is a registered party (read in the command's transaction)."""
-    platform.using(ctx.conn).parties.get(party_id)
-
-
-def _controlling_party(platform: lendkit.Platform, ctx: HookContext, who: str) -> str:
+def _controlling_party(ctx: HookContext, who: str) -> str:
     """The party behind ``who`` in a control relation: a guarantor id stands for its party,
     :data:`OPERATOR` for the platform operator; anything else must be a registered party."""
     if who == OPERATOR:
         return who
     if who.startswith("gtr_"):
         return str(_guarantor_row(ctx.conn, who).party_id)
-    _party_exists(platform, ctx, who)
+    ctx.party(who)  # NotFound names it
     return who
 
 
@@ -585,28 +594,28 @@ def _register(
     controlled_by: object,
     key: str | None,
 ) -> Guarantor:
-    cfg = _settings(platform.config.plugins.get(PLUGIN, {}))
+    cfg: Settings = platform.settings.get(PLUGIN) or Settings()
     name = check_text(name, "guarantor name", MAX_NAME_LENGTH)
     party_id = check_id(party_id, "guarantor party id")
     cur = platform.config.currency
     cap_money = parse_amount(capital, cur, "registered capital")
     values = {
-        "leverage": cfg["leverage"]
+        "leverage": cfg.leverage
         if overrides.get("leverage") is None
         else _leverage(overrides["leverage"]),
-        "fee_rate": cfg["fee_rate"]
+        "fee_rate": cfg.fee_rate
         if overrides.get("fee_rate") is None
         else parse_rate(overrides["fee_rate"], "fee_rate"),
-        "deposit_rate": cfg["deposit_rate"]
+        "deposit_rate": cfg.deposit_rate
         if overrides.get("deposit_rate") is None
         else parse_rate(overrides["deposit_rate"], "deposit_rate"),
-        "liability": cfg["liability"]
+        "liability": cfg.liability
         if overrides.get("liability") is None
         else _choice(overrides["liability"], "liability", LIABILITIES),
-        "after_days": cfg["after_days"]
+        "after_days": cfg.after_days
         if overrides.get("after_days") is None
         else _days(overrides["after_days"], "after_days"),
-        "cover": cfg["cover"]
+        "cover": cfg.cover
         if overrides.get("cover") is None
         else _choice(overrides["cover"], "cover", COVERS),
     }
@@ -621,8 +630,8 @@ def _register(
     guarantor_id = f"gtr_{uuid.uuid4().hex}"
 
     def run(ctx: HookContext) -> Guarantor:
-        _party_exists(platform, ctx, party_id)  # NotFound names it
-        parties = [_controlling_party(platform, ctx, c) for c in controllers]
+        ctx.party(party_id)  # NotFound names it
+        parties = [_controlling_party(ctx, c) for c in controllers]
         ctx.conn.execute(
             guarantors.insert().values(
                 id=guarantor_id,
@@ -740,7 +749,7 @@ def declare_control(
     controlled = check_id(controlled, "controlled party")
 
     def run(ctx: HookContext) -> None:
-        ids = [_controlling_party(platform, ctx, who) for who in (controller, controlled)]
+        ids = [_controlling_party(ctx, who) for who in (controller, controlled)]
         if ids[0] == ids[1]:
             raise InvalidValue(f"{controller} cannot be declared to control itself")
         _insert_control(ctx, ids[0], ids[1])
@@ -756,7 +765,7 @@ def recommend(
     borrower_id = check_id(borrower_id, "borrower id")
 
     def run(ctx: HookContext) -> None:
-        _party_exists(platform, ctx, borrower_id)
+        ctx.party(borrower_id)  # NotFound names it
         g = _guarantor_row(ctx.conn, partner_id)
         if g.kind != "partner":
             raise InvalidState(
@@ -846,7 +855,6 @@ def withdraw_deposit(
 
 def _guarantee_in(
     ctx: HookContext,
-    view: lendkit.Platform,
     listing_id: str,
     guarantor_id: str,
     liability: str | None,
@@ -854,7 +862,7 @@ def _guarantee_in(
     cover: str | None,
 ) -> Guarantee:
     """Put a listing under a guarantee within the current unit of work (see guarantee_listing)."""
-    listing = view.listings.get(listing_id)
+    listing = ctx.listing(listing_id)
     if listing.state not in ("applied", "approved"):
         raise InvalidState(
             f"listing {listing_id} is {listing.state}: a guarantee is added while it is applied or"
@@ -940,7 +948,7 @@ def guarantee_listing(
     terms = _guarantee_terms(liability, after_days, cover)
 
     def run(ctx: HookContext) -> Guarantee:
-        return _guarantee_in(ctx, platform.using(ctx.conn), listing_id, guarantor_id, *terms)
+        return _guarantee_in(ctx, listing_id, guarantor_id, *terms)
 
     return platform.command(
         "guarantee.guarantee_listing",
@@ -969,9 +977,8 @@ def apply_recommended(
     parsed = parse_amount(amount, platform.config.currency, "listing amount")
 
     def run(ctx: HookContext) -> tuple[ListingRecord, Guarantee]:
-        view = platform.using(ctx.conn)
-        record = view.listings.apply(borrower_id, parsed, **listing)
-        return record, _guarantee_in(ctx, view, record.id, partner_id, None, None, None)
+        record = ctx.apply_listing(borrower_id, parsed, **listing)
+        return record, _guarantee_in(ctx, record.id, partner_id, None, None, None)
 
     return platform.command(
         "guarantee.apply_recommended",
@@ -994,7 +1001,7 @@ def release_listing(
     listing_id = check_id(listing_id, "listing id")
 
     def run(ctx: HookContext) -> Guarantee:
-        listing = platform.using(ctx.conn).listings.get(listing_id)
+        listing = ctx.listing(listing_id)
         if listing.state not in ("rejected", "cancelled", "failed", "applied"):
             raise InvalidState(
                 f"listing {listing_id} is {listing.state}: only the guarantee of an applied,"
@@ -1078,6 +1085,12 @@ def compensations(
 
 
 # -- hooks -------------------------------------------------------------------------------------------
+
+
+@lendkit.hookimpl
+def lendkit_register_settings() -> PluginSettings:
+    """``config.plugins["guarantee"]`` is structured into :class:`Settings` at open."""
+    return PluginSettings(PLUGIN, Settings)
 
 
 @lendkit.hookimpl

@@ -300,7 +300,7 @@ def register_insurer(
 
     def run(ctx: HookContext) -> Insurer:
         if party_id is not None:
-            platform.using(ctx.conn).parties.get(party_id)  # NotFound names it
+            ctx.party(party_id)  # NotFound names it
         if ctx.conn.execute(select(insurers.c.id).where(insurers.c.name == name)).first():
             raise InvalidState(f"an insurer named {name!r} is already registered")
         ctx.conn.execute(
@@ -464,15 +464,15 @@ def _collect_now(ctx: HookContext, row: Any, source: AccountRef, what: str) -> N
     )
 
 
-def _loan_or_listing(view: Platform, ident: str) -> tuple[LoanRecord | None, ListingRecord]:
+def _loan_or_listing(ctx: HookContext, ident: str) -> tuple[LoanRecord | None, ListingRecord]:
     try:
-        loan = view.loans.get(ident)
+        loan = ctx.loan(ident)
     except NotFound:
-        listing = view.listings.get(ident)
+        listing = ctx.listing(ident)
         if listing.state == "disbursed":
-            return view.loans.for_listing(ident), listing
+            return ctx.loan_for_listing(ident), listing
         return None, listing
-    return loan, view.listings.get(loan.listing_id)
+    return loan, ctx.listing(loan.listing_id)
 
 
 def _trigger(trigger_days: object) -> int | None:
@@ -526,9 +526,8 @@ def insure_loan(
     cover_interest = check_bool(cover_interest, "cover_interest")
 
     def run(ctx: HookContext) -> Policy:
-        view = platform.using(ctx.conn)
         _insurer_row(ctx.conn, insurer_id)
-        loan, listing = _loan_or_listing(view, ident)
+        loan, listing = _loan_or_listing(ctx, ident)
         if loan is None and listing.state not in ("applied", "approved", "published", "funded"):
             raise InvalidState(f"listing {listing.id} is {listing.state}: it cannot be insured")
         if loan is not None and loan.state in ("settled", "written_off"):
@@ -583,9 +582,8 @@ def insure_asset(
     rate = parse_rate(premium_rate, "premium rate")
 
     def run(ctx: HookContext) -> Policy:
-        view = platform.using(ctx.conn)
         _insurer_row(ctx.conn, insurer_id)
-        loan, listing = _loan_or_listing(view, ident)
+        loan, listing = _loan_or_listing(ctx, ident)
         row = _write(
             ctx,
             insurer_id=insurer_id,
@@ -628,7 +626,7 @@ def insure_account(
     rate = parse_rate(premium_rate, "premium rate")
 
     def run(ctx: HookContext) -> Policy:
-        platform.using(ctx.conn).parties.get(investor_id)  # NotFound names it
+        ctx.party(investor_id)  # NotFound names it
         return _issue_paid_now(
             ctx,
             ctx.party_account(investor_id, ctx.currency),
@@ -845,8 +843,7 @@ def claim_asset_loss(
         pay = min(amount, _room(ctx, row))
         if not pay.is_positive():
             raise LimitExceeded(f"policy {policy_id} has no cover or funds left to pay {amount}")
-        view = platform.using(ctx.conn)
-        loan = view.loans.get(row.loan_id)
+        loan = ctx.loan(row.loan_id)
         borrower = ctx.party_account(loan.borrower_id, ctx.currency)
         ctx.transfer(
             "insurance.indemnity",
@@ -854,7 +851,7 @@ def claim_asset_loss(
             [(_custody(ctx, row.insurer_id, ctx.currency), -pay), (borrower, pay)],
         )
         _record_claim(ctx, row, pay, "asset loss", row.loan_id, None)
-        _apply_to_loan(view, ctx.conn, row.loan_id, pay)
+        _apply_to_loan(ctx, row.loan_id, borrower, pay)
         return pay
 
     return platform.command(
@@ -866,15 +863,16 @@ def claim_asset_loss(
     )
 
 
-def _apply_to_loan(view: Platform, conn: Connection, loan_id: str, amount: Money) -> None:
-    """Repay ``loan_id`` from the borrower's account with at most ``amount`` (whole installments
-    while the money lasts, then part of one); a SAVEPOINT undoes an installment that would take
-    more, so the borrower's other money is never touched."""
+def _apply_to_loan(ctx: HookContext, loan_id: str, source: AccountRef, amount: Money) -> None:
+    """Repay ``loan_id`` from ``source`` (the borrower's account) with at most ``amount`` (whole
+    installments while the money lasts, then part of one) through ``ctx.repay``; a SAVEPOINT
+    undoes an installment that would take more, so the borrower's other money is never
+    touched."""
     left = amount
     while left.is_positive():
-        savepoint = conn.begin_nested()
+        savepoint = ctx.conn.begin_nested()
         try:
-            payment: PaymentRecord | None = view.loans.repay(loan_id)
+            payment: PaymentRecord | None = ctx.repay(loan_id, source=source)
         except InvalidState:
             savepoint.rollback()
             payment = None
@@ -885,7 +883,7 @@ def _apply_to_loan(view: Platform, conn: Connection, loan_id: str, amount: Money
         if payment is not None:
             savepoint.rollback()
         with contextlib.suppress(InvalidState, InvalidAmount):  # nothing more owed: rest stays
-            view.loans.repay(loan_id, left.amount)
+            ctx.repay(loan_id, left, source=source)
         return
 
 
@@ -967,7 +965,7 @@ def reimburse(
                 f"policy {policy_id} is a {row.kind} policy in state {row.state}: reimbursements"
                 " are paid by an in-force platform policy"
             )
-        platform.using(ctx.conn).loans.get(loan_id)
+        ctx.loan(loan_id)  # NotFound names it
         target = ctx.existing_account(code)
         reason = _reimbursed_reason(target)
         already = ctx.conn.execute(
@@ -1012,7 +1010,7 @@ def yield_effect(platform: Platform, policy_id: str) -> YieldEffect:
         row = _policy_row(ctx.conn, policy_id)
         if row.loan_id is None:
             raise InvalidState(f"policy {policy_id} is not on a disbursed loan")
-        loan = platform.using(ctx.conn).loans.get(row.loan_id)
+        loan = ctx.loan(row.loan_id)
         cur = ctx.currency
         share = (
             Decimal(row.premium) / Decimal(row.total_interest)

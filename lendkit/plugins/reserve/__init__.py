@@ -86,14 +86,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects import postgresql
 
 import lendkit
 from lendkit.core.config import GRADES
 from lendkit.core.context import HookContext
-from lendkit.core.errors import ConfigError, InsufficientFunds, InvalidValue
+from lendkit.core.errors import InsufficientFunds, InvalidValue
 from lendkit.core.inputs import check_bool, check_id, parse_amount
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money, allocate, parse_rate
@@ -104,6 +104,7 @@ from lendkit.core.records import (
     ListingRecord,
     LoanRecord,
     PaymentRecord,
+    PluginSettings,
 )
 from lendkit.migrations import PluginSchema
 from lendkit.plugins.reserve.tables import claims, loans, lock, metadata, movements
@@ -145,15 +146,53 @@ lendkit_schema = PluginSchema(PLUGIN, metadata, Path(__file__).parent / "migrati
 # -- records ---------------------------------------------------------------------------------------
 
 
+def _rates(raw: object) -> Mapping[str, Decimal]:
+    if not isinstance(raw, Mapping):
+        raise InvalidValue("rates must map grades to rates, e.g. {'AA': '0', 'HR': '0.05'}")
+    bad = sorted(set(raw) - set(GRADES))
+    if bad:
+        raise InvalidValue(f"rates name unknown grades {bad}; grades are {', '.join(GRADES)}")
+    return {g: parse_rate(r, f"reserve rate for grade {g}") for g, r in raw.items()}
+
+
+def _source(source: object) -> str:
+    if source not in SOURCES:
+        raise InvalidValue(f"contribution_from {source!r} is not allowed: choose borrower or fees")
+    return str(source)
+
+
+def _after_days(days: object) -> int:
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_AFTER_DAYS:
+        raise InvalidValue(f"after_days {days!r} must be a whole number 0..{MAX_AFTER_DAYS}")
+    return days
+
+
+def _pay_interest(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidValue(f"pay_interest {value!r} must be true or false")
+    return value
+
+
+def _products(products: object) -> tuple[str, ...] | None:
+    if products is None:
+        return None
+    if isinstance(products, str) or not isinstance(products, (list, tuple)):
+        raise InvalidValue(f"products {products!r} must be a list of product names or null")
+    if not all(isinstance(x, str) for x in products):
+        raise InvalidValue(f"products {products!r} must be a list of product names or null")
+    return tuple(products)
+
+
 @frozen
 class Settings:
-    """The reserve's configuration, checked (see the module docs for the keys)."""
+    """``config.plugins["reserve"]``, structured when the Platform opens (see the module docs
+    for the keys); a bad value is refused there with a ``ConfigError``."""
 
-    rates: Mapping[str, Decimal]
-    contribution_from: str
-    after_days: int
-    pay_interest: bool
-    products: tuple[str, ...] | None
+    rates: Mapping[str, Decimal] = field(default=DEFAULT_RATES, converter=_rates)
+    contribution_from: str = field(default="borrower", converter=_source)
+    after_days: int = field(default=30, converter=_after_days)
+    pay_interest: bool = field(default=False, converter=_pay_interest)
+    products: tuple[str, ...] | None = field(default=None, converter=_products)
 
 
 @frozen
@@ -214,41 +253,6 @@ class QueuedClaim:
 
 
 # -- configuration and helpers ---------------------------------------------------------------------
-
-
-def _settings(config: Mapping[str, Any]) -> Settings:
-    unknown = sorted(set(config) - set(KEYS))
-    if unknown:
-        raise ConfigError(f"reserve config has unknown keys {unknown}; allowed: {', '.join(KEYS)}")
-    try:
-        raw_rates = config.get("rates", DEFAULT_RATES)
-        if not isinstance(raw_rates, Mapping):
-            raise InvalidValue("rates must map grades to rates, e.g. {'AA': '0', 'HR': '0.05'}")
-        bad = sorted(set(raw_rates) - set(GRADES))
-        if bad:
-            raise InvalidValue(f"rates name unknown grades {bad}; grades are {', '.join(GRADES)}")
-        rates = {g: parse_rate(r, f"reserve rate for grade {g}") for g, r in raw_rates.items()}
-        source = config.get("contribution_from", "borrower")
-        if source not in SOURCES:
-            raise InvalidValue(
-                f"contribution_from {source!r} is not allowed: choose borrower or fees"
-            )
-        days = config.get("after_days", 30)
-        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_AFTER_DAYS:
-            raise InvalidValue(f"after_days {days!r} must be a whole number 0..{MAX_AFTER_DAYS}")
-        pay_interest = config.get("pay_interest", False)
-        if not isinstance(pay_interest, bool):
-            raise InvalidValue(f"pay_interest {pay_interest!r} must be true or false")
-        products = config.get("products")
-        if products is not None and (
-            isinstance(products, str) or not all(isinstance(x, str) for x in products)
-        ):
-            raise InvalidValue(f"products {products!r} must be a list of product names or null")
-    except (InvalidValue, TypeError) as exc:
-        raise ConfigError(f"plugins.reserve: {exc}") from None
-    return Settings(
-        rates, source, days, pay_interest, None if products is None else tuple(products)
-    )
 
 
 def fund_account(ctx: HookContext) -> AccountRef:
@@ -417,11 +421,10 @@ def seed(
     money = parse_amount(amount, cur, "seed amount")
     if from_party is not None:
         from_party = check_id(from_party, "party")
-    _settings(platform.config.plugins.get(PLUGIN, {}))  # refuse a bad configuration early
 
     def run(ctx: HookContext) -> Money:
         if from_party is not None:
-            platform.using(ctx.conn).parties.get(from_party)  # NotFound names it
+            ctx.party(from_party)  # NotFound names it
         _lock(ctx)
         source = _revenue(ctx) if from_party is None else ctx.party_account(from_party, cur)
         have = ctx.balance(source)
@@ -448,7 +451,6 @@ def seed(
 def settle(platform: lendkit.Platform, *, key: str | None = None) -> Money:
     """Pay queued claims with what the fund holds now (it also happens whenever money arrives).
     Returns what was paid. ``key``: an idempotency key (a repeat returns the first outcome)."""
-    _settings(platform.config.plugins.get(PLUGIN, {}))  # refuse a bad configuration early
 
     def run(ctx: HookContext) -> Money:
         _lock(ctx)
@@ -506,7 +508,6 @@ def _status(ctx: HookContext) -> ReserveStatus:
 
 def status(platform: lendkit.Platform) -> ReserveStatus:
     """Balance, seeded, contributions, payouts, recoveries, queued shortfall, coverage."""
-    _settings(platform.config.plugins.get(PLUGIN, {}))  # refuse a bad configuration early
     return platform.command("reserve.status", _status)
 
 
@@ -554,12 +555,18 @@ def queue(platform: lendkit.Platform, *, open_only: bool = False) -> list[Queued
 
 
 @lendkit.hookimpl
+def lendkit_register_settings() -> PluginSettings:
+    """``config.plugins["reserve"]`` is structured into :class:`Settings` at open."""
+    return PluginSettings(PLUGIN, Settings)
+
+
+@lendkit.hookimpl
 def lendkit_disbursement_deductions(
     ctx: HookContext, listing: ListingRecord, principal: Money
 ) -> Sequence[Deduction]:
     """Record the loan as covered; with ``contribution_from="borrower"`` take ``rates[grade]`` of
     the principal from the proceeds into the fund."""
-    cfg = _settings(ctx.config(PLUGIN))
+    cfg: Settings = ctx.settings(PLUGIN)
     if cfg.products is not None and listing.product not in cfg.products:
         return []
     rate = cfg.rates.get(listing.grade or "", Decimal(0))
@@ -621,7 +628,7 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 def lendkit_cover_claim(ctx: HookContext, claim: Claim) -> Money | None:
     """Take on a covered loan's installment ``after_days`` overdue: queue its principal (and
     interest if configured) for the day's close, where the day's claims are paid together."""
-    cfg = _settings(ctx.config(PLUGIN))
+    cfg: Settings = ctx.settings(PLUGIN)
     if claim.days_overdue < cfg.after_days or claim.period is None:
         return None
     if _covered(ctx, claim.loan_id) is None:
