@@ -100,6 +100,7 @@ from pathlib import Path
 
 from lendkit.migrations import PluginSchema
 from lendkit.plugins.collateral.commands import (
+    Platform,
     asset_pledges,
     get_asset,
     pledge,
@@ -133,7 +134,6 @@ from lendkit.plugins.collateral.records import (
     RELEASED,
     Asset,
     ExternalRegistry,
-    Platform,
     Pledge,
     Sale,
 )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
+import lendkit
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     InvalidAmount,
@@ -34,7 +35,6 @@ from lendkit.plugins.collateral.records import (
     PLUGIN,
     PRODUCT,
     Asset,
-    Platform,
     Pledge,
     Sale,
 )
@@ -50,6 +50,8 @@ from lendkit.plugins.collateral.rules import (
 )
 from lendkit.plugins.collateral.settings import Settings
 from lendkit.plugins.collateral.tables import assets, pledges, sales, valuations
+
+Platform = lendkit.Platform
 
 
 def collateral_caps(ctx: HookContext) -> dict[str, Decimal]:

@@ -9,10 +9,8 @@ from typing import Protocol, runtime_checkable
 
 from attrs import frozen
 
-import lendkit
 from lendkit.core.money import Money
 
-Platform = lendkit.Platform
 PLUGIN = "collateral"
 PRODUCT = "secured"
 DEFAULT_LTV_CAPS: Mapping[str, Decimal] = {

@@ -88,6 +88,7 @@ from pathlib import Path
 
 from lendkit.migrations import PluginSchema
 from lendkit.plugins.insurance.commands import (
+    Platform,
     claim_account_loss,
     claim_asset_loss,
     fund_insurer,
@@ -123,7 +124,6 @@ from lendkit.plugins.insurance.records import (
     PENDING,
     PLUGIN,
     Insurer,
-    Platform,
     Policy,
     YieldEffect,
 )

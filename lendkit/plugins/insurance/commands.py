@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+import lendkit
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     InvalidAmount,
@@ -37,7 +38,6 @@ from lendkit.plugins.insurance.records import (
     LOAN_PAYERS,
     PENDING,
     Insurer,
-    Platform,
     Policy,
     YieldEffect,
 )
@@ -49,6 +49,8 @@ from lendkit.plugins.insurance.rules import (
     reimbursed_reason,
 )
 from lendkit.plugins.insurance.tables import claims, insurers, policies
+
+Platform = lendkit.Platform
 
 
 def insurance_custody(ctx: HookContext, insurer_id: str, currency: str) -> AccountRef:

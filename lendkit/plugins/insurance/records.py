@@ -6,10 +6,8 @@ from decimal import Decimal
 
 from attrs import frozen
 
-import lendkit
 from lendkit.core.money import Money
 
-Platform = lendkit.Platform
 PLUGIN = "insurance"
 KINDS = ("credit", "asset", "account", "platform")
 LOAN_PAYERS = ("borrower", "investors")

@@ -82,15 +82,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lendkit.migrations import PluginSchema
-from lendkit.plugins.reserve.commands import (
-    ReserveStatus,
-    fund_account,
-    payouts,
-    queue,
-    seed,
-    settle,
-    status,
-)
+from lendkit.plugins.reserve.commands import fund_account, payouts, queue, seed, settle, status
 from lendkit.plugins.reserve.hooks import (
     lendkit_cob_day,
     lendkit_cover_claim,
@@ -115,6 +107,7 @@ from lendkit.plugins.reserve.records import (
     SOURCES,
     Payout,
     QueuedClaim,
+    ReserveStatus,
 )
 from lendkit.plugins.reserve.rules import water_fill
 from lendkit.plugins.reserve.settings import Settings

@@ -3,10 +3,8 @@ helpers they share with its hooks; inside a command only ``ctx`` is used."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from attrs import frozen
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects import postgresql
 
@@ -16,33 +14,18 @@ from lendkit.core.errors import InsufficientFunds
 from lendkit.core.inputs import check_bool, check_id, parse_amount
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
-from lendkit.plugins.reserve.records import CLOSED, OPEN, PAID, PLUGIN, QUEUED, Payout, QueuedClaim
+from lendkit.plugins.reserve.records import (
+    CLOSED,
+    OPEN,
+    PAID,
+    PLUGIN,
+    QUEUED,
+    Payout,
+    QueuedClaim,
+    ReserveStatus,
+)
 from lendkit.plugins.reserve.rules import water_fill
 from lendkit.plugins.reserve.tables import claims, loans, lock, movements
-
-
-@frozen
-class ReserveStatus:
-    """The fund now. ``recoveries`` is what came back from borrowers (the balance not explained by
-    seeds, contributions and payouts), so ``balance = seeded + contributions + recoveries - paid``."""
-
-    balance: Money
-    seeded: Money
-    contributions: Money
-    paid: Money
-    payouts: int
-    recoveries: Money
-    queued_shortfall: Money
-    queued_claims: int
-    covered_loans: int
-    outstanding_principal: Money
-
-    @property
-    def coverage_ratio(self) -> Decimal:
-        """Balance / outstanding principal of covered loans (0 when nothing is outstanding)."""
-        if self.outstanding_principal.is_zero():
-            return Decimal(0)
-        return self.balance.amount / self.outstanding_principal.amount
 
 
 def fund_account(ctx: HookContext) -> AccountRef:

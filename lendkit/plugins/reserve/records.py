@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 
 from attrs import frozen
 
@@ -26,6 +27,30 @@ OPEN, PAID, CLOSED = "open", "paid", "closed"
 #: taken on by today's close of business, paid when the day closes (then open)
 NEW = "new"
 QUEUED = (NEW, OPEN)
+
+
+@frozen
+class ReserveStatus:
+    """The fund now. ``recoveries`` is what came back from borrowers (the balance not explained by
+    seeds, contributions and payouts), so ``balance = seeded + contributions + recoveries - paid``."""
+
+    balance: Money
+    seeded: Money
+    contributions: Money
+    paid: Money
+    payouts: int
+    recoveries: Money
+    queued_shortfall: Money
+    queued_claims: int
+    covered_loans: int
+    outstanding_principal: Money
+
+    @property
+    def coverage_ratio(self) -> Decimal:
+        """Balance / outstanding principal of covered loans (0 when nothing is outstanding)."""
+        if self.outstanding_principal.is_zero():
+            return Decimal(0)
+        return self.balance.amount / self.outstanding_principal.amount
 
 
 @frozen
