@@ -83,6 +83,8 @@ class Platform:
         self.pm: pluggy.PluginManager = make_plugin_manager(plugins)
         self.hooks = Hooks(self.pm)
         self.products: dict[str, Product] = self.hooks.products()
+        #: the plugins' settings, structured once here: bad configuration is refused at open
+        self.settings: dict[str, Any] = self.hooks.settings(self.config.plugins)
         for name in self.config.waterfall:
             if not self.pm.has_plugin(name):
                 raise ConfigError(
@@ -100,6 +102,7 @@ class Platform:
             accounts=self.accounts,
             clock=clock,
             operations=OPERATIONS,
+            settings=self.settings,
         )
         self.runner: Runner = OwnRunner(self.env, engine)
         self._gateway = gateway

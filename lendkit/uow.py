@@ -38,8 +38,14 @@ from sqlalchemy import Connection, Engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lendkit.core import errors as E
-from lendkit.core.errors import Forbidden, IdempotencyConflict, InvalidValue, LendkitError
-from lendkit.core.inputs import text_problem
+from lendkit.core.errors import (
+    Forbidden,
+    IdempotencyConflict,
+    InvalidValue,
+    LendkitError,
+    PluginError,
+)
+from lendkit.core.inputs import check_id, parse_amount, text_problem
 from lendkit.core.ledger import AVAILABLE, FROZEN, AccountRef, Leg, plugin_movement_violation
 from lendkit.core.money import Money
 from lendkit.core.serde import converter
@@ -51,7 +57,15 @@ from lendkit.store.tables import claims, idempotency
 if TYPE_CHECKING:
     from lendkit.core.config import PlatformConfig
     from lendkit.core.hooks import Hooks
-    from lendkit.core.records import PaymentRecord, Product
+    from lendkit.core.records import (
+        Bid,
+        ListingRecord,
+        LoanRecord,
+        PartyRecord,
+        PaymentRecord,
+        Product,
+    )
+    from lendkit.core.schedule import Schedule
 
 T = TypeVar("T")
 
@@ -87,6 +101,32 @@ class PluginOperations(Protocol):
         fee: Money | None,
     ) -> PaymentRecord: ...
 
+    def loan(self, uow: UnitOfWork, loan_id: str) -> LoanRecord: ...
+
+    def loan_for_listing(self, uow: UnitOfWork, listing_id: str) -> LoanRecord: ...
+
+    def schedule(self, uow: UnitOfWork, loan_id: str) -> Schedule: ...
+
+    def listing(self, uow: UnitOfWork, listing_id: str) -> ListingRecord: ...
+
+    def bids(
+        self,
+        uow: UnitOfWork,
+        listing_id: str | None,
+        investor_id: str | None,
+        state: str | None,
+    ) -> list[Bid]: ...
+
+    def party(self, uow: UnitOfWork, party_id: str) -> PartyRecord: ...
+
+    def repay(
+        self, uow: UnitOfWork, loan_id: str, amount: Money | None, source: AccountRef
+    ) -> PaymentRecord: ...
+
+    def apply_listing(
+        self, uow: UnitOfWork, borrower_id: str, amount: object, terms: Mapping[str, Any]
+    ) -> ListingRecord: ...
+
 
 @attrs.frozen
 class Environment:
@@ -98,6 +138,8 @@ class Environment:
     accounts: AccountCache
     clock: Callable[[], datetime]
     operations: PluginOperations
+    #: every plugin's settings, structured when the platform opened (``lendkit_register_settings``)
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 class UnitOfWork:
@@ -162,6 +204,63 @@ class UnitOfWork:
 
     def config(self, plugin: str) -> Mapping[str, Any]:
         return self.env.config.plugins.get(plugin, {})
+
+    # -- what plugins read and do through core (HookContext): lendkit.ops.context -------------
+
+    @property
+    def plugin_settings(self) -> Mapping[str, Any]:
+        """Every plugin's structured settings by name (core code; plugins use ``settings``)."""
+        return self.env.settings
+
+    def settings(self, plugin: str) -> Any:
+        """See ``HookContext.settings``."""
+        try:
+            return self.env.settings[plugin]
+        except KeyError:
+            raise PluginError(
+                f"plugin {plugin!r} declares no settings (lendkit_register_settings);"
+                f" declared: {', '.join(sorted(self.env.settings)) or 'none'}"
+            ) from None
+
+    def loan(self, loan_id: str) -> LoanRecord:
+        """See ``HookContext.loan``."""
+        return self.env.operations.loan(self, check_id(loan_id, "loan"))
+
+    def loan_for_listing(self, listing_id: str) -> LoanRecord:
+        """See ``HookContext.loan_for_listing``."""
+        return self.env.operations.loan_for_listing(self, check_id(listing_id, "listing"))
+
+    def schedule(self, loan_id: str) -> Schedule:
+        """See ``HookContext.schedule``."""
+        return self.env.operations.schedule(self, check_id(loan_id, "loan"))
+
+    def listing(self, listing_id: str) -> ListingRecord:
+        """See ``HookContext.listing``."""
+        return self.env.operations.listing(self, check_id(listing_id, "listing"))
+
+    def bids(
+        self,
+        listing_id: str | None = None,
+        investor_id: str | None = None,
+        state: str | None = None,
+    ) -> list[Bid]:
+        """See ``HookContext.bids``."""
+        return self.env.operations.bids(self, listing_id, investor_id, state)
+
+    def party(self, party_id: str) -> PartyRecord:
+        """See ``HookContext.party``."""
+        return self.env.operations.party(self, check_id(party_id, "party"))
+
+    def repay(
+        self, loan_id: str, amount: Money | None = None, *, source: AccountRef
+    ) -> PaymentRecord:
+        """See ``HookContext.repay``."""
+        money = None if amount is None else parse_amount(amount, self.currency, "repayment")
+        return self.env.operations.repay(self, check_id(loan_id, "loan"), money, source)
+
+    def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
+        """See ``HookContext.apply_listing``."""
+        return self.env.operations.apply_listing(self, borrower_id, amount, terms)
 
     # -- the transaction --------------------------------------------------------------------------
 

@@ -472,7 +472,11 @@ def new_plugin_command(name: str | None, force: bool, answers_path: Path | None)
         "module": module,
         "lendkit_version": lendkit.__version__,
         "hook_reference": hook_reference(
-            skip=("lendkit_register_products", "lendkit_validate_listing")
+            skip=(
+                "lendkit_register_products",
+                "lendkit_register_settings",
+                "lendkit_validate_listing",
+            )
         ),
     }
     generated = render("plugin", module, variables)

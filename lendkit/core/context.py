@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
-from lendkit.core.records import PaymentRecord
+from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, PaymentRecord
+from lendkit.core.schedule import Schedule
 
 
 class HookContext(Protocol):
@@ -39,6 +40,56 @@ class HookContext(Protocol):
 
     def config(self, plugin: str) -> Mapping[str, Any]:
         """The configuration the integrator gave for ``plugin`` (empty mapping if none)."""
+
+    def settings(self, plugin: str) -> Any:
+        """``plugin``'s settings: the object its ``lendkit_register_settings`` class was
+        structured into from ``config.plugins[plugin]`` when the Platform opened (bad
+        configuration is refused there). ``PluginError`` if ``plugin`` declares no settings."""
+
+    def loan(self, loan_id: str) -> LoanRecord:
+        """The loan ``loan_id`` with its positions, as it is now in this unit of work
+        (``NotFound`` if there is none)."""
+
+    def loan_for_listing(self, listing_id: str) -> LoanRecord:
+        """The loan the listing ``listing_id`` became (``NotFound`` if it was not disbursed)."""
+
+    def schedule(self, loan_id: str) -> Schedule:
+        """The loan's current schedule (after any prepayment re-plan)."""
+
+    def listing(self, listing_id: str) -> ListingRecord:
+        """The listing ``listing_id`` as it is now (``NotFound`` if there is none)."""
+
+    def bids(
+        self,
+        listing_id: str | None = None,
+        investor_id: str | None = None,
+        state: str | None = None,
+    ) -> list[Bid]:
+        """Bids on ``listing_id``, by ``investor_id``, in ``state`` (``open``, ``won``,
+        ``lost``, ``voided``, ``posted``); each filter optional; in the order placed."""
+
+    def party(self, party_id: str) -> PartyRecord:
+        """The party ``party_id`` (``NotFound`` if there is none)."""
+
+    def repay(
+        self, loan_id: str, amount: Money | None = None, *, source: AccountRef
+    ) -> PaymentRecord:
+        """Repay ``loan_id`` from ``source`` through core's one repayment path, as
+        ``platform.loans.repay`` does: ``amount`` (None: the next unpaid installment in full)
+        goes to unpaid installments oldest first, each by the allocation order; investors are
+        paid exactly as when the borrower pays and the payment record names the paying party.
+
+        ``source`` is the borrower's available account, another verified party's available
+        account, or a plugin's or third party's account; never a frozen balance, a listing's
+        escrow, a loan's clearing account or the gateway (``Forbidden``). ``InvalidState`` if
+        nothing is due or the loan takes no payments; ``InvalidAmount`` above what is owed.
+        """
+
+    def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
+        """File a borrower's application in this unit of work, as ``platform.listings.apply``
+        does (``terms``: its keyword arguments but ``key``: ``annual_rate``, ``months``,
+        ``method``, ``product``...). The listing awaits review; ``lendkit_validate_listing``
+        may refuse it."""
 
     def account(
         self,

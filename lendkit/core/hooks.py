@@ -6,7 +6,7 @@ needs: flattened and de-duplicated registrations, collected violations, the firs
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -27,8 +27,10 @@ from lendkit.core.records import (
     ListingRecord,
     LoanRecord,
     PaymentRecord,
+    PluginSettings,
     Product,
 )
+from lendkit.core.serde import structure_settings
 
 if TYPE_CHECKING:
     from lendkit.core.context import HookContext
@@ -86,6 +88,32 @@ class Hooks:
                         f" {found[product.name].plugin!r} and plugin {impl.plugin_name!r}"
                     )
                 found[product.name] = attrs.evolve(product, plugin=impl.plugin_name)
+        return found
+
+    def settings(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Every plugin's settings (``lendkit_register_settings``) structured from ``config``
+        (the platform config's ``plugins`` mapping), by name; ``ConfigError`` names a bad key,
+        ``PluginError`` a name declared twice."""
+        found: dict[str, Any] = {}
+        owner: dict[str, str] = {}
+        for impl in self._h.lendkit_register_settings.get_hookimpls():
+            declared = impl.function()
+            if declared is None:
+                continue
+            if not isinstance(declared, PluginSettings):
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} declared settings {declared!r}: expected"
+                    " PluginSettings(name, cls)"
+                )
+            if declared.name in owner:
+                raise PluginError(
+                    f"settings {declared.name!r} are declared by both plugin"
+                    f" {owner[declared.name]!r} and plugin {impl.plugin_name!r}"
+                )
+            owner[declared.name] = impl.plugin_name
+            found[declared.name] = structure_settings(
+                declared.name, declared.cls, config.get(declared.name)
+            )
         return found
 
     # -- custody ----------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         ListingRecord,
         LoanRecord,
         PaymentRecord,
+        PluginSettings,
         Product,
     )
     from lendkit.core.schedule import Schedule
@@ -70,6 +71,38 @@ def lendkit_register_products() -> Sequence[Product]:
         @hookimpl
         def lendkit_register_products():
             return [Product(name="auto-loan", description="car-secured loans")]
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lendkit_register_settings() -> PluginSettings | None:
+    """Declare the class a plugin's configuration is structured into.
+
+    Called once when the Platform opens, before any command: lendkit structures
+    ``config.plugins[name]`` (an empty mapping if the integrator gave none) into ``cls`` with
+    cattrs. A bad configuration (an unknown key, a value a converter or validator refuses, a
+    wrong type) is refused right there with a ``ConfigError`` naming the key and what is
+    allowed, not at the first command that reads it. Hooks and commands read the structured
+    object with ``ctx.settings(name)``. Two plugins declaring settings under the same name are
+    refused with a ``PluginError`` naming both. Takes no arguments. Used by guarantee, reserve,
+    collateral and online.
+
+    :return: a :class:`lendkit.core.records.PluginSettings` (``name``: the key under
+        ``config.plugins``; ``cls``: an attrs class whose fields have defaults, checked by
+        converters or validators that raise ``InvalidValue``), or ``None``.
+
+    Example::
+
+        @frozen
+        class Settings:
+            after_days: int = field(default=30, converter=days)  # days() raises InvalidValue
+
+        @hookimpl
+        def lendkit_register_settings():
+            return PluginSettings("reserve", Settings)
+
+        # in a hook: ctx.settings("reserve").after_days
     """
     raise NotImplementedError
 

@@ -109,6 +109,16 @@ class Product:
 
 
 @frozen
+class PluginSettings:
+    """A plugin's settings class (``lendkit_register_settings``): ``config.plugins[name]`` is
+    structured into ``cls`` (an attrs class; fields with defaults are optional, converters and
+    validators raising ``InvalidValue`` check values) once, when the Platform opens."""
+
+    name: str
+    cls: type
+
+
+@frozen
 class Balance:
     """A party's custody balance: ``available`` to bid or withdraw, ``frozen`` in open holds."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from lendkit.core import states as S
 from lendkit.core.config import GRADES
 from lendkit.core.errors import Forbidden, InvalidRate, InvalidState, LimitExceeded
+from lendkit.core.inputs import check_choice, check_id
 from lendkit.core.money import Money
 from lendkit.core.records import Bid, ListingRecord
 from lendkit.ops.holds import freeze
@@ -190,12 +191,26 @@ def notify_released(
         )
 
 
-def list_bids(ctx: UnitOfWork, listing_id: str) -> list[Bid]:
-    """Every bid on ``listing_id`` in the order placed."""
-    rows = ctx.conn.execute(
-        select(bids, listings.c.currency)
-        .join(listings, listings.c.id == bids.c.listing_id)
-        .where(bids.c.listing_id == listing_id)
-        .order_by(bids.c.seq)
-    ).all()
+#: the states a bid may be in (``bids(state=...)``)
+BID_STATES = (S.BID_OPEN, S.BID_WON, S.BID_LOST, S.BID_VOIDED, S.BID_POSTED)
+
+
+def find_bids(
+    ctx: UnitOfWork,
+    *,
+    listing_id: str | None = None,
+    investor_id: str | None = None,
+    state: str | None = None,
+) -> list[Bid]:
+    """Bids on ``listing_id``, by ``investor_id``, in ``state`` (each filter optional), in the
+    order placed. ``InvalidValue`` names an unknown state."""
+    stmt = select(bids, listings.c.currency).join(listings, listings.c.id == bids.c.listing_id)
+    if listing_id is not None:
+        stmt = stmt.where(bids.c.listing_id == check_id(listing_id, "listing"))
+    if investor_id is not None:
+        stmt = stmt.where(bids.c.investor_id == check_id(investor_id, "investor"))
+    if state is not None:
+        stmt = stmt.where(bids.c.state == check_choice(state, "bid state", BID_STATES))
+    order = (bids.c.seq,) if listing_id is not None else (bids.c.created_at, bids.c.id)
+    rows = ctx.conn.execute(stmt.order_by(*order)).all()
     return [bid_record(r, r.currency) for r in rows]

@@ -6,11 +6,24 @@ The unit of work sits below the operations, so it cannot import them; the platfo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
-from lendkit.core.records import PaymentRecord
-from lendkit.ops import settlement
-from lendkit.services.loans import pay_investors_from
+from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, PaymentRecord
+from lendkit.core.schedule import Schedule
+from lendkit.ops import listings, settlement
+from lendkit.ops.bidding import find_bids
+from lendkit.ops.parties import load_party
+from lendkit.ops.records import load_listing
+from lendkit.services.loans import (
+    load_loan,
+    load_schedule,
+    loan_for_listing,
+    pay_investors_from,
+    repay,
+)
 from lendkit.uow import UnitOfWork
 
 
@@ -52,6 +65,43 @@ class Operations:
         fee: Money | None,
     ) -> PaymentRecord:
         return settlement.settle(uow, loan_id, source, interest=interest, fee=fee)
+
+    def loan(self, uow: UnitOfWork, loan_id: str) -> LoanRecord:
+        return load_loan(uow, loan_id)
+
+    def loan_for_listing(self, uow: UnitOfWork, listing_id: str) -> LoanRecord:
+        return loan_for_listing(uow, listing_id)
+
+    def schedule(self, uow: UnitOfWork, loan_id: str) -> Schedule:
+        return load_schedule(uow, loan_id)
+
+    def listing(self, uow: UnitOfWork, listing_id: str) -> ListingRecord:
+        return load_listing(uow, listing_id)
+
+    def bids(
+        self,
+        uow: UnitOfWork,
+        listing_id: str | None,
+        investor_id: str | None,
+        state: str | None,
+    ) -> list[Bid]:
+        return find_bids(uow, listing_id=listing_id, investor_id=investor_id, state=state)
+
+    def party(self, uow: UnitOfWork, party_id: str) -> PartyRecord:
+        return load_party(uow, party_id)
+
+    def repay(
+        self, uow: UnitOfWork, loan_id: str, amount: Money | None, source: AccountRef
+    ) -> PaymentRecord:
+        return repay(uow, loan_id, amount, source)
+
+    def apply_listing(
+        self, uow: UnitOfWork, borrower_id: str, amount: object, terms: Mapping[str, Any]
+    ) -> ListingRecord:
+        application = listings.parse_application(
+            uow.platform_config, uow.products, borrower_id, amount, **terms
+        )
+        return listings.apply(uow, application)
 
 
 OPERATIONS = Operations()

@@ -6,17 +6,22 @@ Every transition is checked against :mod:`lendkit.core.states`; a wrong one rais
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from attrs import frozen
 from sqlalchemy import select, update
 
 from lendkit.core import states as S
-from lendkit.core.errors import InvalidState, InvalidValue, LimitExceeded
+from lendkit.core.config import PlatformConfig
+from lendkit.core.errors import InvalidRate, InvalidState, InvalidValue, LimitExceeded
+from lendkit.core.inputs import check_choice, check_id, check_int, parse_amount
 from lendkit.core.ledger import LISTING
-from lendkit.core.money import Money
-from lendkit.core.records import ListingRecord
+from lendkit.core.money import Money, parse_rate
+from lendkit.core.records import ListingRecord, Product
+from lendkit.core.schedule import MAX_MONTHS
 from lendkit.ops.auction import clear_auction
 from lendkit.ops.autobid import run_autobids
 from lendkit.ops.bidding import notify_released
@@ -31,24 +36,115 @@ BIDDING_STYLES = ("fixed", "auction")
 CLEARING = ("own", "uniform")
 
 
-def apply(
-    ctx: UnitOfWork,
+def positive_rate(value: object, what: str) -> Decimal:
+    rate = parse_rate(value, what)
+    if rate <= 0:
+        raise InvalidRate(f"{what} {value} must be more than 0%")
+    return rate
+
+
+@frozen
+class Application:
+    """A borrower's checked application (``parse_application``), ready for ``apply_listing``."""
+
+    borrower_id: str
+    money: Money
+    rate: Decimal | None
+    months: int
+    method: str
+    bidding: str
+    cap: Decimal | None
+    low: Money
+    high: Money | None
+    window_days: int
+    product: str
+    clearing: str
+
+    def payload(self) -> list[Any]:
+        """What identifies the application for an idempotency key."""
+        return [
+            self.borrower_id,
+            self.money.format(),
+            str(self.rate),
+            self.months,
+            self.method,
+            self.bidding,
+            str(self.cap),
+            self.low.format(),
+            self.high and self.high.format(),
+            self.window_days,
+            self.product,
+            self.clearing,
+        ]
+
+
+def parse_application(
+    config: PlatformConfig,
+    products: Mapping[str, Product],
     borrower_id: str,
-    amount: Money,
-    *,
-    annual_rate: Decimal | None,
-    months: int,
-    method: str,
-    bidding: str,
-    max_rate: Decimal | None,
-    min_bid: Money,
-    max_bid: Money | None,
-    window_days: int,
-    product: str,
-    clearing: str,
-) -> ListingRecord:
-    """A verified borrower applies for a loan of ``amount`` within its available credit line
-    (when it was assessed); the listing awaits review (``applied``)."""
+    amount: object,
+    annual_rate: object = None,
+    months: int = 12,
+    method: str = "equal-installment",
+    bidding: str = "fixed",
+    max_rate: object = None,
+    min_bid: object = None,
+    max_bid: object = None,
+    window_days: int = 7,
+    product: str = "online",
+    clearing: str = "own",
+) -> Application:
+    """Check an application's terms (``platform.listings.apply``'s arguments); ``InvalidValue``
+    and its kin name the bad one and what is allowed."""
+    cur = config.currency
+    borrower_id = check_id(borrower_id, "borrower")
+    money = parse_amount(amount, cur, "listing amount")
+    months = check_int(months, "months", 1, MAX_MONTHS)
+    bidding = check_choice(bidding, "bidding style", BIDDING_STYLES)
+    clearing = check_choice(clearing, "auction clearing", CLEARING)
+    window_days = check_int(window_days, "funding window (days)", 1, config.funding_window_days_max)
+    rate = None if annual_rate is None else positive_rate(annual_rate, "annual rate")
+    cap = None if max_rate is None else positive_rate(max_rate, "maximum rate")
+    if bidding == "auction":
+        if cap is None:
+            raise InvalidValue("an auction listing needs max_rate (the borrower's maximum rate)")
+        rate = None
+    elif cap is not None:
+        raise InvalidValue("max_rate is for auction listings; a fixed listing takes annual_rate")
+    low = (
+        parse_amount(min_bid, cur, "minimum bid") if min_bid is not None else Money.of("0.01", cur)
+    )
+    high = parse_amount(max_bid, cur, "maximum bid") if max_bid is not None else None
+    if low > money or (high is not None and (high < low or high > money)):
+        raise InvalidValue(
+            f"bid limits min {low.format()} / max {high.format() if high else '-'} must satisfy"
+            f" min <= max <= amount {money.format()}"
+        )
+    product = check_choice(product, "product", tuple(sorted(products)))
+    # the four standard methods, or one the product declares (its plugin builds the rows)
+    method = check_choice(method, "repayment method", products[product].allowed_methods)
+    return Application(
+        borrower_id,
+        money,
+        rate,
+        months,
+        method,
+        bidding,
+        cap,
+        low,
+        high,
+        window_days,
+        product,
+        clearing,
+    )
+
+
+def apply(ctx: UnitOfWork, application: Application) -> ListingRecord:
+    """File a checked application (:func:`parse_application`): a verified borrower applies
+    within its available credit line (when it was assessed); the listing awaits review
+    (``applied``); ``lendkit_validate_listing`` may refuse it."""
+    a = application
+    borrower_id, amount = a.borrower_id, a.money
     party = require_party(ctx, borrower_id, verified=True, action="borrow")
     cur = amount.currency
     if party.credit_score is not None and amount.minor > party.credit_line - party.credit_used:
@@ -60,18 +156,18 @@ def apply(
     values = dict(
         id=listing_id,
         borrower_id=borrower_id,
-        product=product,
+        product=a.product,
         currency=cur,
         amount=amount.minor,
-        months=months,
-        method=method,
-        bidding=bidding,
-        clearing=clearing,
-        annual_rate=None if annual_rate is None else str(annual_rate),
-        max_rate=None if max_rate is None else str(max_rate),
-        min_bid=min_bid.minor,
-        max_bid=None if max_bid is None else max_bid.minor,
-        window_days=window_days,
+        months=a.months,
+        method=a.method,
+        bidding=a.bidding,
+        clearing=a.clearing,
+        annual_rate=None if a.rate is None else str(a.rate),
+        max_rate=None if a.cap is None else str(a.cap),
+        min_bid=a.low.minor,
+        max_bid=None if a.high is None else a.high.minor,
+        window_days=a.window_days,
         state=S.APPLIED,
         bid_total=0,
         bid_count=0,

@@ -50,7 +50,9 @@ class BiddingService:
     def bids(self, listing_id: str) -> list[Bid]:
         """Every bid on a listing in the order placed."""
         listing_id = check_id(listing_id, "listing")
-        return self._p.runner.run("bidding.bids", lambda tx: bidding.list_bids(tx, listing_id))
+        return self._p.runner.run(
+            "bidding.bids", lambda tx: bidding.find_bids(tx, listing_id=listing_id)
+        )
 
     # -- auto-bid ----------------------------------------------------------------------------------
 

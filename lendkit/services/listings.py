@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from lendkit.core import states as S
 from lendkit.core.config import GRADES
-from lendkit.core.errors import InvalidRate, InvalidValue
 from lendkit.core.inputs import (
     MAX_REVIEWER_LENGTH,
     MAX_TEXT_LENGTH,
     check_choice,
     check_id,
-    check_int,
     check_text,
-    parse_amount,
 )
-from lendkit.core.money import Money, parse_rate
 from lendkit.core.records import ListingRecord
-from lendkit.core.schedule import MAX_MONTHS
 from lendkit.ops import listings as ops
 from lendkit.ops.records import load_listing
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
-
-
-def _positive_rate(value: object, what: str) -> Decimal:
-    rate = parse_rate(value, what)
-    if rate <= 0:
-        raise InvalidRate(f"{what} {value} must be more than 0%")
-    return rate
 
 
 class ListingsService:
@@ -59,75 +46,27 @@ class ListingsService:
         key: str | None = None,
     ) -> ListingRecord:
         """A borrower applies for a loan; the listing awaits review (``applied``)."""
-        cur = self._p.config.currency
-        borrower_id = check_id(borrower_id, "borrower")
-        money = parse_amount(amount, cur, "listing amount")
-        months = check_int(months, "months", 1, MAX_MONTHS)
-        bidding = check_choice(bidding, "bidding style", ops.BIDDING_STYLES)
-        clearing = check_choice(clearing, "auction clearing", ops.CLEARING)
-        window_days = check_int(
-            window_days, "funding window (days)", 1, self._p.config.funding_window_days_max
-        )
-        rate = None if annual_rate is None else _positive_rate(annual_rate, "annual rate")
-        cap = None if max_rate is None else _positive_rate(max_rate, "maximum rate")
-        if bidding == "auction":
-            if cap is None:
-                raise InvalidValue(
-                    "an auction listing needs max_rate (the borrower's maximum rate)"
-                )
-            rate = None
-        elif cap is not None:
-            raise InvalidValue(
-                "max_rate is for auction listings; a fixed listing takes annual_rate"
-            )
-        low = (
-            parse_amount(min_bid, cur, "minimum bid")
-            if min_bid is not None
-            else Money.of("0.01", cur)
-        )
-        high = parse_amount(max_bid, cur, "maximum bid") if max_bid is not None else None
-        if low > money or (high is not None and (high < low or high > money)):
-            raise InvalidValue(
-                f"bid limits min {low.format()} / max {high.format() if high else '-'} must satisfy"
-                f" min <= max <= amount {money.format()}"
-            )
-        product = check_choice(product, "product", tuple(sorted(self._p.products)))
-        # the four standard methods, or one the product declares (its plugin builds the rows)
-        method = check_choice(method, "repayment method", self._p.products[product].allowed_methods)
-        payload = [
+        application = ops.parse_application(
+            self._p.config,
+            self._p.products,
             borrower_id,
-            money.format(),
-            str(rate),
-            months,
-            method,
-            bidding,
-            str(cap),
-            low.format(),
-            high and high.format(),
-            window_days,
-            product,
-            clearing,
-        ]
-
+            amount,
+            annual_rate=annual_rate,
+            months=months,
+            method=method,
+            bidding=bidding,
+            max_rate=max_rate,
+            min_bid=min_bid,
+            max_bid=max_bid,
+            window_days=window_days,
+            product=product,
+            clearing=clearing,
+        )
         return self._p.runner.run(
             "listings.apply",
-            lambda tx: ops.apply(
-                tx,
-                borrower_id,
-                money,
-                annual_rate=rate,
-                months=months,
-                method=method,
-                bidding=bidding,
-                max_rate=cap,
-                min_bid=low,
-                max_bid=high,
-                window_days=window_days,
-                product=product,
-                clearing=clearing,
-            ),
+            lambda tx: ops.apply(tx, application),
             key=key,
-            payload=payload,
+            payload=application.payload(),
             result_type=ListingRecord,
         )
 
@@ -146,7 +85,7 @@ class ListingsService:
         """
         listing_id = check_id(listing_id, "listing")
         grade = check_choice(grade, "grade", GRADES)
-        rate = None if annual_rate is None else _positive_rate(annual_rate, "annual rate")
+        rate = None if annual_rate is None else ops.positive_rate(annual_rate, "annual rate")
         reviewer = (
             None if reviewer is None else check_text(reviewer, "reviewer", MAX_REVIEWER_LENGTH)
         )

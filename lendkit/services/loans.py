@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from lendkit.core import states as S
 from lendkit.core.errors import (
     CurrencyMismatch,
+    Forbidden,
     InvalidAmount,
     InvalidSchedule,
     InvalidState,
@@ -46,6 +47,7 @@ from lendkit.core.ledger import (
     REVENUE,
     AccountRef,
     Leg,
+    plugin_movement_violation,
     split_code,
 )
 from lendkit.core.money import DEFAULT_ROUNDING, Money, allocate_minor
@@ -322,18 +324,7 @@ class LoansService:
         )
 
         def run(tx: UnitOfWork) -> PaymentRecord:
-            ctx = tx
-            loan = _lock_open(ctx, loan_id)
-            source = None
-            if payer is not None and payer != loan.borrower_id:
-                require_party(ctx, payer, verified=True, action=f"pay loan {loan_id}")
-                source = ctx.party_account(payer, loan.currency)
-            payment = apply_payment(
-                ctx, loan, None if money is None else money.minor, "repayment", source
-            )
-            if payment is None:
-                raise InvalidState(f"loan {loan_id} has nothing due")
-            return payment
+            return repay(tx, loan_id, money, payer=payer)
 
         return self._p.runner.run(
             "loans.repay",
@@ -471,50 +462,13 @@ class LoansService:
         """The loan a listing became."""
         listing_id = check_id(listing_id, "listing")
 
-        def run(tx: UnitOfWork) -> LoanRecord:
-            loan_id = tx.conn.execute(
-                select(loans.c.id).where(loans.c.listing_id == listing_id)
-            ).scalar()
-            if loan_id is None:
-                raise NotFound(f"listing {listing_id} has no loan (not disbursed)")
-            return load_loan(tx, loan_id)
-
-        return self._p.runner.run("loans.for_listing", run)
+        return self._p.runner.run("loans.for_listing", lambda tx: loan_for_listing(tx, listing_id))
 
     def schedule(self, loan_id: str) -> Schedule:
         """The loan's current schedule (after any prepayment re-plan)."""
         loan_id = check_id(loan_id, "loan")
 
-        def run(tx: UnitOfWork) -> Schedule:
-            ctx = tx
-            loan = get_row(ctx.conn, loans, loan_id, "loan")
-            rows = installment_rows(ctx, loan_id)
-            cur = loan.currency
-            balance = loan.principal
-            out = []
-            for r in rows:
-                balance -= r.principal
-                out.append(
-                    Installment(
-                        period=r.period,
-                        due_date=r.due_date,
-                        payment=Money.from_minor(r.principal + r.interest, cur),
-                        principal=Money.from_minor(r.principal, cur),
-                        interest=Money.from_minor(r.interest, cur),
-                        balance=Money.from_minor(balance, cur),
-                    )
-                )
-            return Schedule(
-                principal=Money.from_minor(loan.principal, cur),
-                annual_rate=Decimal(loan.annual_rate),
-                months=len(out),
-                method=loan.method,
-                start_date=loan.start_date,
-                rounding=DEFAULT_ROUNDING,
-                installments=tuple(out),
-            )
-
-        return self._p.runner.run("loans.schedule", run)
+        return self._p.runner.run("loans.schedule", lambda tx: load_schedule(tx, loan_id))
 
     def position(self, loan_id: str, investor_id: str) -> PositionRecord:
         """What an investor has received and is still owed on a loan (all their positions)."""
@@ -573,6 +527,91 @@ class LoansService:
             return [_loan_record(r, ()) for r in tx.conn.execute(stmt)]
 
         return self._p.runner.run("loans.list", run)
+
+
+def repay(
+    ctx: UnitOfWork,
+    loan_id: str,
+    amount: Money | None,
+    source: AccountRef | None = None,
+    *,
+    payer: str | None = None,
+) -> PaymentRecord:
+    """Repay ``loan_id`` (``amount``; None: the next unpaid installment in full) from ``source``
+    (default: the borrower's available balance) or from ``payer``'s available balance: the one
+    repayment path of ``platform.loans.repay`` and ``HookContext.repay``.
+
+    A payer other than the borrower must be a verified party (``Forbidden`` otherwise); a
+    ``source`` may be a party's available account (the same rule), a plugin's or a third
+    party's account, never a frozen balance, a listing's escrow, a loan's clearing account or
+    the gateway (``Forbidden``). The payment record names the paying party.
+    """
+    loan = _lock_open(ctx, loan_id)
+    if payer is not None and payer != loan.borrower_id:
+        require_party(ctx, payer, verified=True, action=f"pay loan {loan_id}")
+        source = ctx.party_account(payer, loan.currency)
+    elif source is not None:
+        _check_source(ctx, loan, source)
+    if amount is not None and amount.currency != loan.currency:
+        raise InvalidAmount(f"repayment {amount} is not in the loan's currency {loan.currency}")
+    payment = apply_payment(
+        ctx, loan, None if amount is None else amount.minor, "repayment", source
+    )
+    if payment is None:
+        raise InvalidState(f"loan {loan_id} has nothing due")
+    return payment
+
+
+def _check_source(ctx: UnitOfWork, loan: Any, source: AccountRef) -> None:
+    """``Forbidden`` unless ``source`` may pay ``loan`` (see ``repay``)."""
+    problem = plugin_movement_violation([Leg(source, -1)])
+    if problem:
+        raise Forbidden(f"loan {loan.id} cannot be repaid from {source.code}: {problem}")
+    if source.currency != loan.currency:
+        raise InvalidAmount(
+            f"loan {loan.id} is in {loan.currency}; it cannot be repaid from {source.code}"
+        )
+    kind, owner, _purpose, _cur = split_code(source.code)
+    if kind == PARTY_OWNER and owner != loan.borrower_id:
+        require_party(ctx, owner, verified=True, action=f"pay loan {loan.id}")
+
+
+def loan_for_listing(ctx: UnitOfWork, listing_id: str) -> LoanRecord:
+    """The loan ``listing_id`` became (``NotFound`` if it was not disbursed)."""
+    loan_id = ctx.conn.execute(select(loans.c.id).where(loans.c.listing_id == listing_id)).scalar()
+    if loan_id is None:
+        raise NotFound(f"listing {listing_id} has no loan (not disbursed)")
+    return load_loan(ctx, loan_id)
+
+
+def load_schedule(ctx: UnitOfWork, loan_id: str) -> Schedule:
+    """The loan's current schedule (after any prepayment re-plan)."""
+    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    rows = installment_rows(ctx, loan_id)
+    cur = loan.currency
+    balance = loan.principal
+    out = []
+    for r in rows:
+        balance -= r.principal
+        out.append(
+            Installment(
+                period=r.period,
+                due_date=r.due_date,
+                payment=Money.from_minor(r.principal + r.interest, cur),
+                principal=Money.from_minor(r.principal, cur),
+                interest=Money.from_minor(r.interest, cur),
+                balance=Money.from_minor(balance, cur),
+            )
+        )
+    return Schedule(
+        principal=Money.from_minor(loan.principal, cur),
+        annual_rate=Decimal(loan.annual_rate),
+        months=len(out),
+        method=loan.method,
+        start_date=loan.start_date,
+        rounding=DEFAULT_ROUNDING,
+        installments=tuple(out),
+    )
 
 
 def installment_rows(ctx: UnitOfWork, loan_id: str, *, unpaid: bool = False) -> list[Any]:

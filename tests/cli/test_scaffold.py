@@ -390,7 +390,7 @@ def test_generated_plugin_tests_pass(here: Path) -> None:
     env = postgres_env()
     done = pytest_in(here / "acme-scoring", **env)
     assert done.returncode == 0, done.stdout + done.stderr
-    expected = 10 if env else 5
+    expected = 12 if env else 6
     assert f"{expected} passed" in done.stdout, done.stdout
 
 

@@ -30,7 +30,7 @@ from lendkit import Money
 from lendkit.core.errors import LendkitError
 from lendkit.core.money import allocate_minor
 from lendkit.services import cob as cob_module
-from lendkit.services import common as common_module
+from lendkit.store import rows as common_module
 from tests import conftest
 from tests.conftest import FixedClock, dump
 

@@ -25,14 +25,15 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 import lendkit
 from lendkit.core.context import HookContext
+from lendkit.core.errors import InvalidValue
 from lendkit.core.inputs import check_id
-from lendkit.core.records import Disclosure, Installment, LoanRecord, Product
+from lendkit.core.records import Disclosure, Installment, LoanRecord, PluginSettings, Product
 from lendkit.migrations import PluginSchema
 from lendkit.plugins.online.tables import collections, metadata
 
@@ -40,6 +41,29 @@ PRODUCT = "online"
 DEFAULT_STAGES: Mapping[str, int] = {"sms": 1, "phone": 8, "visit": 31, "legal": 61}
 
 lendkit_schema = PluginSchema("online", metadata, Path(__file__).parent / "migrations")
+
+
+def _stages(raw: object) -> Mapping[str, int]:
+    if (
+        not isinstance(raw, Mapping)
+        or not raw
+        or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in raw.items()
+        )
+    ):
+        raise InvalidValue(
+            f"stages {raw!r} must map stage names to the first day overdue (a whole number"
+            " 0 or more), e.g. {'sms': 1, 'phone': 8}"
+        )
+    return dict(raw)
+
+
+@frozen
+class Settings:
+    """``config.plugins["online"]``, structured when the Platform opens."""
+
+    stages: Mapping[str, int] = field(default=DEFAULT_STAGES, converter=_stages)
 
 
 @frozen
@@ -69,6 +93,12 @@ def _record(conn: Connection, loan_id: str, period: int, stage: str, days: int, 
 
 
 @lendkit.hookimpl
+def lendkit_register_settings() -> PluginSettings:
+    """``config.plugins["online"]`` is structured into :class:`Settings` at open."""
+    return PluginSettings(PRODUCT, Settings)
+
+
+@lendkit.hookimpl
 def lendkit_register_products() -> Sequence[Product]:
     """The default credit-listing product."""
     return [Product(name=PRODUCT, description="pure online credit listing; investors bear losses")]
@@ -81,8 +111,8 @@ def lendkit_installment_overdue(
     """Record the collection stage the installment has reached (once per stage)."""
     if loan.product != PRODUCT:
         return
-    stages = ctx.config("online").get("stages", DEFAULT_STAGES)
-    stage = stage_for(days_overdue, stages)
+    settings: Settings = ctx.settings(PRODUCT)
+    stage = stage_for(days_overdue, settings.stages)
     if stage is not None:
         _record(ctx.conn, loan.id, installment.period, stage, days_overdue, ctx.today)
 
