@@ -51,7 +51,7 @@ from lendkit.store.tables import claims, idempotency
 if TYPE_CHECKING:
     from lendkit.core.config import PlatformConfig
     from lendkit.core.hooks import Hooks
-    from lendkit.core.records import Product
+    from lendkit.core.records import ListingRecord, Product
 
 T = TypeVar("T")
 
@@ -74,6 +74,10 @@ class PluginOperations(Protocol):
         reason: str,
         period: int | None = None,
     ) -> Money: ...
+
+    def apply_listing(
+        self, uow: UnitOfWork, borrower_id: str, amount: object, **terms: Any
+    ) -> ListingRecord: ...
 
 
 @attrs.frozen
@@ -282,6 +286,10 @@ class UnitOfWork:
         return self.env.operations.pay_investors(
             self, loan_id, source, principal, interest, reason=reason, period=period
         )
+
+    def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
+        """See ``HookContext.apply_listing``."""
+        return self.env.operations.apply_listing(self, borrower_id, amount, **terms)
 
 
 def payload_digest(command: str, payload: Any) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
+from lendkit.core.records import ListingRecord
 
 
 class HookContext(Protocol):
@@ -92,6 +93,14 @@ class HookContext(Protocol):
         Pays what investors are still owed on due installments (``period``, or oldest first),
         at most ``principal`` and ``interest``. Returns what was paid. The payer holds the claim
         it paid: the borrower's later payments on those installments go to ``source`` (追偿).
+        """
+
+    def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
+        """File a borrower's application in this unit of work, as ``platform.listings.apply``
+        does (``terms``: its keyword arguments but ``key``: ``annual_rate``, ``months``,
+        ``method``, ``product``...). The listing awaits review; ``lendkit_validate_listing``
+        may refuse it (``ValidationRefused``), and bad terms raise ``InvalidValue`` as
+        ``apply`` does. ``bills`` files a bill's listing in the command that claims its number.
         """
 
     def after_commit(self, fn: Callable[[], None]) -> None:

@@ -6,6 +6,7 @@ Every transition is checked against :mod:`lendkit.core.states`; a wrong one rais
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -13,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from lendkit.core import states as S
-from lendkit.core.config import GRADES
+from lendkit.core.config import GRADES, PlatformConfig
 from lendkit.core.errors import InvalidRate, InvalidState, InvalidValue, LimitExceeded
 from lendkit.core.ledger import LISTING
 from lendkit.core.money import Money, parse_rate
-from lendkit.core.records import ListingRecord
+from lendkit.core.records import ListingRecord, Product
 from lendkit.core.schedule import MAX_MONTHS
 from lendkit.services import custody
 from lendkit.services.bidding import clear_auction, notify_released, run_autobids
@@ -51,6 +52,111 @@ def _positive_rate(value: object, what: str) -> Decimal:
     return rate
 
 
+def prepare_apply(
+    config: PlatformConfig,
+    products: Mapping[str, Product],
+    borrower_id: str,
+    amount: object,
+    annual_rate: object = None,
+    months: int = 12,
+    method: str = "equal-installment",
+    bidding: str = "fixed",
+    max_rate: object = None,
+    min_bid: object = None,
+    max_bid: object = None,
+    window_days: int = 7,
+    product: str = "online",
+    clearing: str = "own",
+) -> tuple[list[Any], Callable[[UnitOfWork], ListingRecord]]:
+    """Check an application's terms (``InvalidValue`` naming the bad one); return the request's
+    idempotency payload and the work that files it in a unit of work (``platform.listings.apply``
+    and a plugin's ``ctx.apply_listing`` share it)."""
+    cur = config.currency
+    borrower_id = check_id(borrower_id, "borrower")
+    money = parse_amount(amount, cur, "listing amount")
+    months = check_int(months, "months", 1, MAX_MONTHS)
+    bidding = check_choice(bidding, "bidding style", BIDDING_STYLES)
+    clearing = check_choice(clearing, "auction clearing", CLEARING)
+    window_days = check_int(window_days, "funding window (days)", 1, config.funding_window_days_max)
+    rate = None if annual_rate is None else _positive_rate(annual_rate, "annual rate")
+    cap = None if max_rate is None else _positive_rate(max_rate, "maximum rate")
+    if bidding == "auction":
+        if cap is None:
+            raise InvalidValue("an auction listing needs max_rate (the borrower's maximum rate)")
+        rate = None
+    elif cap is not None:
+        raise InvalidValue("max_rate is for auction listings; a fixed listing takes annual_rate")
+    low = (
+        parse_amount(min_bid, cur, "minimum bid") if min_bid is not None else Money.of("0.01", cur)
+    )
+    high = parse_amount(max_bid, cur, "maximum bid") if max_bid is not None else None
+    if low > money or (high is not None and (high < low or high > money)):
+        raise InvalidValue(
+            f"bid limits min {low.format()} / max {high.format() if high else '-'} must satisfy"
+            f" min <= max <= amount {money.format()}"
+        )
+    product = check_choice(product, "product", tuple(sorted(products)))
+    # the four standard methods, or one the product declares (its plugin builds the rows)
+    method = check_choice(method, "repayment method", products[product].allowed_methods)
+    payload = [
+        borrower_id,
+        money.format(),
+        str(rate),
+        months,
+        method,
+        bidding,
+        str(cap),
+        low.format(),
+        high and high.format(),
+        window_days,
+        product,
+        clearing,
+    ]
+
+    def run(tx: UnitOfWork) -> ListingRecord:
+        ctx = tx
+        party = require_party(ctx, borrower_id, verified=True, action="borrow")
+        if party.credit_score is not None and money.minor > party.credit_line - party.credit_used:
+            raise LimitExceeded(
+                f"listing amount {money} exceeds {borrower_id}'s available credit line "
+                f"{Money.from_minor(party.credit_line - party.credit_used, cur)}"
+            )
+        listing_id = new_id("lst")
+        values = dict(
+            id=listing_id,
+            borrower_id=borrower_id,
+            product=product,
+            currency=cur,
+            amount=money.minor,
+            months=months,
+            method=method,
+            bidding=bidding,
+            clearing=clearing,
+            annual_rate=None if rate is None else str(rate),
+            max_rate=None if cap is None else str(cap),
+            min_bid=low.minor,
+            max_bid=None if high is None else high.minor,
+            window_days=window_days,
+            state=S.APPLIED,
+            bid_total=0,
+            bid_count=0,
+            created_at=ctx.now,
+        )
+        ctx.conn.execute(listings.insert().values(**values))
+        record = load_listing(ctx, listing_id)
+        ctx.hooks.validate_listing(ctx, record)
+        return record
+
+    return payload, run
+
+
+def apply_listing(uow: UnitOfWork, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
+    """File an application in ``uow`` (``terms``: ``platform.listings.apply``'s keyword
+    arguments but ``key``); what a plugin's ``ctx.apply_listing`` runs."""
+    _, run = prepare_apply(uow.platform_config, uow.products, borrower_id, amount, **terms)
+    return run(uow)
+
+
 class ListingsService:
     """``platform.listings``."""
 
@@ -76,93 +182,22 @@ class ListingsService:
         key: str | None = None,
     ) -> ListingRecord:
         """A borrower applies for a loan; the listing awaits review (``applied``)."""
-        cur = self._p.config.currency
-        borrower_id = check_id(borrower_id, "borrower")
-        money = parse_amount(amount, cur, "listing amount")
-        months = check_int(months, "months", 1, MAX_MONTHS)
-        bidding = check_choice(bidding, "bidding style", BIDDING_STYLES)
-        clearing = check_choice(clearing, "auction clearing", CLEARING)
-        window_days = check_int(
-            window_days, "funding window (days)", 1, self._p.config.funding_window_days_max
-        )
-        rate = None if annual_rate is None else _positive_rate(annual_rate, "annual rate")
-        cap = None if max_rate is None else _positive_rate(max_rate, "maximum rate")
-        if bidding == "auction":
-            if cap is None:
-                raise InvalidValue(
-                    "an auction listing needs max_rate (the borrower's maximum rate)"
-                )
-            rate = None
-        elif cap is not None:
-            raise InvalidValue(
-                "max_rate is for auction listings; a fixed listing takes annual_rate"
-            )
-        low = (
-            parse_amount(min_bid, cur, "minimum bid")
-            if min_bid is not None
-            else Money.of("0.01", cur)
-        )
-        high = parse_amount(max_bid, cur, "maximum bid") if max_bid is not None else None
-        if low > money or (high is not None and (high < low or high > money)):
-            raise InvalidValue(
-                f"bid limits min {low.format()} / max {high.format() if high else '-'} must satisfy"
-                f" min <= max <= amount {money.format()}"
-            )
-        product = check_choice(product, "product", tuple(sorted(self._p.products)))
-        # the four standard methods, or one the product declares (its plugin builds the rows)
-        method = check_choice(method, "repayment method", self._p.products[product].allowed_methods)
-        payload = [
+        payload, run = prepare_apply(
+            self._p.config,
+            self._p.products,
             borrower_id,
-            money.format(),
-            str(rate),
+            amount,
+            annual_rate,
             months,
             method,
             bidding,
-            str(cap),
-            low.format(),
-            high and high.format(),
+            max_rate,
+            min_bid,
+            max_bid,
             window_days,
             product,
             clearing,
-        ]
-
-        def run(tx: UnitOfWork) -> ListingRecord:
-            ctx = tx
-            party = require_party(ctx, borrower_id, verified=True, action="borrow")
-            if (
-                party.credit_score is not None
-                and money.minor > party.credit_line - party.credit_used
-            ):
-                raise LimitExceeded(
-                    f"listing amount {money} exceeds {borrower_id}'s available credit line "
-                    f"{Money.from_minor(party.credit_line - party.credit_used, cur)}"
-                )
-            listing_id = new_id("lst")
-            values = dict(
-                id=listing_id,
-                borrower_id=borrower_id,
-                product=product,
-                currency=cur,
-                amount=money.minor,
-                months=months,
-                method=method,
-                bidding=bidding,
-                clearing=clearing,
-                annual_rate=None if rate is None else str(rate),
-                max_rate=None if cap is None else str(cap),
-                min_bid=low.minor,
-                max_bid=None if high is None else high.minor,
-                window_days=window_days,
-                state=S.APPLIED,
-                bid_total=0,
-                bid_count=0,
-                created_at=ctx.now,
-            )
-            ctx.conn.execute(listings.insert().values(**values))
-            record = load_listing(ctx, listing_id)
-            self._p.hooks.validate_listing(ctx, record)
-            return record
-
+        )
         return self._p.runner.run(
             "listings.apply", run, key=key, payload=payload, result_type=ListingRecord
         )
