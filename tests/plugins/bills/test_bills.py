@@ -17,7 +17,7 @@ from sqlalchemy import create_engine
 
 import lendkit
 from lendkit import Money
-from lendkit.plugins import bills
+from lendkit.plugins import bills, reserve
 from lendkit.plugins.bills.tables import metadata as bills_metadata
 from lendkit.store.db import create_nullpool_engine
 from tests.conftest import FixedClock, dump, party
@@ -345,4 +345,65 @@ def test_prepayment_of_a_bill_is_refused(make_platform: Callable[..., lendkit.Pl
     loan = fund(p, bills.apply_with_bill(p, bill.id, "3.6%").listing_id, (investor, "99100"))
     with pytest.raises(lendkit.InvalidState, match="acceptor pays its face at maturity"):
         p.loans.prepay(loan.id, "1000")
+    assert p.verify().ok
+
+
+def test_waterfall_covers_an_unpaid_bill_and_the_drawers_recourse_refills_it(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    """The waterfall of other plugins applies as for any loan: the reserve pays the investors of
+    an overdue bill; the drawer's recourse payment then flows back to the reserve (追偿)."""
+    p = make_platform(
+        plugins=["online", "bills", "reserve"],
+        config={
+            **NO_FEES,
+            "waterfall": ["reserve"],
+            "plugins": {
+                "bills": {"recourse_grace_days": 3},
+                "reserve": {"after_days": 2, "pay_interest": True, "rates": {"A": "0"}},
+            },
+        },
+    )
+    drawer, bank, investor = party(p, "drawer"), party(p, "bank"), party(p, "i", "99100")
+    operator = party(p, "operator", "200000")
+    reserve.seed(p, "200000", from_party=operator)
+    bill = new_bill(p, drawer, bank)
+    loan = fund(p, bills.apply_with_bill(p, bill.id, "3.6%").listing_id, (investor, "99100"))
+    p.custody.withdraw(drawer, "99100")
+    p.cob.run(MATURITY + timedelta(days=2), allow_future=True)  # nobody pays: the reserve does
+    assert available(p, investor) == M("100000")  # price 99100 + discount 900
+    assert bills.get_bill(p, bill.id).state == "overdue"
+    p.custody.deposit(drawer, "200000")
+    p.cob.run(MATURITY + timedelta(days=4), allow_future=True)  # after the grace: the drawer
+    assert p.loans.get(loan.id).state == "settled"
+    paid = bills.recourse_payments(p, bill.id)
+    assert [r.payer_id for r in paid] == [drawer]
+    # face + 3 days' penalty (100000 x 0.05 % x 3 = 150.00, accrued before the day-4 collection)
+    assert paid[0].amount == M("100150")
+    assert available(p, drawer) == M("99850")
+    fund_figures = {d.name: d.value for d in p.reports.disclosure() if d.plugin == "reserve"}
+    assert fund_figures["payouts"] == fund_figures["recoveries"] == "100000.00 CNY"
+    assert fund_figures["balance"] == "200000.00 CNY"  # refilled by the drawer's recourse
+    assert available(p, investor) == M("100150")  # the penalty is the investors'
+    assert p.verify().ok
+
+
+def test_a_refused_application_leaves_the_bill_registered_and_a_key_replays(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    p = open_platform(make_platform)
+    drawer, bank = p.parties.register("unverified drawer").id, party(p, "bank")
+    bill = new_bill(p, drawer, bank)
+    before = everything(p)
+    with pytest.raises(lendkit.LendkitError, match=drawer):  # core refuses the listing itself
+        bills.apply_with_bill(p, bill.id, "3.6%")
+    assert everything(p) == before
+    assert bills.get_bill(p, bill.id).state == "registered"
+    p.parties.verify(drawer)
+    first = bills.apply_with_bill(p, bill.id, "3.6%", key="apply-2")
+    assert bills.apply_with_bill(p, bill.id, "3.6%", key="apply-2") == first
+    with pytest.raises(lendkit.IdempotencyConflict):
+        bills.apply_with_bill(p, bill.id, "4%", key="apply-2")
+    with pytest.raises(lendkit.InvalidState, match=f"is listed \\(listing {first.listing_id}\\)"):
+        bills.apply_with_bill(p, bill.id, "3.6%")
     assert p.verify().ok
