@@ -162,6 +162,10 @@ def claim_number(ctx: HookContext, number: str, bill_id: str) -> None:
     )
     if taken.rowcount != 1:
         holder = _holder(ctx.conn, number)
+        if holder is None:  # held by a transaction this one's snapshot cannot see yet
+            raise InvalidState(
+                f"bill number {number} is a clone: another listing claimed it concurrently"
+            )
         raise _clone_refusal(number, holder, ctx.today)
 
 

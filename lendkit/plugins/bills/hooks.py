@@ -52,6 +52,8 @@ def lendkit_register_products() -> Sequence[Product]:
 
 
 def _listing_problems(ctx: HookContext, listing: ListingRecord) -> list[str]:
+    if listing.product != PRODUCT:
+        return []  # only apply_with_bill files bill listings, always of the product bill
     if listing.state == "applied":
         row = ctx.conn.execute(
             select(bills).where(
@@ -61,7 +63,7 @@ def _listing_problems(ctx: HookContext, listing: ListingRecord) -> list[str]:
                 bills.c.price == listing.amount.minor,
             )
         ).first()
-        if row is None and listing.product == PRODUCT:
+        if row is None:
             return [
                 f"listing {listing.id}: a bill listing is filed with bills.apply_with_bill, which"
                 " claims the bill's number"
@@ -69,9 +71,7 @@ def _listing_problems(ctx: HookContext, listing: ListingRecord) -> list[str]:
         return []  # apply_with_bill checked the bill in this transaction
     row = row_for(ctx.conn, listing_id=listing.id)
     if row is None:
-        if listing.product == PRODUCT:
-            return [f"listing {listing.id} of product bill has no bill"]
-        return []
+        return [f"listing {listing.id} of product bill has no bill"]
     settings = settings_of(ctx)
     problems = problems_today(ctx, settings, to_bill(ctx.conn, row))
     holder = ctx.conn.execute(select(numbers).where(numbers.c.number == row.number)).first()

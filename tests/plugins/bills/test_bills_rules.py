@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -97,3 +99,11 @@ def test_migrations_match_the_tables(db_url: str) -> None:
         assert compare_metadata(ctx, meta) == []
         assert schema.pending(conn, [online_schema, bills.lendkit_schema]) == []
     engine.dispose()
+
+
+def test_the_guides_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    guide = Path(__file__).parents[3] / "docs" / "plugins" / "bills.md"
+    code = re.findall(r"```python\n(.*?)```", guide.read_text("utf-8"), re.S)[-1]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(guide), "exec"), {})
+    assert (tmp_path / "bills.db").exists()
