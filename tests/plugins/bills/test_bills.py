@@ -190,7 +190,7 @@ def test_racing_listings_of_one_number_only_one_wins(
 ) -> None:
     p = open_platform(make_platform)
     bank = party(p, "bank")
-    for round_ in range(3):
+    for round_ in range(2):
         drawers = [party(p, f"d{round_}{k}") for k in range(2)]
         twins = [new_bill(p, d, bank, f"RACE{round_}") for d in drawers]
         barrier = threading.Barrier(2)
