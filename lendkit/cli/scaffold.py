@@ -291,8 +291,10 @@ def _report(target: Path, written: list[Rendered], extra: str, next_steps: list[
 # -- lendkit new ------------------------------------------------------------------------------------
 
 #: where each builtin plugin's test set-up goes in the generated tests/test_platform.py: run once
-#: (``setup``) or for each listing before approval (``before_approval``); templates/snippets/NAME-tpl
+#: (``setup``), to file a listing of its product (``apply``) or for each listing before approval
+#: (``before_approval``); templates/snippets/NAME-tpl
 SNIPPETS = {
+    "bills": "apply",
     "guarantee": "before_approval",
     "collateral": "before_approval",
     "insurance": "before_approval",
@@ -315,7 +317,7 @@ def with_a_product(plugins: list[str]) -> tuple[list[str], str]:
 
 def generated_test_parts(plugins: list[str]) -> dict[str, str]:
     """The generated test's per-plugin set-up (a guarantor, a pledged asset, an insurer...)."""
-    parts: dict[str, list[str]] = {"setup": [], "before_approval": []}
+    parts: dict[str, list[str]] = {"setup": [], "apply": [], "before_approval": []}
     used = [name for name in plugins if name in SNIPPETS]
     for name in used:
         text = _template_root("snippets").joinpath(f"{name}{TEMPLATE_SUFFIX}").read_text("utf-8")
