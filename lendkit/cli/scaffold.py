@@ -297,6 +297,7 @@ SNIPPETS = {
     "collateral": "before_approval",
     "insurance": "before_approval",
     "reserve": "setup",
+    "supplychain": "before_approval",
 }
 
 
