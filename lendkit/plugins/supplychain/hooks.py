@@ -387,7 +387,8 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
 @lendkit.hookimpl
 def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
     """Outstanding per core enterprise and per industry, the top-10 core enterprises' share,
-    overdue loans, and each core enterprise's stress figure (loans and investors affected)."""
+    overdue loans, and each core enterprise's stress view: its totals, then one line per
+    listing or loan affected if it stops paying, naming every investor and amount."""
     cur = ctx.currency
     cores = ctx.conn.execute(
         select(core_enterprises).order_by(core_enterprises.c.created_at, core_enterprises.c.id)
@@ -423,6 +424,16 @@ def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
                 " at risk if it stops paying",
             ),
         ]
+        for loan in stress.loans:
+            held = ", ".join(f"{i.investor_id} {i.amount}" for i in loan.investors)
+            out.append(
+                Disclosure(
+                    PLUGIN,
+                    f"{who} stress {loan.loan_id or loan.listing_id}",
+                    f"{loan.amount} ({loan.stage}{', overdue' if loan.overdue else ''},"
+                    f" supplier {loan.supplier_id}, due {loan.due_date}): {held or 'no investors'}",
+                )
+            )
     for name in sorted(per_industry):
         share = Decimal(per_industry[name]) / Decimal(total) if total else Decimal(0)
         out.append(

@@ -501,6 +501,12 @@ def test_exposure_and_disclosure(make_platform: Callable[..., lendkit.Platform])
     assert d[f"Core Motors ({ce.id}) outstanding"] == "3000.00 CNY"
     assert d[f"Core Motors ({ce.id}) committed"] == "1500.00 CNY"
     assert d[f"Core Motors ({ce.id}) stress"].startswith("2 loans, 2 investors, 4500.00 CNY")
+    assert d[f"Core Motors ({ce.id}) stress {loan.id}"] == (
+        f"3000.00 CNY (active, supplier {s1}, due {DUE}): {i1} 2000.00 CNY, {i2} 1000.00 CNY"
+    )
+    assert d[f"Core Motors ({ce.id}) stress {b}"] == (
+        f"1500.00 CNY (committed, supplier {s2}, due {DUE}): {i2} 500.00 CNY"
+    )
     assert d["industry automotive outstanding"] == "3000.00 CNY (75.00%)"
     assert d["industry steel outstanding"] == "1000.00 CNY (25.00%)"
     assert d["top-10 concentration"] == "100.00%"
@@ -516,3 +522,20 @@ def test_plugin_code_uses_no_facade() -> None:
         source = path.read_text()
         assert ".using(" not in source, path
         assert "lendkit.services" not in source and "lendkit.store" not in source, path
+
+
+def test_module_example_runs() -> None:
+    import textwrap
+
+    code = textwrap.dedent((supplychain.__doc__ or "").split("Example::", 1)[1])
+    exec(compile(code, "supplychain-example", "exec"), {})
+
+
+def test_commands_take_an_idempotency_key(make_platform: Callable[..., lendkit.Platform]) -> None:
+    p = open_platform(make_platform)
+    who = party(p, "core")
+    first = supplychain.register_core_enterprise(p, "Core", who, "1000", "steel", key="reg-1")
+    again = supplychain.register_core_enterprise(p, "Core", who, "1000", "steel", key="reg-1")
+    assert again == first and len(supplychain.core_enterprises_of(p)) == 1
+    with pytest.raises(lendkit.IdempotencyConflict):
+        supplychain.register_core_enterprise(p, "Core", who, "2000", "steel", key="reg-1")
