@@ -332,22 +332,59 @@ def test_investor_cap_counts_open_bids_and_frees_released_ones(
     assert p.verify().ok
 
 
+class Gate:
+    """Holds every racing approval or bid after lendkit's own checks and before the plugin's,
+    until all have arrived (PostgreSQL: its transactions overlap; SQLite serializes writers, so
+    there the gate stays open): without the plugin's lock and guarded update they would all
+    pass."""
+
+    lendkit_plugin_name = "gate"
+
+    def __init__(self) -> None:
+        self.barrier: threading.Barrier | None = None
+
+    def wait(self) -> None:
+        if self.barrier is not None:
+            try:
+                self.barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
+
+    @lendkit.hookimpl
+    def lendkit_validate_listing(self, listing: Any) -> list[str]:
+        if listing.state == "approved":
+            self.wait()
+        return []
+
+    @lendkit.hookimpl
+    def lendkit_validate_bid(self) -> list[str]:
+        self.wait()
+        return []
+
+
 @pytest.mark.parametrize("what", ["approvals", "bids"])
 def test_caps_hold_under_concurrency(
-    make_platform: Callable[..., lendkit.Platform], what: str
+    make_platform: Callable[..., lendkit.Platform], db_url: str, what: str
 ) -> None:
-    p = open_platform(make_platform, investor_cap="3000")
+    gate = Gate()
+    p = make_platform(
+        plugins=["online", "supplychain", gate],
+        config={"plugins": {"supplychain": {"investor_cap": "3000"}}},
+    )
     ce = core(p, limit="5000" if what == "approvals" else "100000")
-    supplier, investor = party(p, "supplier"), party(p, "investor", "10000")
-    listings = [receivable_listing(p, ce, supplier, "1000", f"I{i}")[0] for i in range(8)]
+    investor = party(p, "investor", "10000")
+    suppliers = [party(p, f"supplier {i}") for i in range(8)]  # no shared borrower row lock
+    listings = [receivable_listing(p, ce, s, "1000", f"I-{s}")[0] for s in suppliers]
     if what == "bids":
         for lid in listings:
             p.listings.approve(lid, grade="A")
             p.listings.publish(lid)
-    barrier = threading.Barrier(len(listings))
+    start = threading.Barrier(len(listings))
+    if db_url.startswith("postgresql"):
+        gate.barrier = threading.Barrier(len(listings))
 
     def go(lid: str) -> bool:
-        barrier.wait()
+        start.wait()
         try:
             if what == "approvals":
                 p.listings.approve(lid, grade="A")
@@ -359,6 +396,7 @@ def test_caps_hold_under_concurrency(
 
     with ThreadPoolExecutor(len(listings)) as pool:
         done = list(pool.map(go, listings))
+    gate.barrier = None
     if what == "approvals":
         assert done.count(True) == 5
         assert supplychain.get_core_enterprise(p, ce.id).used == M("5000.00")
