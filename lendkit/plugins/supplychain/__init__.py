@@ -26,6 +26,9 @@ available balance (``lendkit_collection_sources``); ``recourse_grace_days`` afte
 supplier is collected from too (recourse). Overdue loans then follow lendkit's rules and the
 configured waterfall (e.g. a guarantor behind the core enterprise with the ``guarantee`` plugin).
 
+**Early payment**: :func:`pay_early` settles the loan from the core enterprise's balance at the
+interest accrued to the day (``ctx.settle(..., interest="accrued")``).
+
 **Stress view**: :func:`exposure` lists every listing and loan, investor and amount affected if a
 core enterprise stops paying; the disclosure shows outstanding per core enterprise and
 industry, the top-10 concentration, overdue loans and each core enterprise's stress figure.
@@ -74,6 +77,7 @@ from lendkit.plugins.supplychain.commands import (
     dispute_receivable,
     exposure,
     get_core_enterprise,
+    pay_early,
     receivable_of,
     register_core_enterprise,
     submit_receivable,
@@ -141,6 +145,7 @@ __all__ = [
     "lendkit_schema",
     "lendkit_validate_bid",
     "lendkit_validate_listing",
+    "pay_early",
     "receivable_of",
     "register_core_enterprise",
     "settings",

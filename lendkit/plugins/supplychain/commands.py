@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date
+from typing import Protocol, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 import lendkit
 from lendkit.core.context import HookContext
-from lendkit.core.errors import Forbidden, InvalidState, InvalidValue, NotFound
+from lendkit.core.errors import Forbidden, InvalidState, InvalidValue, NotFound, PluginError
 from lendkit.core.inputs import (
     MAX_NAME_LENGTH,
     check_choice,
@@ -21,7 +22,9 @@ from lendkit.core.inputs import (
     check_text,
     parse_amount,
 )
+from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
+from lendkit.core.records import PaymentRecord
 from lendkit.plugins.supplychain import queries as q
 from lendkit.plugins.supplychain.records import (
     AffectedLoan,
@@ -316,6 +319,40 @@ def cancel_receivable(
     )
 
 
+class _Settles(Protocol):
+    """The part of a unit of work that settles a loan early (``HookContext.settle``)."""
+
+    def settle(self, loan_id: str, source: AccountRef, interest: str = "accrued") -> PaymentRecord:
+        """Settle ``loan_id`` from ``source`` in one payment."""
+
+
+def pay_early(platform: lendkit.Platform, loan_id: str, *, key: str | None = None) -> PaymentRecord:
+    """The core enterprise pays the receivable before its due date: the loan is settled from the
+    core enterprise's available balance at the interest accrued to today (``ctx.settle(...,
+    interest="accrued")``); investors are paid pro rata to the cent. ``InsufficientFunds`` (nothing
+    changes) when the core enterprise's balance is short; ``NotFound`` for a loan that finances
+    no receivable. ``key``: idempotency."""
+    loan_id = check_id(loan_id, "loan id")
+
+    def run(ctx: HookContext) -> PaymentRecord:
+        row = q.for_loan(ctx.conn, loan_id)
+        if row is None:
+            raise NotFound(f"loan {loan_id} finances no receivable")
+        if row.stage != "active":
+            raise InvalidState(f"loan {loan_id} is {row.stage}: only an open loan is paid early")
+        if not hasattr(ctx, "settle"):
+            raise PluginError(
+                "early payment needs HookContext.settle, which this lendkit does not have"
+            )
+        core = q.core_row(ctx.conn, row.core_enterprise_id)
+        source = ctx.party_account(core.party_id, row.currency)
+        return cast(_Settles, ctx).settle(loan_id, source, interest="accrued")
+
+    return platform.command(
+        "supplychain.pay_early", run, key=key, payload=[loan_id], result_type=PaymentRecord
+    )
+
+
 def get_core_enterprise(platform: lendkit.Platform, core_enterprise_id: str) -> CoreEnterprise:
     """A core enterprise with its credit limit and what is used of it."""
     core_id = check_id(core_enterprise_id, "core enterprise id")
@@ -423,6 +460,7 @@ __all__: list[str] = [
     "exposure",
     "exposure_of",
     "get_core_enterprise",
+    "pay_early",
     "receivable_of",
     "register_core_enterprise",
     "submit_receivable",

@@ -5,6 +5,7 @@ disclosure -- on SQLite and PostgreSQL, exact to the cent, ``verify().ok`` after
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,8 @@ from lendkit.core.records import LoanRecord
 from lendkit.plugins import guarantee, supplychain
 from lendkit.plugins.supplychain.tables import metadata as sc_metadata
 from lendkit.store.db import create_nullpool_engine
-from tests.conftest import dump, party
+from lendkit.uow import UnitOfWork
+from tests.conftest import FixedClock, dump, party
 
 M = Money.of
 TODAY = date(2026, 1, 1)  # the FixedClock's day
@@ -345,10 +347,8 @@ class Gate:
 
     def wait(self) -> None:
         if self.barrier is not None:
-            try:
+            with contextlib.suppress(threading.BrokenBarrierError):
                 self.barrier.wait(timeout=10)
-            except threading.BrokenBarrierError:
-                pass
 
     @lendkit.hookimpl
     def lendkit_validate_listing(self, listing: Any) -> list[str]:
@@ -436,6 +436,33 @@ def test_core_enterprise_pays_on_the_due_date_investors_to_the_cent(
     assert sorted(x.received_interest for x in got) == [M("7.50"), M("7.50"), M("7.50")]
     assert supplychain.get_core_enterprise(p, ce.id).used == M(0)
     assert supplychain.exposure(p, ce.id).loans == ()
+    assert p.verify().ok
+
+
+def test_core_enterprise_pays_early_at_accrued_interest(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    if not hasattr(UnitOfWork, "settle"):
+        pytest.skip("early payment needs HookContext.settle (lendkit without it)")
+    p = open_platform(make_platform)
+    ce = core(p)
+    supplier, investor = party(p, "supplier"), party(p, "investor")
+    lid, _ = receivable_listing(p, ce, supplier, "1000", rate="10%")
+    loan = fund(p, lid, {investor: "1000"})
+    p.custody.deposit(ce.party_id, "2000")
+    clock.now += timedelta(days=30)
+    paid = supplychain.pay_early(p, loan.id, key="early-1")
+    # 30 days of 10 % on 1000.00: 8.33 (HALF_UP), not the 25.00 due at maturity
+    assert (paid.principal, paid.interest) == (M("1000.00"), M("8.33"))
+    assert p.custody.balance(ce.party_id).available == M("991.67")
+    assert supplychain.pay_early(p, loan.id, key="early-1") == paid  # a repeat: one effect
+    assert p.loans.get(loan.id).state == "settled"
+    pos = p.loans.position(loan.id, investor)
+    assert (pos.received_principal, pos.received_interest) == (M("1000.00"), M("7.50"))
+    assert supplychain.get_core_enterprise(p, ce.id).used == M(0)
+    assert supplychain.receivable_of(p, loan.id).stage == "closed"
+    with pytest.raises(InvalidState):
+        supplychain.pay_early(p, loan.id)
     assert p.verify().ok
 
 
