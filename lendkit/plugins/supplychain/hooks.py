@@ -104,6 +104,11 @@ def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequen
                 " submit_receivable() and have the core enterprise confirm it before approval"
             ]
         return []
+    if listing.product != PRODUCT:
+        return [
+            f"listing {listing.id} finances receivable {row.id} but is of product"
+            f" {listing.product!r}: a receivable is financed by a {PRODUCT!r} listing"
+        ]
     s = _settings(ctx)
     found = rules.receivable_problems(
         listing_id=listing.id,
@@ -318,13 +323,14 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 
 
 def _follow_positions(ctx: HookContext, loan: LoanRecord, row: Any) -> None:
+    """Each investor's amount becomes its positions' outstanding principal (summed: an investor
+    whose several bids filled holds several positions)."""
+    owed: dict[str, int] = defaultdict(int)
     for position in loan.positions:
+        owed[position.investor_id] += position.outstanding_principal.minor
+    for investor_id in sorted(owed):
         q.set_holding(
-            ctx.conn,
-            loan.listing_id,
-            position.investor_id,
-            row.core_enterprise_id,
-            position.outstanding_principal.minor,
+            ctx.conn, loan.listing_id, investor_id, row.core_enterprise_id, owed[investor_id]
         )
 
 
@@ -377,8 +383,8 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
     if row is None or row.stage != "active":
         return
     q.reduce_exposure(ctx.conn, row, 0, stage="closed", overdue=False)
-    for position in loan.positions:
-        q.set_holding(ctx.conn, loan.listing_id, position.investor_id, row.core_enterprise_id, 0)
+    for investor_id in sorted({position.investor_id for position in loan.positions}):
+        q.set_holding(ctx.conn, loan.listing_id, investor_id, row.core_enterprise_id, 0)
 
 
 # -- disclosure ----------------------------------------------------------------------------------------

@@ -140,6 +140,12 @@ def test_confirmation_dispute_ratio_and_one_invoice_one_listing(
         p.listings.approve(d, grade="A")
     with pytest.raises(ValidationRefused, match="finances no receivable"):
         p.listings.approve(other.id, grade="A")
+    # a receivable financed by a listing of another product: refused
+    plain = p.listings.apply(supplier, "100", annual_rate="9%", months=3)
+    rp = supplychain.submit_receivable(p, plain.id, supplier, ce.id, "INV-4", "500", DUE)
+    supplychain.confirm_receivable(p, rp.id, "500", DUE, reference="doc-4")
+    with pytest.raises(ValidationRefused, match="of product 'online'"):
+        p.listings.approve(plain.id, grade="A")
 
     p.listings.approve(a, grade="A")
     assert supplychain.get_core_enterprise(p, ce.id).used == M("8000.00")
@@ -257,7 +263,9 @@ def test_settings_are_checked(make_platform: Callable[..., lendkit.Platform]) ->
         p = open_platform(make_platform, **bad)
         supplier = party(p, "s")
         ce = core(p, f"core {fragment}")
-        listing = p.listings.apply(supplier, "100", annual_rate="9%", months=3)
+        listing = p.listings.apply(
+            supplier, "100", annual_rate="9%", months=3, product="supplychain"
+        )
         with pytest.raises(ConfigError, match=fragment):
             supplychain.submit_receivable(p, listing.id, supplier, ce.id, fragment, "500", DUE)
             p.listings.approve(listing.id, grade="A")
@@ -327,10 +335,20 @@ def test_investor_cap_counts_open_bids_and_frees_released_ones(
     with pytest.raises(ValidationRefused, match=r"cap of 5000\.00 CNY"):
         p.bidding.bid(b, investor, "0.01")
     p.listings.close(b)  # fails: the 2000 bid is released
-    p.bidding.bid(a, investor, "1000")
+    p.bidding.bid(a, investor, "1000")  # a second bid on the same listing fills it
     assert supplychain.exposure(p, ce.id).investors == (
         supplychain.InvestorExposure(investor, M("4000.00")),
     )
+    loan = p.loans.disburse(a)  # two positions, one investor: 4000.00 on the core enterprise
+    assert supplychain.exposure(p, ce.id).loans[0].investors == (
+        supplychain.InvestorExposure(investor, M("4000.00")),
+    )
+    c, _ = receivable_listing(p, ce, supplier, "4000", "C")
+    p.listings.approve(c, grade="A")
+    p.listings.publish(c)
+    with pytest.raises(ValidationRefused, match=r"at most 1000\.00 CNY more"):
+        p.bidding.bid(c, investor, "1000.01")
+    assert p.loans.get(loan.id).outstanding_principal == M("4000.00")
     assert p.verify().ok
 
 
