@@ -622,3 +622,67 @@ def test_commands_take_an_idempotency_key(make_platform: Callable[..., lendkit.P
     assert again == first and len(supplychain.core_enterprises_of(p)) == 1
     with pytest.raises(lendkit.IdempotencyConflict):
         supplychain.register_core_enterprise(p, "Core", who, "2000", "steel", key="reg-1")
+
+
+def test_every_function_refuses_hostile_input_and_changes_nothing(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    from tests.plugins.test_plugin_inputs import SHORT_STRINGS, dump_all
+    from tests.reliability.test_commands import HOSTILE
+
+    p = open_platform(make_platform)
+    ce = core(p)
+    s = party(p, "supplier")
+    lid, r = receivable_listing(p, ce, s, confirm=False)
+    sc = supplychain
+    text, none = SHORT_STRINGS, {"None"}
+    calls: list[tuple[str, Callable[[Any], Any], set[str]]] = [
+        ("register name", lambda v: sc.register_core_enterprise(p, v, s, "1", "x"), text),
+        ("register party", lambda v: sc.register_core_enterprise(p, "n", v, "1", "x"), set()),
+        ("register limit", lambda v: sc.register_core_enterprise(p, "n", s, v, "x"), set()),
+        ("register industry", lambda v: sc.register_core_enterprise(p, "n", s, "1", v), text),
+        (
+            "register confirmation",
+            lambda v: sc.register_core_enterprise(p, "n", s, "1", "x", confirmation=v),
+            set(),
+        ),
+        (
+            "register key",  # a valid key reaches the unknown party: NotFound, nothing recorded
+            lambda v: sc.register_core_enterprise(p, "n", "pty_ghost", "1", "x", key=v),
+            none,
+        ),
+        ("submit listing", lambda v: sc.submit_receivable(p, v, s, ce.id, "N", "1", DUE), text),
+        ("submit supplier", lambda v: sc.submit_receivable(p, "l", v, ce.id, "N", "1", DUE), set()),
+        ("submit core", lambda v: sc.submit_receivable(p, "l", s, v, "N", "1", DUE), set()),
+        ("submit invoice", lambda v: sc.submit_receivable(p, "l", s, ce.id, v, "1", DUE), text),
+        ("submit amount", lambda v: sc.submit_receivable(p, "l", s, ce.id, "N", v, DUE), set()),
+        ("submit due", lambda v: sc.submit_receivable(p, "l", s, ce.id, "N", "1", v), set()),
+        ("confirm id", lambda v: sc.confirm_receivable(p, v, "10000", DUE), set()),
+        ("confirm amount", lambda v: sc.confirm_receivable(p, r.id, v, DUE), set()),
+        ("confirm due", lambda v: sc.confirm_receivable(p, r.id, "10000", v), set()),
+        ("dispute id", lambda v: sc.dispute_receivable(p, v, "why"), set()),
+        ("dispute reason", lambda v: sc.dispute_receivable(p, r.id, v), text),
+        ("cancel id", lambda v: sc.cancel_receivable(p, v), set()),
+        ("pay_early id", lambda v: sc.pay_early(p, v), set()),
+        ("exposure id", lambda v: sc.exposure(p, v), set()),
+        ("get id", lambda v: sc.get_core_enterprise(p, v), set()),
+        ("receivable_of id", lambda v: sc.receivable_of(p, v), set()),
+    ]
+    before = dump_all(db_url)
+    accepted, crashed = [], []
+    for name, call, valid in calls:
+        for value in HOSTILE:
+            if repr(value) in valid:
+                continue
+            try:
+                call(value)
+            except lendkit.LendkitError:
+                continue
+            except Exception as exc:  # anything not refused cleanly
+                crashed.append((name, repr(value)[:30], type(exc).__name__))
+                continue
+            accepted.append((name, repr(value)[:30]))
+    assert crashed == []
+    assert accepted == []
+    assert dump_all(db_url) == before
+    assert lid
