@@ -49,10 +49,11 @@ from lendkit.core.inputs import check_id, parse_amount, text_problem
 from lendkit.core.ledger import AVAILABLE, FROZEN, AccountRef, Leg, plugin_movement_violation
 from lendkit.core.money import Money
 from lendkit.core.serde import converter
+from lendkit.core.states import OPEN_LOAN_STATES
 from lendkit.store import ledger as store_ledger
 from lendkit.store.db import is_retryable
 from lendkit.store.ledger import AccountCache
-from lendkit.store.tables import claims, idempotency
+from lendkit.store.tables import claims, idempotency, loans
 
 if TYPE_CHECKING:
     from lendkit.core.config import PlatformConfig
@@ -338,6 +339,15 @@ class UnitOfWork:
     def existing_account(self, code: str) -> AccountRef:
         """The account with ``code`` if it exists (``NotFound`` otherwise); never creates one."""
         return store_ledger.find_account(self.conn, self.accounts, code)
+
+    def platform_outstanding(self) -> Money:
+        """See ``HookContext.platform_outstanding``."""
+        total = self.conn.execute(
+            select(func.coalesce(func.sum(loans.c.outstanding_principal), 0)).where(
+                loans.c.state.in_(OPEN_LOAN_STATES), loans.c.currency == self.currency
+            )
+        ).scalar_one()
+        return Money.from_minor(int(total), self.currency)
 
     def paid_for(self, loan_id: str, account: AccountRef) -> Money:
         """What ``account`` paid ``loan_id``'s investors as a third party and has not recovered."""

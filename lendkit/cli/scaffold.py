@@ -299,6 +299,7 @@ SNIPPETS = {
     "collateral": "before_approval",
     "insurance": "before_approval",
     "reserve": "setup",
+    "supplychain": "before_approval",
 }
 
 

@@ -115,6 +115,14 @@ class HookContext(Protocol):
         moves into an account nobody owns.
         """
 
+    def platform_outstanding(self) -> Money:
+        """The principal still owed on every open loan of the platform (active, overdue or
+        defaulted; every product), in the platform's currency, within this transaction.
+
+        Concentration limits use it as their base (``supplychain``: an industry's share of the
+        platform's outstanding).
+        """
+
     def paid_for(self, loan_id: str, account: AccountRef) -> Money:
         """What ``account`` paid ``loan_id``'s investors as a third party (through
         ``pay_investors``) and has not yet recovered from the borrower (zero if nothing)."""
