@@ -15,15 +15,10 @@ from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, Pa
 from lendkit.core.schedule import Schedule
 from lendkit.ops import listings, settlement
 from lendkit.ops.bidding import find_bids
+from lendkit.ops.loans import load_loan, load_schedule, loan_for_listing
 from lendkit.ops.parties import load_party
 from lendkit.ops.records import load_listing
-from lendkit.services.loans import (
-    load_loan,
-    load_schedule,
-    loan_for_listing,
-    pay_investors_from,
-    repay,
-)
+from lendkit.ops.repayment import pay_investors_from, repay
 from lendkit.uow import UnitOfWork
 
 

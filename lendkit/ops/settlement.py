@@ -42,13 +42,9 @@ from lendkit.core.ledger import (
 )
 from lendkit.core.money import Money
 from lendkit.core.records import PaymentRecord
+from lendkit.ops.loans import installment_rows, loan_basis, owed_by_part
 from lendkit.ops.parties import require_party
-from lendkit.services.loans import (
-    apply_payment,
-    installment_rows,
-    loan_basis,
-    owed_by_part,
-)
+from lendkit.ops.repayment import apply_payment
 from lendkit.store.rows import get_row
 from lendkit.store.tables import installments, loans
 from lendkit.uow import UnitOfWork

@@ -22,8 +22,8 @@ from sqlalchemy import select
 import lendkit
 from lendkit import Money
 from lendkit.core.errors import CobRunning, InvalidState, InvalidValue
+from lendkit.ops import cob as cob_module
 from lendkit.ops import holds as holds_module
-from lendkit.services import cob as cob_module
 from lendkit.store.tables import installments
 from tests import conftest
 from tests.conftest import FixedClock, dump, party

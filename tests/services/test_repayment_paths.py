@@ -29,7 +29,7 @@ import lendkit
 from lendkit import Money
 from lendkit.core.errors import LendkitError
 from lendkit.core.money import allocate_minor
-from lendkit.services import cob as cob_module
+from lendkit.ops import cob as cob_module
 from lendkit.store import rows as common_module
 from tests import conftest
 from tests.conftest import FixedClock, dump

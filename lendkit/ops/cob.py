@@ -1,0 +1,431 @@
+"""Close of business for a chunk of loans: collect what is due (from the collection sources), mark overdue and defaulted installments, accrue penalty, run the waterfall of third parties. Loans whose day is a plain collection are computed in bulk (``_CollectionBatch``) with the one repayment algorithm and written in batches; the others take :func:`process_loan`."""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from lendkit.core import states as S
+from lendkit.core.errors import (
+    InsufficientFunds,
+    NotFound,
+    PluginError,
+)
+from lendkit.core.ledger import REVENUE, AccountRef
+from lendkit.core.money import Money
+from lendkit.core.payments import allocate_payment
+from lendkit.core.records import Claim, Installment
+from lendkit.ops import holds
+from lendkit.ops.loans import (
+    accrue_penalty,
+    installment_rows,
+    investors_owed,
+    load_loan,
+    loan_basis,
+    owed_by_part,
+    owed_of,
+)
+from lendkit.ops.parties import require_party
+from lendkit.ops.repayment import Booking, apply_payment, booking, installments_paid, write_payments
+from lendkit.store.rows import get_row
+from lendkit.store.tables import (
+    accounts,
+    installments,
+    loans,
+    positions,
+)
+from lendkit.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    pass
+
+
+#: a collection whose debit is refused (the balance fell meanwhile) is retried this many times
+MAX_COLLECTION_ATTEMPTS = 3
+
+
+def in_shard(obj_id: str, i: int, n: int) -> bool:
+    return n == 1 or zlib.crc32(obj_id.encode()) % n == i - 1
+
+
+def _installment(row: Any, currency: str) -> Installment:
+    """The schedule row of an installment's database row, as hooks see it."""
+    return Installment(
+        row.period,
+        row.due_date,
+        Money.from_minor(row.principal + row.interest, currency),
+        Money.from_minor(row.principal, currency),
+        Money.from_minor(row.interest, currency),
+        Money.zero(currency),
+    )
+
+
+class _CollectionBatch:
+    """The plain collections of a run of loans, computed in Python and written in bulk."""
+
+    def __init__(self, ctx: UnitOfWork, ids: list[str], run_date: date) -> None:
+        self.ctx = ctx
+        self.ids = ids
+        self.run_date = run_date
+        self.collected = 0
+        self._inst_updates: list[dict[str, Any]] = []
+        self._booked: list[Booking] = []
+        self._revenue: AccountRef | None = None
+
+    def _load(self) -> None:
+        conn = self.ctx.conn
+        ids = self.ids
+        self.loans: dict[str, Any] = {}
+        self.rows: dict[str, list[Any]] = {}
+        self.pos: dict[str, list[Any]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            stmt = select(loans).where(loans.c.id.in_(part)).order_by(loans.c.id)
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            for r in conn.execute(stmt):
+                self.loans[r.id] = r
+            for r in conn.execute(
+                select(installments)
+                .where(
+                    installments.c.loan_id.in_(part),
+                    installments.c.state != S.INST_CANCELLED,
+                    installments.c.state != S.INST_PAID,
+                )
+                .order_by(installments.c.loan_id, installments.c.period)
+            ):
+                self.rows.setdefault(r.loan_id, []).append(r)
+            for r in conn.execute(
+                select(positions)
+                .where(positions.c.loan_id.in_(part))
+                .order_by(positions.c.loan_id, positions.c.seq)
+            ):
+                self.pos.setdefault(r.loan_id, []).append(r)
+        codes: set[str] = set()
+        for loan in self.loans.values():
+            codes.add(f"party:{loan.borrower_id}:available:{loan.currency}")
+            for p in self.pos.get(loan.id, ()):
+                codes.add(f"party:{p.holder_id}:available:{loan.currency}")
+        self.accounts: dict[str, AccountRef] = {}
+        self.balances: dict[int, int] = {}
+        code_list = sorted(codes)
+        for start in range(0, len(code_list), 900):
+            for r in conn.execute(
+                select(
+                    accounts.c.id,
+                    accounts.c.code,
+                    accounts.c.currency,
+                    accounts.c.allow_negative,
+                    accounts.c.balance,
+                ).where(accounts.c.code.in_(code_list[start : start + 900]))
+            ):
+                self.accounts[r.code] = AccountRef(r.id, r.code, r.currency, bool(r.allow_negative))
+                self.balances[r.id] = int(r.balance)
+
+    def run(self) -> int | None:
+        """Process loans in order; the index of the first loan that needs the full path, if any."""
+        self._load()
+        for index, loan_id in enumerate(self.ids):
+            if not self._plan(loan_id):
+                self._flush()
+                return index
+        self._flush()
+        return None
+
+    def _plan(self, loan_id: str) -> bool:
+        """Queue this loan's collection; False (nothing queued) if it needs the full path."""
+        cfg = self.ctx.platform_config
+        run_date = self.run_date
+        loan = self.loans.get(loan_id)
+        if loan is None:
+            return False
+        if loan.state not in S.OPEN_LOAN_STATES:
+            return True
+        if loan.state != S.ACTIVE or cfg.default_after_days <= 0:
+            return False
+        rows = self.rows.get(loan_id, [])
+        for r in rows:
+            if r.covered_principal != r.recovered_principal:
+                return False  # recoveries: third parties' claims and their hooks
+            if r.covered_interest != r.recovered_interest:
+                return False
+        # the rows due (a prefix, by period): the collection never reaches a later one
+        owed = [owed_of(r) for r in itertools.takewhile(lambda r: r.due_date <= run_date, rows)]
+        due = sum(o.total for o in owed)
+        cur = loan.currency
+        source = self.accounts.get(f"party:{loan.borrower_id}:available:{cur}")
+        available = self.balances.get(source.id, 0) if source is not None else 0
+        pay = min(due, available)
+        paid = None
+        left_rows = rows  # what is unpaid after the collection, by period
+        if pay > 0:
+            # the configured order: a plugin's order (lendkit_payment_allocation_order) sends
+            # every loan down the single path (see _process_loans)
+            paid = allocate_payment(pay, owed, cfg.allocation_order)
+            left_rows = rows[sum(1 for a in paid.installments if a.settled) :]
+            if not left_rows:
+                return False  # the loan settles: closing hooks and credit release
+        for r in left_rows:
+            if r.due_date > run_date:
+                break
+            if (run_date - r.due_date).days > cfg.grace_days:
+                return False  # overdue handling, hooks, waterfall, default
+        if paid is None:
+            return True
+        assert source is not None
+        pos = self.pos.get(loan_id, [])
+        if not pos:
+            return False
+        holders = {}
+        for p in pos:
+            ref = self.accounts.get(f"party:{p.holder_id}:available:{cur}")
+            if ref is None:
+                return False
+            holders[p.holder_id] = ref
+        booked = booking(
+            self.ctx,
+            loan,
+            source,
+            "collection",
+            pos,
+            holders,
+            paid.penalty,
+            paid.interest,
+            paid.principal,
+            revenue=self._revenue_account,
+        )
+        for leg in booked.legs:
+            self.balances[leg.account.id] = self.balances.get(leg.account.id, 0) + leg.amount
+        self._inst_updates.extend(installments_paid(loan_id, rows, paid, self.ctx.now))
+        self._booked.append(booked)
+        self.collected += 1
+        return True
+
+    def _revenue_account(self) -> AccountRef:
+        """Platform revenue, found (or created) once per chunk, when a fee is first taken."""
+        if self._revenue is None:
+            self._revenue = self.ctx.system("revenue", REVENUE)
+        return self._revenue
+
+    def _flush(self) -> None:
+        """Write what ``_plan`` computed: the same rows a single repayment writes, in bulk."""
+        write_payments(self.ctx, self._inst_updates, self._booked)
+        self._inst_updates, self._booked = [], []
+
+
+def process_loans(ctx: UnitOfWork, ids: list[str], run_date: date) -> tuple[int, int, int]:
+    """Close business for ``ids`` in order, as ``_process_loan`` on each would.
+
+    Loans whose day is a plain collection (an active loan, no claims, not settled by it,
+    nothing left past the grace days) are computed in Python from a few bulk reads and
+    written in bulk; any other loan flushes what is pending and takes ``_process_loan``,
+    after which the rest is read again.
+    """
+    hooks = ctx.hooks
+    if hooks.implemented("payment_allocation_order", "repayment_received") or hooks.replaced(
+        "collection_sources"
+    ):
+        c = o = d = 0
+        for loan_id in ids:
+            got, late, dflt = process_loan(ctx, loan_id, run_date)
+            c, o, d = c + got, o + late, d + dflt
+        return c, o, d
+    c = o = d = 0
+    rest = ids
+    refused = 0
+    while rest:
+        batch = _CollectionBatch(ctx, rest, run_date)
+        try:
+            with ctx.savepoint():
+                slow = batch.run()
+        except InsufficientFunds:
+            # a borrower's balance fell between the batch's read and its debit (a concurrent
+            # withdrawal): plan again from fresh balances once; if it happens again, take
+            # the first loan on the careful path (which collects what is there) and go on
+            refused += 1
+            if refused == 1:
+                continue
+            slow = 0
+        else:
+            c += batch.collected
+        if slow is None:
+            break
+        got, late, dflt = process_loan(ctx, rest[slow], run_date)
+        c, o, d = c + got, o + late, d + dflt
+        rest = rest[slow + 1 :]
+    return c, o, d
+
+
+def process_loan(ctx: UnitOfWork, loan_id: str, run_date: date) -> tuple[int, int, int]:
+    cfg = ctx.platform_config
+    loan = get_row(ctx.conn, loans, loan_id, "loan", lock=True)
+    if loan.state not in S.OPEN_LOAN_STATES:
+        return 0, 0, 0
+    collected = 0
+    due_rows = [r for r in installment_rows(ctx, loan_id, unpaid=True) if r.due_date <= run_date]
+    if ctx.hooks.replaced("collection_sources"):
+        collected = collect_from_sources(ctx, loan, due_rows)
+    else:
+        owed = sum(sum(owed_by_part(r).values()) for r in due_rows)
+        if owed > 0:
+            collected = min(1, collect(ctx, loan, owed, loan.borrower_id))
+    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    late = 0
+    worst = 0
+    record = None
+    penalty_rate = cfg.penalty_daily_rate
+    to_cover: list[tuple[int, int]] = []
+    for r in installment_rows(ctx, loan_id, unpaid=True):
+        if r.due_date > run_date:
+            break
+        days = (run_date - r.due_date).days
+        if days <= cfg.grace_days:
+            continue
+        late += 1
+        worst = max(worst, days)
+        inst = _installment(r, loan.currency)
+        if record is None:
+            if loan.state == S.ACTIVE:
+                ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.OVERDUE))
+            record = load_loan(ctx, loan_id)
+            # asked once per loan and run (the oldest overdue row), not per row
+            penalty_rate = ctx.hooks.penalty_rate(ctx, record, inst, cfg.penalty_daily_rate)
+        since = r.penalty_through or r.due_date
+        # the days on the loan's basis, counted from the due date (30/360 is not additive)
+        elapsed = loan_basis(loan).days_within(r.due_date, since, run_date)
+        base_days, penalty = accrue_penalty(r, elapsed, penalty_rate)
+        ctx.conn.execute(
+            update(installments)
+            .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
+            .values(
+                state=S.INST_OVERDUE,
+                penalty=installments.c.penalty + penalty,
+                penalty_base_days=base_days,
+                penalty_through=max(since, run_date),
+            )
+        )
+        ctx.hooks.installment_overdue(ctx, record, inst, days)
+        if cfg.waterfall and days >= cfg.cover_after_days:
+            to_cover.append((r.period, days))
+    defaulted = 0
+    if worst >= cfg.default_after_days and loan.state != S.DEFAULTED:
+        ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.DEFAULTED))
+        ctx.hooks.loan_defaulted(ctx, load_loan(ctx, loan_id))
+        defaulted = 1
+    # the waterfall runs after the default decision, so cover that pays only on default
+    # (general liability, default-triggered policies) pays on the day the loan defaults
+    reason = "default" if defaulted or loan.state == S.DEFAULTED else "overdue"
+    for period, days in to_cover:
+        row = ctx.conn.execute(
+            select(installments).where(
+                installments.c.loan_id == loan_id, installments.c.period == period
+            )
+        ).one()
+        owed_p, owed_i = investors_owed(row)
+        if owed_p or owed_i:
+            cur = loan.currency
+            waterfall(
+                ctx,
+                Claim(
+                    loan_id,
+                    period,
+                    reason,
+                    days,
+                    Money.from_minor(owed_p, cur),
+                    Money.from_minor(owed_i, cur),
+                ),
+            )
+    return collected, late, defaulted
+
+
+def collect_from_sources(ctx: UnitOfWork, loan: Any, due_rows: list[Any]) -> int:
+    """Collect the due installments oldest first, each from the parties
+    ``lendkit_collection_sources`` names, in order; 1 if anything was collected.
+
+    Stops at the first installment its sources cannot pay in full: a later payment would
+    go to that older installment first, not to the one its payer was asked for.
+    """
+    got = 0
+    for r in due_rows:
+        owed = sum(owed_by_part(r).values())
+        if owed <= 0:
+            continue
+        record = load_loan(ctx, loan.id)  # as the previous installment's payments left it
+        inst = _installment(r, loan.currency)
+        for payer in ctx.hooks.collection_sources(ctx, record, inst):
+            try:
+                require_party(ctx, payer)
+            except NotFound as e:
+                raise PluginError(
+                    f"lendkit_collection_sources named {payer!r} for loan {loan.id}"
+                    f" installment {r.period}: {e}"
+                ) from e
+            paid = collect(ctx, loan, owed, payer)
+            got, owed = got + paid, owed - paid
+            if owed == 0:
+                break
+        if owed:
+            break
+    return min(1, got)
+
+
+def collect(ctx: UnitOfWork, loan: Any, owed: int, payer: str) -> int:
+    """Collect up to ``owed`` from ``payer``'s available balance; what was collected.
+
+    The balance is read, then debited by a guarded update. If it fell in between (the
+    payer withdrew in a concurrent transaction), the guard refuses the debit: the attempt
+    is rolled back to its savepoint and what is there now is collected instead (nothing, if
+    nothing is left: the installment stays unpaid), so one payer cannot abort the chunk.
+    """
+    available = holds.balance_of(ctx, payer, loan.currency).available.minor
+    source = None if payer == loan.borrower_id else ctx.party_account(payer, loan.currency)
+    for _attempt in range(MAX_COLLECTION_ATTEMPTS):
+        pay = min(owed, available)
+        if pay <= 0:
+            return 0
+        try:
+            with ctx.savepoint():
+                apply_payment(ctx, loan, pay, "collection", source)
+        except InsufficientFunds:
+            now = holds.balance_of(ctx, payer, loan.currency).available.minor
+            if now >= pay:
+                raise  # not the payer's balance: a plugin's refusal, not this race
+            available = now
+            continue
+        return pay
+    return 0
+
+
+def waterfall(ctx: UnitOfWork, claim: Claim) -> Money:
+    """Ask each covering plugin in the configured order to pay what is still unpaid.
+
+    The claim each plugin sees is re-read after the previous one paid, so no part of an
+    installment is paid twice.
+    """
+    paid_total = Money.zero(claim.principal.currency)
+    for _name, impl in ctx.hooks.coverers(ctx.platform_config.waterfall):
+        if not (claim.principal + claim.interest).is_positive():
+            break
+        paid = ctx.hooks.cover_claim(impl, ctx, claim)
+        if isinstance(paid, Money):
+            paid_total = paid_total + paid
+        row = ctx.conn.execute(
+            select(installments).where(
+                installments.c.loan_id == claim.loan_id, installments.c.period == claim.period
+            )
+        ).one()
+        owed_p, owed_i = investors_owed(row)
+        cur = claim.principal.currency
+        claim = Claim(
+            claim.loan_id,
+            claim.period,
+            claim.reason,
+            claim.days_overdue,
+            Money.from_minor(owed_p, cur),
+            Money.from_minor(owed_i, cur),
+        )
+    return paid_total
