@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -252,23 +253,33 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert snapshot(db_url) == before
 
 
-def test_settings_are_checked(make_platform: Callable[..., lendkit.Platform]) -> None:
-    for bad, fragment in [
-        ({"financing_ratio": 0.8}, "financing_ratio"),
-        ({"financing_ratio": "1.5"}, "financing_ratio"),
-        ({"investor_cap": "-1"}, "investor_cap"),
-        ({"day_count": "ACT/999"}, "day_count"),
-        ({"nope": 1}, "nope"),
-    ]:
-        p = open_platform(make_platform, **bad)
-        supplier = party(p, "s")
-        ce = core(p, f"core {fragment}")
-        listing = p.listings.apply(
-            supplier, "100", annual_rate="9%", months=3, product="supplychain"
-        )
-        with pytest.raises(ConfigError, match=fragment):
-            supplychain.submit_receivable(p, listing.id, supplier, ce.id, fragment, "500", DUE)
-            p.listings.approve(listing.id, grade="A")
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"financing_ratio": 0.8}, r"financing_ratio 0\.8 is a float"),
+        ({"financing_ratio": "1.5"}, "financing_ratio 1.5 must be more than 0 and at most 1"),
+        ({"industry_share": "0"}, "industry_share 0 must be more than 0 and at most 1"),
+        ({"investor_cap": "-1"}, r"investor_cap -1 must be more than 0 \(or None: no cap\)"),
+        ({"day_count": "ACT/999"}, "day_count 'ACT/999' is not allowed: choose one of 30/360"),
+        ({"recourse_grace_days": 5000}, r"recourse_grace_days 5000 .* allowed 0\.\.3650"),
+        ({"min_days": "1"}, "min_days '1' must be a whole number between 0 and 3650"),
+        ({"nope": 1}, r"plugins\.supplychain has unknown keys \['nope'\]; allowed: financing_"),
+    ],
+    ids=["float", "ratio", "share", "cap", "day count", "grace", "text days", "unknown key"],
+)
+def test_bad_settings_are_refused_at_open(
+    make_platform: Callable[..., lendkit.Platform], bad: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        open_platform(make_platform, **bad)
+
+
+def test_settings_are_structured_at_open(make_platform: Callable[..., lendkit.Platform]) -> None:
+    p = open_platform(make_platform, financing_ratio="0.9", investor_cap="50000", min_days=0)
+    assert p.settings["supplychain"] == supplychain.Settings(
+        financing_ratio=Decimal("0.9"), investor_cap=Decimal(50000), min_days=0
+    )
+    assert open_platform(make_platform).settings["supplychain"] == supplychain.Settings()
 
 
 # -- caps ----------------------------------------------------------------------------------------------
