@@ -29,7 +29,6 @@ from lendkit.core.records import LoanRecord
 from lendkit.plugins import guarantee, supplychain
 from lendkit.plugins.supplychain.tables import metadata as sc_metadata
 from lendkit.store.db import create_nullpool_engine
-from lendkit.uow import UnitOfWork
 from tests.conftest import FixedClock, dump, party
 
 M = Money.of
@@ -141,12 +140,13 @@ def test_confirmation_dispute_ratio_and_one_invoice_one_listing(
         p.listings.approve(d, grade="A")
     with pytest.raises(ValidationRefused, match="finances no receivable"):
         p.listings.approve(other.id, grade="A")
-    # a receivable financed by a listing of another product: refused
+    # a receivable financed by a listing of another product: refused at submission, nothing
+    # changed (see test_a_listing_of_another_product_finances_no_receivable)
     plain = p.listings.apply(supplier, "100", annual_rate="9%", months=3)
-    rp = supplychain.submit_receivable(p, plain.id, supplier, ce.id, "INV-4", "500", DUE)
-    supplychain.confirm_receivable(p, rp.id, "500", DUE, reference="doc-4")
-    with pytest.raises(ValidationRefused, match="of product 'online'"):
-        p.listings.approve(plain.id, grade="A")
+    before = snapshot(db_url)
+    with pytest.raises(lendkit.InvalidValue, match="of product 'online'"):
+        supplychain.submit_receivable(p, plain.id, supplier, ce.id, "INV-4", "500", DUE)
+    assert snapshot(db_url) == before
 
     p.listings.approve(a, grade="A")
     assert supplychain.get_core_enterprise(p, ce.id).used == M("8000.00")
@@ -171,6 +171,13 @@ def test_confirmation_dispute_ratio_and_one_invoice_one_listing(
 @pytest.mark.parametrize(
     ("call", "error", "fragment"),
     [
+        (
+            lambda p, ce, s, lid: supplychain.submit_receivable(
+                p, "lst_nope", s, ce, "I", "1", DUE
+            ),
+            NotFound,
+            "lst_nope",
+        ),
         (
             lambda p, ce, s, lid: supplychain.submit_receivable(
                 p, lid, s, "ce_nope", "I", "1", DUE
@@ -251,6 +258,26 @@ def test_bad_input_is_refused_and_changes_nothing(
         call(p, ce.id, supplier, listing.id)
     assert isinstance(refused.value, LendkitError)
     assert snapshot(db_url) == before
+
+
+def test_a_listing_of_another_product_finances_no_receivable(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    p = open_platform(make_platform)
+    ce = core(p)
+    supplier = party(p, "supplier")
+    listing = p.listings.apply(supplier, "100", annual_rate="9%", months=3)
+    assert listing.product != "supplychain"
+    before = snapshot(db_url)
+    with pytest.raises(
+        lendkit.InvalidValue,
+        match=f"listing {listing.id} is of product {listing.product!r}: a receivable is financed"
+        " by a 'supplychain' listing",
+    ):
+        supplychain.submit_receivable(p, listing.id, supplier, ce.id, "INV-1", "500", DUE)
+    assert snapshot(db_url) == before
+    with pytest.raises(NotFound, match="finances none"):
+        supplychain.receivable_of(p, listing.id)
 
 
 @pytest.mark.parametrize(
@@ -471,8 +498,6 @@ def test_core_enterprise_pays_on_the_due_date_investors_to_the_cent(
 def test_core_enterprise_pays_early_at_accrued_interest(
     make_platform: Callable[..., lendkit.Platform], clock: FixedClock
 ) -> None:
-    if not hasattr(UnitOfWork, "settle"):
-        pytest.skip("early payment needs HookContext.settle (lendkit without it)")
     p = open_platform(make_platform)
     ce = core(p)
     supplier, investor = party(p, "supplier"), party(p, "investor")
