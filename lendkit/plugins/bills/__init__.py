@@ -37,13 +37,14 @@ from lendkit.plugins.bills.hooks import (
     lendkit_loan_disbursed,
     lendkit_penalty_rate,
     lendkit_register_products,
+    lendkit_register_settings,
     lendkit_repayment_received,
     lendkit_replan_schedule,
     lendkit_validate_listing,
 )
 from lendkit.plugins.bills.records import Bill, Pricing, RecoursePayment
 from lendkit.plugins.bills.rules import face_shares, normalize_number
-from lendkit.plugins.bills.settings import AcceptorRegistry, BillSettings, load_settings
+from lendkit.plugins.bills.settings import AcceptorRegistry, BillSettings
 from lendkit.plugins.bills.tables import metadata
 
 __all__ = [
@@ -66,11 +67,11 @@ __all__ = [
     "lendkit_loan_disbursed",
     "lendkit_penalty_rate",
     "lendkit_register_products",
+    "lendkit_register_settings",
     "lendkit_repayment_received",
     "lendkit_replan_schedule",
     "lendkit_schema",
     "lendkit_validate_listing",
-    "load_settings",
     "mark_pledged",
     "normalize_number",
     "quote",

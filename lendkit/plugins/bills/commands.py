@@ -23,7 +23,7 @@ from lendkit.core.money import Money, parse_rate
 from lendkit.plugins.bills import records as R
 from lendkit.plugins.bills import rules
 from lendkit.plugins.bills.records import Bill, Pricing, RecoursePayment
-from lendkit.plugins.bills.settings import BillSettings, settings_of
+from lendkit.plugins.bills.settings import PLUGIN, BillSettings
 from lendkit.plugins.bills.tables import bills, numbers, recourse
 from lendkit.plugins.bills.tables import endorsements as chain_rows
 
@@ -233,7 +233,7 @@ def register_bill(
     bill_id = f"bill_{uuid.uuid4().hex}"
 
     def run(ctx: HookContext) -> Bill:
-        settings = settings_of(ctx)
+        settings: BillSettings = ctx.settings(PLUGIN)
         _party_exists(ctx, drawer, "drawer")
         _party_exists(ctx, acceptor, "acceptor bank")
         holder = _holder(ctx.conn, num)
@@ -322,7 +322,7 @@ def quote(
 
     def run(ctx: HookContext) -> Pricing:
         row = bill_row(ctx.conn, bill_id)
-        settings = settings_of(ctx)
+        settings: BillSettings = ctx.settings(PLUGIN)
         day = when or ctx.today
         if row.maturity <= day:
             raise InvalidState(f"bill {row.number} matured on {row.maturity}: it has no price")
@@ -369,7 +369,7 @@ def apply_with_bill(
         terms["max_bid"] = max_bid
 
     def run(ctx: HookContext) -> Bill:
-        settings = settings_of(ctx)
+        settings: BillSettings = ctx.settings(PLUGIN)
         row = bill_row(ctx.conn, bill_id, lock=True)
         if row.state != R.REGISTERED:
             where = f" (listing {row.listing_id})" if row.listing_id else ""

@@ -18,6 +18,7 @@ from lendkit.core.records import (
     ListingRecord,
     LoanRecord,
     PaymentRecord,
+    PluginSettings,
     Product,
 )
 from lendkit.core.schedule import Schedule
@@ -30,12 +31,19 @@ from lendkit.plugins.bills.commands import (
     row_for,
     to_bill,
 )
-from lendkit.plugins.bills.settings import PLUGIN, settings_of
+from lendkit.plugins.bills.settings import PLUGIN, BillSettings
 from lendkit.plugins.bills.tables import bills, numbers, recourse
 
 
 def _set(ctx: HookContext, bill_id: str, **values: Any) -> None:
     ctx.conn.execute(update(bills).where(bills.c.id == bill_id).values(**values))
+
+
+@lendkit.hookimpl
+def lendkit_register_settings() -> PluginSettings:
+    """``config.plugins["bills"]`` is structured into :class:`BillSettings` when the Platform
+    opens (a bad value is refused there)."""
+    return PluginSettings(PLUGIN, BillSettings)
 
 
 @lendkit.hookimpl
@@ -72,7 +80,7 @@ def _listing_problems(ctx: HookContext, listing: ListingRecord) -> list[str]:
     row = row_for(ctx.conn, listing_id=listing.id)
     if row is None:
         return [f"listing {listing.id} of product bill has no bill"]
-    settings = settings_of(ctx)
+    settings: BillSettings = ctx.settings(PLUGIN)
     problems = problems_today(ctx, settings, to_bill(ctx.conn, row))
     holder = ctx.conn.execute(select(numbers).where(numbers.c.number == row.number)).first()
     if holder is None or holder.bill_id != row.id or holder.state != "live":
@@ -113,7 +121,7 @@ def _withdraw(ctx: HookContext, listing: ListingRecord) -> None:
     if row is None:
         return
     _set(ctx, row.id, state=R.WITHDRAWN, closed_on=ctx.today)
-    release_number(ctx, settings_of(ctx), row)
+    release_number(ctx, ctx.settings(PLUGIN), row)
 
 
 @lendkit.hookimpl
@@ -158,7 +166,8 @@ def lendkit_collection_sources(
     if row is None:
         return None
     late = (ctx.today - installment.due_date).days
-    if late > settings_of(ctx).recourse_grace_days:
+    settings: BillSettings = ctx.settings(PLUGIN)
+    if late > settings.recourse_grace_days:
         return [row.acceptor_id, row.drawer_id]
     return [row.acceptor_id]
 
@@ -204,7 +213,7 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
         return
     if loan.state == "settled":
         _set(ctx, row.id, state=R.PAID, closed_on=ctx.today)
-        release_number(ctx, settings_of(ctx), row)
+        release_number(ctx, ctx.settings(PLUGIN), row)
     else:
         _set(ctx, row.id, state=R.WRITTEN_OFF, closed_on=ctx.today)
 

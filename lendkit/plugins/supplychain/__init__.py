@@ -33,7 +33,8 @@ interest accrued to the day (``ctx.settle(..., interest="accrued")``).
 core enterprise stops paying; the disclosure shows outstanding per core enterprise and
 industry, the top-10 concentration, overdue loans and each core enterprise's stress figure.
 
-Configuration (``config={"plugins": {"supplychain": {...}}}``, see :class:`Settings`)::
+Configuration (``config={"plugins": {"supplychain": {...}}}``, see :class:`Settings`; structured
+when the Platform opens, a bad value refused there with ``ConfigError``)::
 
     {"financing_ratio": "0.8", "recourse_grace_days": 3, "industry_share": "1",
      "investor_cap": None, "day_count": "ACT/360", "min_days": 1}
@@ -96,6 +97,7 @@ from lendkit.plugins.supplychain.hooks import (
     lendkit_loan_closed,
     lendkit_loan_disbursed,
     lendkit_register_products,
+    lendkit_register_settings,
     lendkit_repayment_received,
     lendkit_validate_bid,
     lendkit_validate_listing,
@@ -108,7 +110,7 @@ from lendkit.plugins.supplychain.records import (
     Receivable,
 )
 from lendkit.plugins.supplychain.rules import CONFIRMATIONS, METHOD
-from lendkit.plugins.supplychain.settings import PLUGIN, Settings, settings
+from lendkit.plugins.supplychain.settings import PLUGIN, Settings
 from lendkit.plugins.supplychain.tables import metadata
 
 lendkit_schema = PluginSchema(PLUGIN, metadata, Path(__file__).parent / "migrations")
@@ -141,6 +143,7 @@ __all__ = [
     "lendkit_loan_closed",
     "lendkit_loan_disbursed",
     "lendkit_register_products",
+    "lendkit_register_settings",
     "lendkit_repayment_received",
     "lendkit_schema",
     "lendkit_validate_bid",
@@ -148,6 +151,5 @@ __all__ = [
     "pay_early",
     "receivable_of",
     "register_core_enterprise",
-    "settings",
     "submit_receivable",
 ]

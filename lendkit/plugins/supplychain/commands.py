@@ -6,14 +6,13 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date
-from typing import Protocol, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 import lendkit
 from lendkit.core.context import HookContext
-from lendkit.core.errors import Forbidden, InvalidState, InvalidValue, NotFound, PluginError
+from lendkit.core.errors import Forbidden, InvalidState, InvalidValue, NotFound
 from lendkit.core.inputs import (
     MAX_NAME_LENGTH,
     check_choice,
@@ -22,7 +21,6 @@ from lendkit.core.inputs import (
     check_text,
     parse_amount,
 )
-from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import PaymentRecord
 from lendkit.plugins.supplychain import queries as q
@@ -119,8 +117,10 @@ def submit_receivable(
 
     An invoice finances one listing: a second receivable on an invoice of the same core
     enterprise is refused (``InvalidState`` naming the first listing) until the first is
-    cancelled or its listing ends unfunded. The listing's borrower must be the supplier (checked
-    at approval, with the core enterprise's confirmation). ``key``: idempotency.
+    cancelled or its listing ends unfunded. An unknown listing is ``NotFound``, a listing of
+    another product than ``supplychain`` ``InvalidValue``, both with nothing changed. The
+    listing's borrower must be the supplier (checked at approval, with the core enterprise's
+    confirmation). ``key``: idempotency.
     """
     listing_id = check_id(listing_id, "listing id")
     supplier_id = check_id(supplier_id, "supplier id")
@@ -134,6 +134,12 @@ def submit_receivable(
         if due <= ctx.today:
             raise InvalidValue(
                 f"receivable due date {due} is not allowed: it must be after today ({ctx.today})"
+            )
+        listing = ctx.listing(listing_id)  # NotFound naming it
+        if listing.product != q.PRODUCT:
+            raise InvalidValue(
+                f"listing {listing_id} is of product {listing.product!r}: a receivable is"
+                f" financed by a {q.PRODUCT!r} listing"
             )
         q.party_exists(ctx, supplier_id, "supplier")
         core = q.core_row(ctx.conn, core_enterprise_id)
@@ -319,13 +325,6 @@ def cancel_receivable(
     )
 
 
-class _Settles(Protocol):
-    """The part of a unit of work that settles a loan early (``HookContext.settle``)."""
-
-    def settle(self, loan_id: str, source: AccountRef, interest: str = "accrued") -> PaymentRecord:
-        """Settle ``loan_id`` from ``source`` in one payment."""
-
-
 def pay_early(platform: lendkit.Platform, loan_id: str, *, key: str | None = None) -> PaymentRecord:
     """The core enterprise pays the receivable before its due date: the loan is settled from the
     core enterprise's available balance at the interest accrued to today (``ctx.settle(...,
@@ -340,13 +339,9 @@ def pay_early(platform: lendkit.Platform, loan_id: str, *, key: str | None = Non
             raise NotFound(f"loan {loan_id} finances no receivable")
         if row.stage != "active":
             raise InvalidState(f"loan {loan_id} is {row.stage}: only an open loan is paid early")
-        if not hasattr(ctx, "settle"):
-            raise PluginError(
-                "early payment needs HookContext.settle, which this lendkit does not have"
-            )
         core = q.core_row(ctx.conn, row.core_enterprise_id)
         source = ctx.party_account(core.party_id, row.currency)
-        return cast(_Settles, ctx).settle(loan_id, source, interest="accrued")
+        return ctx.settle(loan_id, source, interest="accrued")
 
     return platform.command(
         "supplychain.pay_early", run, key=key, payload=[loan_id], result_type=PaymentRecord

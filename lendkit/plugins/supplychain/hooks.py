@@ -22,13 +22,14 @@ from lendkit.core.records import (
     ListingRecord,
     LoanRecord,
     PaymentRecord,
+    PluginSettings,
     Product,
 )
 from lendkit.core.schedule import Schedule
 from lendkit.plugins.supplychain import queries as q
 from lendkit.plugins.supplychain import rules
 from lendkit.plugins.supplychain.commands import exposure_of
-from lendkit.plugins.supplychain.settings import PLUGIN, Settings, settings
+from lendkit.plugins.supplychain.settings import PLUGIN, Settings
 from lendkit.plugins.supplychain.tables import (
     core_enterprises,
     industries,
@@ -41,8 +42,11 @@ PRODUCT = q.PRODUCT
 OPEN_STAGES = ("committed", "active")
 
 
-def _settings(ctx: HookContext) -> Settings:
-    return settings(ctx.config(PLUGIN))
+@lendkit.hookimpl
+def lendkit_register_settings() -> PluginSettings:
+    """``config.plugins["supplychain"]`` is structured into :class:`Settings` when the Platform
+    opens (a bad value is refused there)."""
+    return PluginSettings(PLUGIN, Settings)
 
 
 @lendkit.hookimpl
@@ -109,7 +113,7 @@ def lendkit_validate_listing(ctx: HookContext, listing: ListingRecord) -> Sequen
             f"listing {listing.id} finances receivable {row.id} but is of product"
             f" {listing.product!r}: a receivable is financed by a {PRODUCT!r} listing"
         ]
-    s = _settings(ctx)
+    s: Settings = ctx.settings(PLUGIN)
     found = rules.receivable_problems(
         listing_id=listing.id,
         borrower_id=listing.borrower_id,
@@ -209,7 +213,7 @@ def lendkit_validate_bid(
     row = q.for_listing(ctx.conn, listing.id)
     if row is None:
         return []
-    cap = _investor_cap(ctx, _settings(ctx))
+    cap = _investor_cap(ctx, ctx.settings(PLUGIN))
     if cap is None:
         return []
     used = ctx.conn.execute(
@@ -235,7 +239,7 @@ def lendkit_bid_placed(ctx: HookContext, listing: ListingRecord, bid: Bid) -> No
     row = q.for_listing(ctx.conn, listing.id)
     if row is None:
         return
-    cap = _investor_cap(ctx, _settings(ctx))
+    cap = _investor_cap(ctx, ctx.settings(PLUGIN))
     amount = bid.amount.minor
     key = {"investor_id": bid.investor_id, "core_enterprise_id": row.core_enterprise_id}
     q.insert_missing(ctx.conn, investor_limits, {**key, "used": 0})
@@ -301,7 +305,8 @@ def lendkit_build_schedule(
     row = q.for_listing(ctx.conn, listing.id)
     if row is None or listing.annual_rate is None:
         return None
-    basis = _settings(ctx).day_count
+    settings: Settings = ctx.settings(PLUGIN)
+    basis = settings.day_count
     return rules.receivable_schedule(
         listing.amount, listing.annual_rate, start, row.due_date, basis
     )
@@ -344,7 +349,8 @@ def lendkit_collection_sources(
     if row is None:
         return None
     core = q.core_row(ctx.conn, row.core_enterprise_id)
-    grace = _settings(ctx).recourse_grace_days
+    settings: Settings = ctx.settings(PLUGIN)
+    grace = settings.recourse_grace_days
     return rules.collection_sources(
         core.party_id, loan.borrower_id, installment.due_date, ctx.today, grace
     )

@@ -1,23 +1,65 @@
-"""The ``supplychain`` plugin's configuration (``config={"plugins": {"supplychain": {...}}}``)."""
+"""The ``supplychain`` plugin's configuration (``config={"plugins": {"supplychain": {...}}}``):
+one attrs class that checks its own values, structured once when the Platform opens."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
-from lendkit.core.errors import ConfigError
+from lendkit.core.errors import InvalidValue
+from lendkit.core.inputs import check_choice, check_int
+from lendkit.core.money import to_decimal
 from lendkit.core.schedule import DayCount
-from lendkit.core.serde import structure
 
 PLUGIN = "supplychain"
+#: the most days ``recourse_grace_days`` and ``min_days`` may be
+MAX_DAYS = 3650
+DAY_COUNTS = tuple(d.value for d in DayCount)
+
+
+def _share(value: object, name: str) -> Decimal:
+    share = to_decimal(value, name)
+    if not Decimal(0) < share <= 1:
+        raise InvalidValue(f"{name} {share} must be more than 0 and at most 1")
+    return share
+
+
+def _financing_ratio(value: object) -> Decimal:
+    return _share(value, "financing_ratio")
+
+
+def _industry_share(value: object) -> Decimal:
+    return _share(value, "industry_share")
+
+
+def _investor_cap(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    cap = to_decimal(value, "investor_cap")
+    if not cap > 0:
+        raise InvalidValue(f"investor_cap {cap} must be more than 0 (or None: no cap)")
+    return cap
+
+
+def _recourse_grace_days(value: object) -> int:
+    return check_int(value, "recourse_grace_days", 0, MAX_DAYS)
+
+
+def _min_days(value: object) -> int:
+    return check_int(value, "min_days", 0, MAX_DAYS)
+
+
+def _day_count(value: object) -> str:
+    return check_choice(value, "day_count", DAY_COUNTS)
 
 
 @frozen
 class Settings:
-    """What an integrator may set for ``supplychain`` (amounts and rates as strings).
+    """What an integrator may set for ``supplychain`` (amounts and rates as strings), structured
+    when the Platform opens (``lendkit_register_settings``); a bad value is refused there with a
+    ``ConfigError`` naming the key and what is allowed. Hooks read it with
+    ``ctx.settings("supplychain")``.
 
     * ``financing_ratio``: the most a listing may finance, as a share of the confirmed
       receivable (``"0.8"``: 80 %; 0 < ratio <= 1).
@@ -32,32 +74,9 @@ class Settings:
     * ``min_days``: the fewest days from approval to the receivable's due date.
     """
 
-    financing_ratio: Decimal = Decimal("0.8")
-    recourse_grace_days: int = 3
-    industry_share: Decimal = Decimal(1)
-    investor_cap: Decimal | None = None
-    day_count: str = "ACT/360"
-    min_days: int = 1
-
-
-def settings(config: Mapping[str, Any]) -> Settings:
-    """The plugin's settings from its configuration (``ctx.config("supplychain")``): unknown
-    keys, floats and values out of range are a ``ConfigError`` naming the key."""
-    s = structure(dict(config), Settings, f"plugins.{PLUGIN}")
-    problems = []
-    if not Decimal(0) < s.financing_ratio <= 1:
-        problems.append(f"financing_ratio {s.financing_ratio} must be more than 0 and at most 1")
-    if not 0 <= s.recourse_grace_days <= 3650:
-        problems.append(f"recourse_grace_days {s.recourse_grace_days} must be 0..3650")
-    if not Decimal(0) < s.industry_share <= 1:
-        problems.append(f"industry_share {s.industry_share} must be more than 0 and at most 1")
-    if s.investor_cap is not None and not s.investor_cap > 0:
-        problems.append(f"investor_cap {s.investor_cap} must be more than 0 (or None: no cap)")
-    if s.day_count not in {d.value for d in DayCount}:
-        allowed = ", ".join(d.value for d in DayCount)
-        problems.append(f"day_count {s.day_count!r} is not allowed: choose one of {allowed}")
-    if not 0 <= s.min_days <= 3650:
-        problems.append(f"min_days {s.min_days} must be 0..3650")
-    if problems:
-        raise ConfigError(f"invalid plugins.{PLUGIN}: {'; '.join(problems)}")
-    return s
+    financing_ratio: Decimal = field(default=Decimal("0.8"), converter=_financing_ratio)
+    recourse_grace_days: int = field(default=3, converter=_recourse_grace_days)
+    industry_share: Decimal = field(default=Decimal(1), converter=_industry_share)
+    investor_cap: Decimal | None = field(default=None, converter=_investor_cap)
+    day_count: str = field(default=DayCount.ACT_360.value, converter=_day_count)
+    min_days: int = field(default=1, converter=_min_days)

@@ -217,6 +217,34 @@ def test_racing_listings_of_one_number_only_one_wins(
 
 
 @pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"penalty_daily_rate": 0.01}, r"penalty_daily_rate 0\.01 .*float"),
+        ({"penalty_daily_rate": "1"}, r"penalty_daily_rate 1 must be a daily rate in \[0, 1\)"),
+        ({"basis": "ACT/366"}, r"basis: unknown day-count basis 'ACT/366': allowed .*ACT/360"),
+        ({"grace": 3}, r"plugins\.bills has unknown keys \['grace'\]; allowed: basis, "),
+        ({"registry": "not callable"}, "registry must have check_bill.* got str"),
+        ({"min_days_to_maturity": -1}, r"min_days_to_maturity -1 is out of range: allowed 0\.\."),
+        ({"recourse_grace_days": True}, "recourse_grace_days True must be a whole number"),
+        ({"number_retention_days": "180"}, "number_retention_days '180' must be a whole number"),
+    ],
+    ids=["float", "rate 1", "basis", "unknown key", "registry", "days", "bool", "text days"],
+)
+def test_bad_settings_are_refused_at_open(
+    make_platform: Callable[..., lendkit.Platform], cfg: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(lendkit.ConfigError, match=message):
+        open_platform(make_platform, **cfg)
+
+
+def test_settings_are_structured_at_open(make_platform: Callable[..., lendkit.Platform]) -> None:
+    p = open_platform(make_platform, basis="act/365", penalty_daily_rate="0.001")
+    assert p.settings["bills"] == bills.BillSettings("ACT/365", penalty_daily_rate="0.001")
+    assert p.settings["bills"].penalty_daily_rate == Decimal("0.001")
+    assert open_platform(make_platform).settings["bills"] == bills.BillSettings()
+
+
+@pytest.mark.parametrize(
     ("args", "error", "fragment"),
     [
         (("N1", "-100"), lendkit.InvalidAmount, "must be more than zero"),

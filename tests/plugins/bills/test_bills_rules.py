@@ -1,5 +1,5 @@
 """Pure rules of the bills plugin: the discount price and the face value's split among investors
-(Hypothesis), the bill number, the settings; and its migrations create exactly its tables."""
+(Hypothesis), the bill number; and its migrations create exactly its tables."""
 
 from __future__ import annotations
 
@@ -61,20 +61,11 @@ def test_price_and_face_shares_are_exact(
         assert abs(share.minor - quota) < 1
 
 
-def test_numbers_settings_and_yield() -> None:
+def test_numbers_and_yield() -> None:
     assert rules.normalize_number(" 3102-0051 0001ab ") == "310200510001AB"
     for bad in ["", "---", "N" * 65, "N°1", 12]:
         with pytest.raises(lendkit.InvalidValue):
             rules.normalize_number(bad)
-    with pytest.raises(lendkit.ConfigError, match="penalty_daily_rate"):
-        bills.load_settings({"penalty_daily_rate": 0.01})
-    with pytest.raises(lendkit.ConfigError, match="unknown day-count basis"):
-        bills.load_settings({"basis": "ACT/366"})
-    with pytest.raises(lendkit.ConfigError, match="extra fields"):
-        bills.load_settings({"grace": 3})
-    with pytest.raises(lendkit.ConfigError, match="registry"):
-        bills.load_settings({"registry": "not callable"})
-    assert bills.load_settings({"basis": "act/365"}).basis == "ACT/365"
     p = rules.price(Money.of("100000"), Decimal("0.036"), START, date(2026, 4, 1), "ACT/360")
     assert (p.price, p.discount, p.investor_yield) == (
         Money.of("99100"),

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -28,7 +29,6 @@ from lendkit.core.records import LoanRecord
 from lendkit.plugins import guarantee, supplychain
 from lendkit.plugins.supplychain.tables import metadata as sc_metadata
 from lendkit.store.db import create_nullpool_engine
-from lendkit.uow import UnitOfWork
 from tests.conftest import FixedClock, dump, party
 
 M = Money.of
@@ -140,12 +140,13 @@ def test_confirmation_dispute_ratio_and_one_invoice_one_listing(
         p.listings.approve(d, grade="A")
     with pytest.raises(ValidationRefused, match="finances no receivable"):
         p.listings.approve(other.id, grade="A")
-    # a receivable financed by a listing of another product: refused
+    # a receivable financed by a listing of another product: refused at submission, nothing
+    # changed (see test_a_listing_of_another_product_finances_no_receivable)
     plain = p.listings.apply(supplier, "100", annual_rate="9%", months=3)
-    rp = supplychain.submit_receivable(p, plain.id, supplier, ce.id, "INV-4", "500", DUE)
-    supplychain.confirm_receivable(p, rp.id, "500", DUE, reference="doc-4")
-    with pytest.raises(ValidationRefused, match="of product 'online'"):
-        p.listings.approve(plain.id, grade="A")
+    before = snapshot(db_url)
+    with pytest.raises(lendkit.InvalidValue, match="of product 'online'"):
+        supplychain.submit_receivable(p, plain.id, supplier, ce.id, "INV-4", "500", DUE)
+    assert snapshot(db_url) == before
 
     p.listings.approve(a, grade="A")
     assert supplychain.get_core_enterprise(p, ce.id).used == M("8000.00")
@@ -170,6 +171,13 @@ def test_confirmation_dispute_ratio_and_one_invoice_one_listing(
 @pytest.mark.parametrize(
     ("call", "error", "fragment"),
     [
+        (
+            lambda p, ce, s, lid: supplychain.submit_receivable(
+                p, "lst_nope", s, ce, "I", "1", DUE
+            ),
+            NotFound,
+            "lst_nope",
+        ),
         (
             lambda p, ce, s, lid: supplychain.submit_receivable(
                 p, lid, s, "ce_nope", "I", "1", DUE
@@ -252,23 +260,53 @@ def test_bad_input_is_refused_and_changes_nothing(
     assert snapshot(db_url) == before
 
 
-def test_settings_are_checked(make_platform: Callable[..., lendkit.Platform]) -> None:
-    for bad, fragment in [
-        ({"financing_ratio": 0.8}, "financing_ratio"),
-        ({"financing_ratio": "1.5"}, "financing_ratio"),
-        ({"investor_cap": "-1"}, "investor_cap"),
-        ({"day_count": "ACT/999"}, "day_count"),
-        ({"nope": 1}, "nope"),
-    ]:
-        p = open_platform(make_platform, **bad)
-        supplier = party(p, "s")
-        ce = core(p, f"core {fragment}")
-        listing = p.listings.apply(
-            supplier, "100", annual_rate="9%", months=3, product="supplychain"
-        )
-        with pytest.raises(ConfigError, match=fragment):
-            supplychain.submit_receivable(p, listing.id, supplier, ce.id, fragment, "500", DUE)
-            p.listings.approve(listing.id, grade="A")
+def test_a_listing_of_another_product_finances_no_receivable(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    p = open_platform(make_platform)
+    ce = core(p)
+    supplier = party(p, "supplier")
+    listing = p.listings.apply(supplier, "100", annual_rate="9%", months=3)
+    assert listing.product != "supplychain"
+    before = snapshot(db_url)
+    with pytest.raises(
+        lendkit.InvalidValue,
+        match=f"listing {listing.id} is of product {listing.product!r}: a receivable is financed"
+        " by a 'supplychain' listing",
+    ):
+        supplychain.submit_receivable(p, listing.id, supplier, ce.id, "INV-1", "500", DUE)
+    assert snapshot(db_url) == before
+    with pytest.raises(NotFound, match="finances none"):
+        supplychain.receivable_of(p, listing.id)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"financing_ratio": 0.8}, r"financing_ratio 0\.8 is a float"),
+        ({"financing_ratio": "1.5"}, "financing_ratio 1.5 must be more than 0 and at most 1"),
+        ({"industry_share": "0"}, "industry_share 0 must be more than 0 and at most 1"),
+        ({"investor_cap": "-1"}, r"investor_cap -1 must be more than 0 \(or None: no cap\)"),
+        ({"day_count": "ACT/999"}, "day_count 'ACT/999' is not allowed: choose one of 30/360"),
+        ({"recourse_grace_days": 5000}, r"recourse_grace_days 5000 .* allowed 0\.\.3650"),
+        ({"min_days": "1"}, "min_days '1' must be a whole number between 0 and 3650"),
+        ({"nope": 1}, r"plugins\.supplychain has unknown keys \['nope'\]; allowed: financing_"),
+    ],
+    ids=["float", "ratio", "share", "cap", "day count", "grace", "text days", "unknown key"],
+)
+def test_bad_settings_are_refused_at_open(
+    make_platform: Callable[..., lendkit.Platform], bad: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        open_platform(make_platform, **bad)
+
+
+def test_settings_are_structured_at_open(make_platform: Callable[..., lendkit.Platform]) -> None:
+    p = open_platform(make_platform, financing_ratio="0.9", investor_cap="50000", min_days=0)
+    assert p.settings["supplychain"] == supplychain.Settings(
+        financing_ratio=Decimal("0.9"), investor_cap=Decimal(50000), min_days=0
+    )
+    assert open_platform(make_platform).settings["supplychain"] == supplychain.Settings()
 
 
 # -- caps ----------------------------------------------------------------------------------------------
@@ -460,8 +498,6 @@ def test_core_enterprise_pays_on_the_due_date_investors_to_the_cent(
 def test_core_enterprise_pays_early_at_accrued_interest(
     make_platform: Callable[..., lendkit.Platform], clock: FixedClock
 ) -> None:
-    if not hasattr(UnitOfWork, "settle"):
-        pytest.skip("early payment needs HookContext.settle (lendkit without it)")
     p = open_platform(make_platform)
     ce = core(p)
     supplier, investor = party(p, "supplier"), party(p, "investor")
