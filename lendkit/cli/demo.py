@@ -73,8 +73,13 @@ def _pct(rate: object) -> str:
 class Demo:
     """One simulation run; ``lines`` is the report."""
 
-    def __init__(self, platform: Platform, clock: DemoClock, seed: int) -> None:
+    def __init__(
+        self, platform: Platform, clock: DemoClock, seed: int, asset_backed: bool = False
+    ) -> None:
         self.p = platform
+        self.asset_backed = asset_backed
+        self.asset_parties: dict[str, str] = {}  # role -> party id (--asset-backed)
+        self.core_enterprise = ""
         self.clock = clock
         self.rng = random.Random(seed)
         self.seed = seed
@@ -225,6 +230,119 @@ class Demo:
     def _plan(self, day: date, party: str, amount: Money, what: str) -> None:
         self.planned.setdefault(day, []).append((party, amount, what))
 
+    # -- asset-backed listings (--asset-backed) -------------------------------------------------------
+
+    def asset_day(self, offset: int, investors: list[str]) -> None:
+        """Bills and supply-chain receivables: one of each repaid within the year, one still open."""
+        if offset == 0:
+            self.register_asset_parties()
+        for label, start, days in (("B1", 20, 90), ("B2", 320, 90)):
+            if offset == start:
+                self.bill_listing(label, days, investors)
+        for label, start, days in (("S1", 21, 120), ("S2", 321, 120)):
+            if offset == start:
+                self.receivable_listing(label, days, investors)
+
+    def register_asset_parties(self) -> None:
+        from lendkit.plugins import supplychain
+
+        p = self.p
+        for role, name in (
+            ("acceptor", "Bank of Qiantang 钱塘银行"),
+            ("drawer", "Harbor Steel Supply"),
+            ("core", "Eastern Motors Group 东方汽车"),
+            ("supplier", "Lakeside Parts Ltd."),
+        ):
+            party = p.parties.register(name, "enterprise")
+            p.parties.verify(party.id)
+            self.names[party.id] = name
+            self.asset_parties[role] = party.id
+        core = supplychain.register_core_enterprise(
+            p, "Eastern Motors Group", self.asset_parties["core"], "500000", "automotive"
+        )
+        self.core_enterprise = core.id
+        self.names[core.id] = "Eastern Motors Group"
+        self.event(
+            "registered an acceptor bank, a bill drawer, a core enterprise (credit limit"
+            " 500000.00) and its supplier"
+        )
+
+    def _fund(self, listing_id: str, investors: list[str], amount: Money) -> None:
+        """Three investors take the listing in near-equal parts (exact: ``allocate``)."""
+        bidders = self.rng.sample(investors, 3)
+        for investor, share in zip(bidders, allocate(amount, [1, 1, 1]), strict=True):
+            self.p.custody.deposit(investor, share)  # fresh money: the story's balances stay
+            self.p.bidding.bid(listing_id, investor, share.format())
+
+    def bill_listing(self, label: str, days: int, investors: list[str]) -> None:
+        from lendkit.plugins import bills
+
+        p = self.p
+        acceptor, drawer = self.asset_parties["acceptor"], self.asset_parties["drawer"]
+        number = f"3102 0051 {label[1]:0>4}"
+        bill = bills.register_bill(
+            p,
+            number,
+            "100000",
+            drawer,
+            acceptor,
+            self.today - timedelta(days=30),
+            self.today + timedelta(days=days),
+        )
+        bills.verify_bill(p, bill.id, staff="risk desk")
+        listed = bills.apply_with_bill(p, bill.id, "3.6%")
+        assert listed.listing_id is not None
+        p.listings.approve(listed.listing_id, grade="A", reviewer="risk desk")
+        p.listings.publish(listed.listing_id)
+        self.listings.append((label, listed.listing_id))
+        listing = p.listings.get(listed.listing_id)
+        self._fund(listing.id, investors, listing.amount)
+        loan = p.loans.disburse(listing.id, reviewer="customer service")
+        self.loans.append((label, loan.id))
+        self._spend_proceeds(drawer)
+        [inst] = p.loans.schedule(loan.id).installments
+        # the acceptor bank pays the face into custody; COB collects it at maturity
+        self._plan(inst.due_date - timedelta(days=1), acceptor, inst.payment, "bill face")
+        self.event(
+            f"bill listing {label} (bank acceptance bill {number}, face 100000.00, discount 3.6%,"
+            f" {days} days): price {self.money(listing.amount)}, funded and disbursed;"
+            f" the acceptor pays at maturity {inst.due_date.isoformat()}"
+        )
+
+    def receivable_listing(self, label: str, days: int, investors: list[str]) -> None:
+        from lendkit.plugins import supplychain
+
+        p = self.p
+        core, supplier = self.asset_parties["core"], self.asset_parties["supplier"]
+        due = self.today + timedelta(days=days)
+        listing = p.listings.apply(
+            supplier,
+            "80000.00",
+            annual_rate="9%",
+            months=4,
+            product="supplychain",
+            method="receivable",
+        )
+        invoice = f"INV-2026-{label}"
+        receivable = supplychain.submit_receivable(
+            p, listing.id, supplier, self.core_enterprise, invoice, "100000", due
+        )
+        supplychain.confirm_receivable(p, receivable.id, "100000", due)
+        p.listings.approve(listing.id, grade="A", reviewer="risk desk")
+        p.listings.publish(listing.id)
+        self.listings.append((label, listing.id))
+        self._fund(listing.id, investors, p.listings.get(listing.id).amount)
+        loan = p.loans.disburse(listing.id, reviewer="customer service")
+        self.loans.append((label, loan.id))
+        self._spend_proceeds(supplier)
+        [inst] = p.loans.schedule(loan.id).installments
+        self._plan(inst.due_date - timedelta(days=1), core, inst.payment, "receivable")
+        self.event(
+            f"supply-chain listing {label} (Lakeside Parts, 80000.00 on a confirmed 100000.00"
+            f" receivable {invoice} of Eastern Motors, 9%): funded and disbursed; the core"
+            f" enterprise pays on {inst.due_date.isoformat()}"
+        )
+
     # -- the year -----------------------------------------------------------------------------------
 
     def run(self, progress: Callable[[str], None]) -> None:
@@ -245,6 +363,8 @@ class Demo:
                 self.failing_listing(acme, investors)
             elif offset == 3:
                 self.close_auction(auction, lotus)
+            if self.asset_backed:
+                self.asset_day(offset, investors)
             for party, amount, _what in self.planned.get(day, []):
                 p.custody.deposit(party, amount)
             clock.at(day, 20)
@@ -397,7 +517,7 @@ class Demo:
                     self.names[loan.borrower_id],
                     loan.principal.format(),
                     _pct(loan.annual_rate),
-                    f"{paid}/{loan.months}",
+                    f"{paid}/{loan.months if label.isdigit() else self.terms(loan.id)}",
                     loan.outstanding_principal.format(),
                     loan.state,
                     str(days),
@@ -434,10 +554,27 @@ class Demo:
         own: list[tuple[str, str]] = []
         plugins: list[tuple[str, str]] = []
         for d in p.reports.disclosure():
-            (own if d.plugin == "platform" else plugins).append((f"{d.name} ({d.plugin})", d.value))
+            shown = (f"{d.name} ({d.plugin})", d.value)
+            if self.asset_backed:  # the plugins name parties and loans by id: the report by name
+                shown = (self._named(shown[0]), self._named(shown[1]))
+            (own if d.plugin == "platform" else plugins).append(shown)
         figures += own + sorted(plugins)  # plugins need not order their figures
         out += self._indent(render_table(("figure", "value"), figures, (False, True)))
         return out
+
+    def terms(self, loan_id: str) -> int:
+        """Installments of a bill or receivable loan (one, whatever months its listing named)."""
+        return len(self.p.loans.schedule(loan_id).installments)
+
+    def _named(self, text: str) -> str:
+        """``text`` with the ids of the demo's parties, listings and loans replaced by names."""
+        swaps = [(f" ({self.core_enterprise})", "")] if self.core_enterprise else []
+        swaps += list(self.names.items())
+        swaps += [(lid, f"listing {label}") for label, lid in self.listings]
+        swaps += [(lid, f"loan {label}") for label, lid in self.loans]
+        for old, new in swaps:
+            text = text.replace(old, new)
+        return text
 
     @staticmethod
     def _indent(lines: list[str]) -> list[str]:
@@ -445,13 +582,21 @@ class Demo:
 
 
 def run_demo(
-    url: str, seed: int, where: str, progress: Callable[[str], None] = lambda _: None
+    url: str,
+    seed: int,
+    where: str,
+    progress: Callable[[str], None] = lambda _: None,
+    asset_backed: bool = False,
 ) -> tuple[list[str], bool]:
-    """Simulate on ``url`` (empty database); the report's lines and whether the ledger verified."""
+    """Simulate on ``url`` (empty database); the report's lines and whether the ledger verified.
+
+    ``asset_backed`` adds the ``bills`` and ``supplychain`` plugins and their listings.
+    """
     clock = DemoClock(START)
     config = {"default_after_days": 90, "sqlite_synchronous": "NORMAL"}
-    with database_errors(url), Platform.open(url, ["online"], config=config, clock=clock) as p:
-        demo = Demo(p, clock, seed)
+    plugins = ["online", "bills", "supplychain"] if asset_backed else ["online"]
+    with database_errors(url), Platform.open(url, plugins, config=config, clock=clock) as p:
+        demo = Demo(p, clock, seed, asset_backed)
         demo.run(progress)
         lines = demo.report(where)
         check = p.verify()
@@ -492,10 +637,19 @@ def report_hint(url: str, from_environment: bool) -> str:
 
 @main.command("demo")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed for the amounts.")
+@click.option(
+    "--asset-backed",
+    is_flag=True,
+    help="Also finance bank acceptance bills (bills) and receivables (supplychain).",
+)
 @database_option
 @click.pass_context
-def demo_command(ctx: click.Context, seed: int) -> None:
+def demo_command(ctx: click.Context, seed: int, asset_backed: bool) -> None:
     """Simulate a year of a lending platform (listings, bids, COB every day) and print a report.
+
+    ``--asset-backed`` adds the ``bills`` and ``supplychain`` plugins: two bill listings and two
+    supply-chain receivable listings, repaid at maturity by the acceptor bank and the core
+    enterprise through COB (the second of each is still outstanding at the year's end).
 
     Uses ``--db`` (of ``demo`` or of ``lendkit``, or LENDKIT_DATABASE_URL) when given, refusing a
     database that already has parties; otherwise recreates ``lendkit-demo.db`` here.
@@ -516,7 +670,9 @@ def demo_command(ctx: click.Context, seed: int) -> None:
                 " database (omit --db to use a new lendkit-demo.db)"
             )
     click.echo(f"lendkit demo: simulating a year on {where} ...", err=True)
-    lines, ok = run_demo(url, seed, where, lambda text: click.echo(f"  {text}", err=True))
+    lines, ok = run_demo(
+        url, seed, where, lambda text: click.echo(f"  {text}", err=True), asset_backed
+    )
     for line in lines:
         click.echo(line)
     if not ok:

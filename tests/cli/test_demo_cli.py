@@ -123,6 +123,50 @@ def test_demo_story_states(in_tmp: Path) -> None:
     assert stages and all(row[-1] == "1" for row in stages)  # one loan went overdue
 
 
+def figure(out: str, name: str) -> str:
+    """The value of the Platform table's figure ``name`` (columns are two or more spaces apart)."""
+    [line] = [line for line in out.splitlines() if line.strip().startswith(name)]
+    return re.split(r"\s{2,}", line.strip())[-1]
+
+
+def test_demo_asset_backed_bills_and_receivables(tmp_path: Path, in_tmp: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'asset.db'}"
+    out = check_report(run("demo", "--asset-backed", "--db", url))
+    listings = {row[0]: row[-1] for row in section(out, "Listings")}
+    assert listings == {
+        "1": "disbursed",
+        "2": "disbursed",
+        "3": "failed",
+        "B1": "disbursed",
+        "S1": "disbursed",
+        "B2": "disbursed",
+        "S2": "disbursed",
+    }
+    # the acceptor bank paid bill B1 and the core enterprise receivable S1 through COB; the
+    # second of each falls due after the year's end
+    loans = {row[0]: tuple(row[-5:-2]) for row in section(out, "Loans")}
+    assert loans["B1"] == ("1/1", "0.00", "settled")
+    assert loans["S1"] == ("1/1", "0.00", "settled")
+    assert loans["B2"] == ("0/1", "99100.00", "active")
+    assert loans["S2"] == ("0/1", "80000.00", "active")
+    assert "COB: loan B1 is now settled" in out and "COB: loan S1 is now settled" in out
+    # the plugins' disclosure, parties by name
+    acceptor = "outstanding with acceptor Bank of Qiantang 钱塘银行 (bills)"
+    assert figure(out, acceptor) == "1 bills, 100000.00 CNY"
+    assert figure(out, "face outstanding (bills)") == "100000.00 CNY"
+    assert figure(out, "overdue bills (bills)") == "0"
+    assert figure(out, "Eastern Motors Group outstanding (supplychain)") == "80000.00 CNY"
+    assert figure(out, "overdue loans (supplychain)") == "0 (0.00 CNY)"
+    with lendkit.Platform.open(url, ["online", "bills", "supplychain"], create=False) as p:
+        assert p.verify().ok
+        # the acceptor and the core enterprise paid exactly what fell due: nothing left
+        with p.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, id FROM lendkit_parties")).all()
+        names = {str(name): str(party) for name, party in rows}
+        for name in ("Bank of Qiantang 钱塘银行", "Eastern Motors Group 东方汽车"):
+            assert p.custody.balance(names[name]).total == Money.zero("CNY")
+
+
 def test_demo_with_explicit_db(db_url: str, in_tmp: Path) -> None:
     result = run("demo", "--seed", "3", "--db", db_url)
     check_report(result)
