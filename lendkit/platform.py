@@ -23,6 +23,7 @@ from lendkit.core.hooks import Hooks
 from lendkit.core.records import Product
 from lendkit.core.serde import structure
 from lendkit.migrations import PluginSchema
+from lendkit.ops.context import OPERATIONS
 from lendkit.plugin_manager import make_plugin_manager
 from lendkit.services.custody import CustodyGateway, CustodyService
 from lendkit.services.parties import PartiesService
@@ -92,9 +93,6 @@ class Platform:
                     f" (enabled: {', '.join(self.plugin_names) or 'none'})"
                 )
         self.accounts = AccountCache()
-        # imported here: the operations import the facades' records for typing only
-        from lendkit.ops.context import OPERATIONS
-
         self.env = Environment(
             config=self.config,
             hooks=self.hooks,
