@@ -23,10 +23,8 @@ from lendkit.ops import holds
 from lendkit.ops.loans import (
     accrue_penalty,
     installment_rows,
-    investors_owed,
     load_loan,
     loan_basis,
-    owed_by_part,
     owed_of,
 )
 from lendkit.ops.parties import require_party
@@ -270,7 +268,7 @@ def process_loan(ctx: UnitOfWork, loan_id: str, run_date: date) -> tuple[int, in
     if ctx.hooks.replaced("collection_sources"):
         collected = collect_from_sources(ctx, loan, due_rows)
     else:
-        owed = sum(sum(owed_by_part(r).values()) for r in due_rows)
+        owed = sum(owed_of(r).total for r in due_rows)
         if owed > 0:
             collected = min(1, collect(ctx, loan, owed, loan.borrower_id))
     loan = get_row(ctx.conn, loans, loan_id, "loan")
@@ -325,7 +323,8 @@ def process_loan(ctx: UnitOfWork, loan_id: str, run_date: date) -> tuple[int, in
                 installments.c.loan_id == loan_id, installments.c.period == period
             )
         ).one()
-        owed_p, owed_i = investors_owed(row)
+        left = owed_of(row)
+        owed_p, owed_i = left.investors_principal, left.investors_interest
         if owed_p or owed_i:
             cur = loan.currency
             waterfall(
@@ -351,7 +350,7 @@ def collect_from_sources(ctx: UnitOfWork, loan: Any, due_rows: list[Any]) -> int
     """
     got = 0
     for r in due_rows:
-        owed = sum(owed_by_part(r).values())
+        owed = owed_of(r).total
         if owed <= 0:
             continue
         record = load_loan(ctx, loan.id)  # as the previous installment's payments left it
@@ -418,7 +417,8 @@ def waterfall(ctx: UnitOfWork, claim: Claim) -> Money:
                 installments.c.loan_id == claim.loan_id, installments.c.period == claim.period
             )
         ).one()
-        owed_p, owed_i = investors_owed(row)
+        owed = owed_of(row)
+        owed_p, owed_i = owed.investors_principal, owed.investors_interest
         cur = claim.principal.currency
         claim = Claim(
             claim.loan_id,

@@ -108,7 +108,7 @@ def load_loan(ctx: UnitOfWork, loan_id: str, investor_id: str | None = None) -> 
     """The loan with its positions (only ``investor_id``'s when given; the interest still
     outstanding is split over all positions either way).
 
-    What the investors are still owed is what ``investors_owed`` says per installment: unpaid
+    What the investors are still owed is ``owed_of(row).investors_principal`` / ``investors_interest`` per installment: unpaid
     by the borrower and not already paid by a third party (guarantor, reserve, insurer), whose
     cover the borrower owes to that payer instead. Principal nets the cover through the
     positions' ``received_principal``; interest nets it here.
@@ -167,12 +167,6 @@ def owed_of(r: Any) -> Owed:
     )
 
 
-def owed_by_part(r: Any) -> dict[str, int]:
-    """What the borrower still owes on an installment, by part."""
-    owed = owed_of(r)
-    return {"penalty": owed.penalty, "interest": owed.interest, "principal": owed.principal}
-
-
 def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
     """Penalty interest (罚息) on installment row ``r`` for ``days`` more days overdue (counted on
     the loan's day-count basis from the due date: ``DayCount.days_within``).
@@ -187,12 +181,6 @@ def accrue_penalty(r: Any, days: int, daily_rate: Decimal) -> tuple[int, int]:
     base_days = r.penalty_base_days + max(0, base) * max(0, days)
     to_date = int(DEFAULT_ROUNDING.quantize(Decimal(base_days) * daily_rate, "JPY"))
     return base_days, max(0, to_date - r.penalty)
-
-
-def investors_owed(r: Any) -> tuple[int, int]:
-    """(principal, interest) investors are still owed on an installment: unpaid and not covered."""
-    owed = owed_of(r)
-    return owed.investors_principal, owed.investors_interest
 
 
 def loan_record(loan: Any, pos: tuple[PositionRecord, ...]) -> LoanRecord:

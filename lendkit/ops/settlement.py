@@ -42,7 +42,7 @@ from lendkit.core.ledger import (
 )
 from lendkit.core.money import Money
 from lendkit.core.records import PaymentRecord
-from lendkit.ops.loans import installment_rows, loan_basis, owed_by_part
+from lendkit.ops.loans import installment_rows, loan_basis, owed_of
 from lendkit.ops.parties import require_party
 from lendkit.ops.repayment import apply_payment
 from lendkit.store.rows import get_row
@@ -89,14 +89,14 @@ def settle(
         _charge_interest(ctx, loan_id, future, charge)
     # re-read: what each installment owes now; ones that owe nothing any more are done
     rows = installment_rows(ctx, loan_id, unpaid=True)
-    nothing = [r.period for r in rows if not any(owed_by_part(r).values())]
+    nothing = [r.period for r in rows if not owed_of(r).total]
     if nothing:
         ctx.conn.execute(
             update(installments)
             .where(installments.c.loan_id == loan_id, installments.c.period.in_(nothing))
             .values(state=S.INST_PAID, paid_at=ctx.now)
         )
-    total = sum(sum(owed_by_part(r).values()) for r in rows)
+    total = sum(owed_of(r).total for r in rows)
     if total <= 0:
         raise InvalidState(f"loan {loan_id} owes nothing: there is nothing to settle")
     payment = apply_payment(ctx, loan, total, "settlement", paying, extra_fee=fee_minor)

@@ -140,16 +140,7 @@ def set_holding(
     old = 0 if old_row is None else int(old_row.amount)
     if new == old:
         return
-    insert_missing(
-        conn,
-        holdings,
-        {
-            "listing_id": listing_id,
-            "investor_id": investor_id,
-            "core_enterprise_id": core_id,
-            "amount": 0,
-        },
-    )
+    ensure_holding(conn, listing_id, investor_id, core_id)
     conn.execute(
         update(holdings)
         .where(holdings.c.listing_id == listing_id, holdings.c.investor_id == investor_id)
@@ -175,6 +166,16 @@ def add_holding(
 ) -> None:
     """Add ``delta`` to an investor's amount on a listing (its per-core use is moved by the
     caller, with the cap's guarded update)."""
+    ensure_holding(conn, listing_id, investor_id, core_id)
+    conn.execute(
+        update(holdings)
+        .where(holdings.c.listing_id == listing_id, holdings.c.investor_id == investor_id)
+        .values(amount=holdings.c.amount + delta)
+    )
+
+
+def ensure_holding(conn: Connection, listing_id: str, investor_id: str, core_id: str) -> None:
+    """Make sure the investor's holding row on the listing exists (amount 0 when new)."""
     insert_missing(
         conn,
         holdings,
@@ -184,9 +185,4 @@ def add_holding(
             "core_enterprise_id": core_id,
             "amount": 0,
         },
-    )
-    conn.execute(
-        update(holdings)
-        .where(holdings.c.listing_id == listing_id, holdings.c.investor_id == investor_id)
-        .values(amount=holdings.c.amount + delta)
     )
