@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -29,6 +29,10 @@ from lendkit.store import ledger as store_ledger
 from lendkit.store.rows import get_row, new_id
 from lendkit.store.tables import external_movements, outbox
 from lendkit.uow import UnitOfWork
+
+#: the movement kinds a gateway's answer about a ``deposit`` / ``withdrawal`` settles: a refund is
+#: paid out like a withdrawal and is answered the same way
+SETTLED_AS: Final = {"deposit": ("deposit",), "withdrawal": ("withdrawal", "refund")}
 
 #: how long a process that claimed an outbox row has to send it before ``flush`` may resend it
 SEND_LEASE = timedelta(minutes=1)
@@ -220,6 +224,37 @@ def withdraw(
     gateway (see :func:`ask_gateway` for ``send``)."""
     require_party(ctx, party_id, verified=True, action="withdraw")
     ctx.hooks.validate_withdrawal(ctx, party_id, money)
+    return pay_out(ctx, gateway, party_id, money, movement_id, send, "withdrawal")
+
+
+def refund(
+    ctx: UnitOfWork,
+    gateway: CustodyGateway,
+    party_id: str,
+    money: Money,
+    movement_id: str,
+    send: Send | None,
+) -> Movement:
+    """Operator refund: pay a party's available ``money`` back out to its own bank.
+
+    It travels like a withdrawal (a hold, then the gateway's answer through the outbox), so an
+    outside gateway is really asked to pay it, once; unlike a withdrawal the party need not be
+    verified and the withdrawal validators do not run (an operator acts, not the party).
+    """
+    require_party(ctx, party_id)
+    return pay_out(ctx, gateway, party_id, money, movement_id, send, "refund")
+
+
+def pay_out(
+    ctx: UnitOfWork,
+    gateway: CustodyGateway,
+    party_id: str,
+    money: Money,
+    movement_id: str,
+    send: Send | None,
+    kind: str,
+) -> Movement:
+    """Hold ``money`` of ``party_id`` for the gateway and ask it to pay the ``kind`` out."""
     account = gateway_account(ctx, gateway)
     if not is_external(gateway):
         # the hold and its posting to the gateway are booked together: lock every
@@ -228,26 +263,9 @@ def withdraw(
             ctx.conn,
             [ctx.party_account(party_id).id, ctx.party_frozen(party_id).id, account.id],
         )
-    hold = freeze(ctx, party_id, money, account, reference=movement_id, reason="withdrawal")
-    movement = record_movement(ctx, gateway, movement_id, party_id, "withdrawal", money, hold.id)
+    hold = freeze(ctx, party_id, money, account, reference=movement_id, reason=kind)
+    movement = record_movement(ctx, gateway, movement_id, party_id, kind, money, hold.id)
     return ask_gateway(ctx, gateway, movement, send)
-
-
-def refund(ctx: UnitOfWork, gateway: CustodyGateway, party_id: str, money: Money) -> Movement:
-    """Operator refund: pay a party's available ``money`` back out to its own bank."""
-    require_party(ctx, party_id)
-    movement_id = new_id("mov")
-    ctx.post(
-        "refund",
-        movement_id,
-        [
-            Leg(ctx.party_account(party_id), -money.minor),
-            Leg(gateway_account(ctx, gateway), money.minor),
-        ],
-    )
-    return record_movement(
-        ctx, gateway, movement_id, party_id, "refund", money, state="completed", ref=movement_id
-    )
 
 
 def record_answer(
@@ -300,7 +318,7 @@ def settle(
 def pending_movement(ctx: UnitOfWork, movement_id: str, kind: str) -> Any:
     """The row of the pending ``kind`` movement ``movement_id`` (``InvalidState`` otherwise)."""
     row = get_row(ctx.conn, external_movements, movement_id, "movement")
-    if row.kind != kind or row.state != "pending":
+    if row.kind not in SETTLED_AS[kind] or row.state != "pending":
         raise InvalidState(
             f"movement {movement_id} is a {row.state} {row.kind}, not a pending {kind}"
         )
@@ -338,7 +356,8 @@ def settle_movement(
             ctx.hooks.deposit_completed(ctx, row.party_id, money, row.id)
     elif outcome == "completed":
         post_hold(ctx, row.hold_id)
-        ctx.hooks.withdrawal_completed(ctx, row.party_id, money, row.id)
+        if row.kind == "withdrawal":
+            ctx.hooks.withdrawal_completed(ctx, row.party_id, money, row.id)
     else:
         void_hold(ctx, row.hold_id)
     return Movement(

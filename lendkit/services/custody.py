@@ -107,11 +107,12 @@ class CustodyService:
         return self._settle("custody.fail_deposit", movement_id, "deposit", key)
 
     def complete_withdrawal(self, movement_id: str, key: str | None = None) -> Movement:
-        """The gateway paid a pending withdrawal out: post its hold to the gateway."""
+        """The gateway paid a pending withdrawal (or refund) out: post its hold to the gateway."""
         return self._settle("custody.complete_withdrawal", movement_id, "withdrawal", key)
 
     def fail_withdrawal(self, movement_id: str, key: str | None = None) -> Movement:
-        """The gateway could not pay a pending withdrawal: the hold goes back to available."""
+        """The gateway could not pay a pending withdrawal (or refund): the hold goes back to
+        available."""
         return self._settle("custody.fail_withdrawal", movement_id, "withdrawal", key)
 
     def recover(self) -> FlushResult | None:
@@ -204,16 +205,12 @@ class CustodyService:
         """Operator refund: pay a party's available money back out to that party's own bank.
 
         Only available money can be refunded: money frozen by a hold (a bid, a withdrawal, an
-        operator freeze) is out of its reach (``InsufficientFunds``).
+        operator freeze) is out of its reach (``InsufficientFunds``). It travels like a
+        withdrawal: held, then sent to the gateway once (an outside gateway's answer is booked
+        with ``complete_withdrawal`` / ``fail_withdrawal``, or by ``flush``).
         """
-        party_id = check_id(party_id, "party")
-        money = parse_amount(amount, self._currency, "refund amount")
-        return self._p.runner.run(
-            "custody.refund",
-            lambda tx: ops.refund(tx, self.gateway, party_id, money),
-            key=key,
-            payload=[party_id, money.format()],
-            result_type=Movement,
+        return self._gateway_command(
+            "custody.refund", ops.refund, party_id, amount, "refund amount", key
         )
 
     def expire_holds(self, now: datetime | None = None, limit: int = 1000) -> int:

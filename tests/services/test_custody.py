@@ -403,3 +403,41 @@ def test_unknown_ids(platform: lendkit.Platform) -> None:
     assert (
         Decimal("0") == platform.custody.balance(platform.parties.register("x").id).available.amount
     )
+
+
+def test_refund_through_an_outside_gateway_is_sent_once_and_answered(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    """A refund pays money out of custody: an outside gateway must be asked (once, after
+    commit, with the same movement id on a retry), and until it answers the money is held."""
+    asked: list[str] = []
+
+    class SlowBank:
+        name = "slowbank"
+
+        def deposit(self, party_id: str, amount: Money, movement_id: str) -> tuple[str, str | None]:
+            return "completed", "bank-" + movement_id
+
+        def withdraw(
+            self, party_id: str, amount: Money, movement_id: str
+        ) -> tuple[str, str | None]:
+            asked.append(movement_id)
+            return "pending", "bank-" + movement_id
+
+    p = make_platform(gateway=SlowBank())
+    a = p.parties.register("A").id  # not verified: an operator refund does not need it
+    p.custody.deposit(a, "100")
+    r = p.custody.refund(a, "30", key="refund-1")
+    again = p.custody.refund(a, "30", key="refund-1")
+    assert (r.kind, r.state, again.id) == ("refund", "pending", r.id)
+    assert asked == [r.id]
+    assert p.custody.balance(a).available == cny("70")
+    assert p.custody.balance(a).frozen == cny("30")
+    p.custody.fail_withdrawal(r.id)
+    assert p.custody.balance(a).available == cny("100")
+    r2 = p.custody.refund(a, "40")
+    p.custody.complete_withdrawal(r2.id)
+    assert p.custody.balance(a).available == cny("60")
+    assert p.custody.balance(a).frozen == cny("0")
+    assert asked == [r.id, r2.id]
+    assert p.verify().ok
