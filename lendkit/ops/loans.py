@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -272,3 +273,16 @@ def holding_of(p: Any) -> Holding:
         getattr(p, "weight", None),
         Decimal(p.annual_rate),
     )
+
+
+def last_due_date(ctx: UnitOfWork, loan: Any) -> date:
+    """The latest due date on or before today of ``loan``'s installments, else its start:
+    the date interest to date runs from (settlement's accrued interest, a transfer's)."""
+    latest: date | None = ctx.conn.execute(
+        select(func.max(installments.c.due_date)).where(
+            installments.c.loan_id == loan.id,
+            installments.c.state != S.INST_CANCELLED,
+            installments.c.due_date <= ctx.today,
+        )
+    ).scalar()
+    return latest or loan.start_date

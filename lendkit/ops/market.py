@@ -49,9 +49,15 @@ from lendkit.core.transfer import (
     transfer_fee,
 )
 from lendkit.ops.holds import freeze, post_hold
-from lendkit.ops.loans import holding_of, installment_rows, load_loan, loan_basis, lock_open
+from lendkit.ops.loans import (
+    holding_of,
+    installment_rows,
+    last_due_date,
+    load_loan,
+    loan_basis,
+    lock_open,
+)
 from lendkit.ops.parties import require_party
-from lendkit.ops.settlement import last_due_date
 from lendkit.store.rows import get_row, new_id
 from lendkit.store.tables import agreements, journal_entries, positions, transfer_fills, transfers
 from lendkit.uow import UnitOfWork
