@@ -61,9 +61,9 @@ def test_units_and_fill() -> None:
     unit = M("100")
     check_units(M("300"), unit, M("1234.56"), "principal")
     check_units(M("1234.56"), unit, M("1234.56"), "principal")  # all of it: any amount
-    with pytest.raises(InvalidAmount, match="multiple of the transfer unit 100.00"):
+    with pytest.raises(InvalidAmount, match=r"multiple of the transfer unit 100\.00"):
         check_units(M("250"), unit, M("1234.56"), "principal")
-    with pytest.raises(LimitExceeded, match="more than the 1234.56 CNY available"):
+    with pytest.raises(LimitExceeded, match=r"more than the 1234\.56 CNY available"):
         check_units(M("1300"), unit, M("1234.56"), "principal")
     assert fill_of(M("500"), M("234.56"), unit) == M("234.56")  # trimmed to what remains
     assert fill_of(M("200"), M("234.56"), unit) == M("200")
@@ -77,7 +77,7 @@ def test_price_bounds_are_inclusive() -> None:
     low, high = Decimal("0.9"), Decimal("1.05")
     check_price(M("1000"), M("900"), low, high)
     check_price(M("1000"), M("1050"), low, high)
-    with pytest.raises(InvalidAmount, match="allowed 0.9 to 1.05 times the principal"):
+    with pytest.raises(InvalidAmount, match=r"allowed 0\.9 to 1\.05 times the principal"):
         check_price(M("1000"), M("899.99"), low, high)
     with pytest.raises(InvalidAmount):
         check_price(M("1000"), M("1050.01"), low, high)
