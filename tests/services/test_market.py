@@ -457,3 +457,45 @@ def test_cli_offer_buy_list_cancel(
         assert bad.output.startswith("Error: ")
     assert "no transfers" in cli("list", "--state", "open").output
     assert p.verify().ok
+
+
+def test_a_cover_after_the_transfer_pays_the_holder_and_recoveries_the_payer(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    from lendkit.plugins import guarantee
+    from tests.services.test_positions import _guaranteed_loan
+
+    p = make_platform(
+        plugins=["online", "guarantee"],
+        config={"waterfall": ["guarantee"], "grace_days": 0, "transfer_min_holding_days": 10},
+    )
+    loan, borrower, investors, _ = _guaranteed_loan(p, liability="joint", after_days=1)
+    buyer = _party(p, "buyer", "2000")
+    clock.set(_at(date(2026, 1, 20)))
+    t = p.market.offer(loan, investors[0], "1500")  # all of investor 1's half of the loan
+    p.market.buy(t.id, buyer, "1500")
+    due = p.loans.schedule(loan).installments[0].due_date
+    seller_before = p.custody.balance(investors[0]).available
+    buyer_before = p.custody.balance(buyer).available
+    clock.set(_at(due + timedelta(days=1)))
+    p.cob.run(due + timedelta(days=1))  # joint: the guarantor pays period 1 on day 1
+    [paid] = guarantee.compensations(p)
+    covered = [r for r in p.reports.position_history(loan, buyer) if r.kind == "cover"]
+    assert len(covered) == 1 and covered[0].payer_id not in (borrower, buyer)
+    # the holder on the payment date gets half of the cover (net of the management fee)
+    gain = p.custody.balance(buyer).available - buyer_before
+    assert gain == covered[0].amount
+    exact = (paid.principal.minor + paid.interest.minor * Decimal("0.9")) / 2
+    assert abs(gain.minor - exact) < 1  # the largest-remainder share of the cover
+    assert p.custody.balance(investors[0]).available == seller_before
+    # the borrower pays period 1 late: it recovers the guarantor, not the holders
+    clock.set(_at(due + timedelta(days=3)))
+    p.custody.deposit(borrower, "5000")
+    before = p.custody.balance(buyer).available
+    payment = p.loans.repay(loan)
+    # its principal and interest recover the guarantor's cover; the holder gets only its half
+    # of the penalty (penalty is never covered, it stays the investors')
+    gain = p.custody.balance(buyer).available - before
+    assert abs(gain.minor - payment.penalty.minor / 2) < 1
+    assert payment.principal + payment.interest == paid.principal + paid.interest
+    assert p.verify().ok
