@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lendkit.services.cob import CobService
     from lendkit.services.listings import ListingsService
     from lendkit.services.loans import LoansService
+    from lendkit.services.market import MarketService
     from lendkit.services.reports import ReportsService
 
 DEFAULT_URL = "sqlite:///lendkit.db"
@@ -51,7 +52,8 @@ def system_clock() -> datetime:
 class Platform:
     """A lending platform over one database with a chosen set of plugins.
 
-    Services: ``parties``, ``custody``, ``listings``, ``bidding``, ``loans``, ``cob``, ``reports``.
+    Services: ``parties``, ``custody``, ``listings``, ``bidding``, ``loans``, ``market``,
+    ``cob``, ``reports``.
     """
 
     parties: PartiesService
@@ -59,6 +61,7 @@ class Platform:
     listings: ListingsService
     bidding: BiddingService
     loans: LoansService
+    market: MarketService
     cob: CobService
     reports: ReportsService
 
@@ -109,7 +112,7 @@ class Platform:
     def _build_services(self, view: Platform | None = None) -> None:
         """Give this platform (or ``view``, a copy of it from :meth:`using`) its services."""
         # imported here: the lifecycle services import Platform for typing only
-        from lendkit.services import bidding, cob, listings, loans, reports
+        from lendkit.services import bidding, cob, listings, loans, market, reports
 
         p = self if view is None else view
         p.parties = PartiesService(p)
@@ -117,6 +120,7 @@ class Platform:
         p.listings = listings.ListingsService(p)
         p.bidding = bidding.BiddingService(p)
         p.loans = loans.LoansService(p)
+        p.market = market.MarketService(p)
         p.cob = cob.CobService(p)
         p.reports = reports.ReportsService(p)
 

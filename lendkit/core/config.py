@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from attrs import Factory, field, frozen
+from attrs import Attribute, Factory, field, frozen
+
+from lendkit.core.errors import ConfigError
 
 GRADES = ("AA", "A", "B", "C", "D", "E", "HR")
 PAYMENT_PARTS = ("penalty", "interest", "principal")
@@ -21,6 +23,22 @@ def _default_grade_rates() -> dict[str, Decimal]:
         "E": Decimal("0.16"),
         "HR": Decimal("0.20"),
     }
+
+
+def _positive(name: str) -> Any:
+    def check(_instance: object, _attribute: Attribute[Any], value: Any) -> None:
+        if value <= 0:
+            raise ConfigError(f"{name} {value} must be more than zero")
+
+    return check
+
+
+def _not_negative(name: str) -> Any:
+    def check(_instance: object, _attribute: Attribute[Any], value: Any) -> None:
+        if value < 0:
+            raise ConfigError(f"{name} {value} must not be negative")
+
+    return check
 
 
 @frozen
@@ -65,3 +83,39 @@ class PlatformConfig:
     plugins: dict[str, dict[str, Any]] = Factory(dict)
     #: chunk size of close-of-business bulk work
     cob_chunk: int = field(default=500)
+    # -- secondary market (debt transfer, 债权转让; docs/market.md) ----------------------------------
+    #: the unit a transfer's principal is offered and bought in (an amount of the currency): a
+    #: position is sold in multiples of it, or all of what is left
+    transfer_unit: Decimal = field(default=Decimal("1.00"), validator=_positive("transfer_unit"))
+    #: the lowest price of a transfer, as a fraction of the principal sold (0.90: a 10 % discount)
+    transfer_price_min: Decimal = field(
+        default=Decimal("0.90"), validator=_positive("transfer_price_min")
+    )
+    #: the highest price of a transfer, as a fraction of the principal sold (1.05: a 5 % premium)
+    transfer_price_max: Decimal = field(
+        default=Decimal("1.05"), validator=_positive("transfer_price_max")
+    )
+    #: days a position must be held (since disbursement, or since it was bought) before sale
+    transfer_min_holding_days: int = field(
+        default=30, validator=_not_negative("transfer_min_holding_days")
+    )
+    #: no transfer is offered or bought within this many days before an installment's due date
+    transfer_blackout_days: int = field(
+        default=3, validator=_not_negative("transfer_blackout_days")
+    )
+    #: the seller's fee, a fraction of the price, paid to platform revenue at each settlement
+    transfer_fee_rate: Decimal = field(
+        default=Decimal("0.005"), validator=_not_negative("transfer_fee_rate")
+    )
+    #: days a transfer stays open for buyers (close of business expires it after)
+    transfer_expiry_days: int = field(default=7, validator=_positive("transfer_expiry_days"))
+    #: only loans that are current (no installment past due) may be transferred; False also
+    #: admits overdue loans (never defaulted or closed ones)
+    transfer_current_only: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.transfer_price_min > self.transfer_price_max:
+            raise ConfigError(
+                f"transfer_price_min {self.transfer_price_min} is above transfer_price_max"
+                f" {self.transfer_price_max}: the price bounds must not cross"
+            )

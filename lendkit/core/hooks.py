@@ -29,6 +29,8 @@ from lendkit.core.records import (
     PaymentRecord,
     PluginSettings,
     Product,
+    TransferAgreement,
+    TransferRecord,
 )
 from lendkit.core.serde import structure_settings
 
@@ -368,3 +370,29 @@ class Hooks:
         for result in self._h.lendkit_disclosures(ctx=ctx):
             out.extend(result or [])
         return out
+
+    # -- secondary market ----------------------------------------------------------------------------
+
+    def validate_transfer(
+        self,
+        ctx: HookContext,
+        transfer: TransferRecord,
+        loan: LoanRecord,
+        buyer_id: str | None,
+        principal: Money,
+    ) -> None:
+        self._violations(
+            "transfer",
+            self._h.lendkit_validate_transfer(
+                ctx=ctx, transfer=transfer, loan=loan, buyer_id=buyer_id, principal=principal
+            ),
+        )
+
+    def transfer_settled(
+        self,
+        ctx: HookContext,
+        transfer: TransferRecord,
+        agreement: TransferAgreement,
+        loan: LoanRecord,
+    ) -> None:
+        self._h.lendkit_transfer_settled(ctx=ctx, transfer=transfer, agreement=agreement, loan=loan)

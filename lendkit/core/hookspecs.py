@@ -47,6 +47,8 @@ if TYPE_CHECKING:
         PaymentRecord,
         PluginSettings,
         Product,
+        TransferAgreement,
+        TransferRecord,
     )
     from lendkit.core.schedule import Schedule
 
@@ -714,3 +716,66 @@ def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
     :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
     """
     raise NotImplementedError
+
+
+# -- secondary market (debt transfer, 债权转让) -----------------------------------------------------
+
+
+@hookspec
+def lendkit_validate_transfer(
+    ctx: HookContext,
+    transfer: TransferRecord,
+    loan: LoanRecord,
+    buyer_id: str | None,
+    principal: Money,
+) -> Sequence[str]:
+    """Veto a transfer of a loan's claim: when it is offered (``buyer_id`` is ``None``) and
+    again when a buyer buys part of it.
+
+    Return violations; empty allows. Lendkit's own rules (the loan current, the holding period,
+    the days before a due date, price bounds, what the seller holds) were checked before; a
+    plugin adds its product's: a product that must not change hands returns a violation for
+    every loan of it (a margin account's lender stays who funded it). Reads only: a refused
+    offer or purchase changes nothing.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param transfer: the offer (on an offer, as it would be stored, ``state`` ``open``).
+    :param loan: the loan whose claim changes hands (``loan.product`` names the product).
+    :param buyer_id: the buying party, or ``None`` when the seller offers.
+    :param principal: the :class:`lendkit.Money` of principal offered, or bought (trimmed to
+        what remains).
+
+    Example::
+
+        @hookimpl
+        def lendkit_validate_transfer(ctx, loan):
+            if loan.product == "margin":
+                return [f"loan {loan.id}: margin financing cannot be transferred"]
+            return []
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def lendkit_transfer_settled(
+    ctx: HookContext,
+    transfer: TransferRecord,
+    agreement: TransferAgreement,
+    loan: LoanRecord,
+) -> None:
+    """Notification: a buyer bought part or all of a transfer and it settled, in the purchase's
+    transaction: the buyer's hold was posted to the seller (price plus accrued interest), the
+    seller paid the fee and the position was split. Called once per purchase.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param transfer: the transfer after the purchase (``state`` ``filled`` when nothing is left).
+    :param agreement: the transfer agreement (seller, buyer, principal, price, accrued interest,
+        fee, date).
+    :param loan: the loan with its positions after the split.
+
+    Example::
+
+        @hookimpl
+        def lendkit_transfer_settled(ctx, agreement):
+            ctx.after_commit(lambda: notify(agreement.seller_id, agreement.buyer_id))
+    """

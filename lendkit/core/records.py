@@ -34,6 +34,8 @@ __all__ = [
     "PositionRecord",
     "Product",
     "Receipt",
+    "TransferAgreement",
+    "TransferRecord",
 ]
 
 
@@ -85,6 +87,8 @@ class Product:
     with ``method="open-ended"`` becomes a loan with no schedule, whose interest accrues daily
     at close of business and settles on the period, whose principal is repaid in any amount at
     any time (``loans.repay_principal``) and falls due at the maximum term (docs/open-ended.md).
+
+    ``transferable=False`` keeps loans of the product off the secondary market (docs/market.md).
     """
 
     name: str
@@ -93,6 +97,9 @@ class Product:
     methods: tuple[str, ...] = field(default=(), converter=_method_names)
     day_count: DayCount = field(default=DayCount.ACT_360, converter=_day_count)
     open_ended: OpenEndedTerms | None = field(default=None)
+    #: whether holders may sell loans of this product on the secondary market (debt transfer);
+    #: ``False`` refuses every offer (a plugin may also refuse with ``lendkit_validate_transfer``)
+    transferable: bool = True
 
     @open_ended.validator
     def _check_open_ended(self, _attribute: object, value: object) -> None:
@@ -247,6 +254,69 @@ class PositionRecord:
     outstanding_principal: Money
     outstanding_interest: Money
     fees_paid: Money
+    #: outstanding principal the holder sold on the secondary market (``None``: nothing sold);
+    #: ``outstanding_principal = principal - received_principal - sold``
+    sold_principal: Money | None = None
+
+    @property
+    def sold(self) -> Money:
+        """:attr:`sold_principal`, zero when nothing was sold."""
+        return self.sold_principal or Money.zero(self.principal.currency)
+
+
+@frozen
+class TransferRecord:
+    """An offer on the secondary market (债权转让): ``seller_id`` sells ``principal`` of its
+    outstanding principal in loan ``loan_id`` for ``price`` (par, a premium or a discount).
+
+    ``sold`` is the principal bought so far (first come, first served). ``state`` is ``open``
+    until it resolves exactly once to ``filled``, ``expired`` or ``cancelled``.
+    """
+
+    id: str
+    loan_id: str
+    seller_id: str
+    principal: Money
+    price: Money
+    sold: Money
+    state: str
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def remaining(self) -> Money:
+        """Principal still for sale."""
+        return self.principal - self.sold
+
+
+@frozen
+class TransferAgreement:
+    """A settled purchase (债权转让协议): ``buyer_id`` bought ``principal`` of ``seller_id``'s
+    claim on ``loan_id`` on ``settled_on``, paying ``price`` plus ``accrued_interest`` (since the
+    last due date, to the seller); the seller paid ``fee`` to the platform. ``hold_id`` is the
+    buyer's custody hold the payment was posted from."""
+
+    id: str
+    transfer_id: str
+    loan_id: str
+    seller_id: str
+    buyer_id: str
+    principal: Money
+    price: Money
+    accrued_interest: Money
+    fee: Money
+    settled_on: date
+    hold_id: str
+
+    @property
+    def buyer_paid(self) -> Money:
+        """What the buyer paid: price plus accrued interest."""
+        return self.price + self.accrued_interest
+
+    @property
+    def seller_received(self) -> Money:
+        """What the seller received net: price plus accrued interest less the fee."""
+        return self.price + self.accrued_interest - self.fee
 
 
 @frozen

@@ -26,12 +26,20 @@ converter.register_unstructure_hook(datetime, datetime.isoformat)
 converter.register_structure_hook(datetime, lambda v, _t: datetime.fromisoformat(v))
 
 
+def _lendkit_error(exc: BaseException, _type: Any) -> str:
+    """A validator's own message for a ``LendkitError`` (it names the value and what is allowed),
+    cattrs' wording for anything else."""
+    if isinstance(exc, LendkitError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, _type)
+
+
 def structure(data: Any, cls: type[T], what: str = "configuration") -> T:
     """Structure ``data`` into ``cls``; errors become one ``ConfigError`` naming each path."""
     try:
         return converter.structure(data, cls)
     except (cattrs.ClassValidationError, cattrs.BaseValidationError) as exc:
-        details = "; ".join(cattrs.transform_error(exc, path=what))
+        details = "; ".join(cattrs.transform_error(exc, path=what, format_exception=_lendkit_error))
         raise ConfigError(f"invalid {what}: {details}") from None
     except TypeError as exc:
         raise ConfigError(f"invalid {what}: {exc}") from None

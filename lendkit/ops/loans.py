@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from lendkit.core.schedule import (
     DayCount,
     Schedule,
 )
+from lendkit.core.transfer import Holding, stake_of
 from lendkit.store.rows import get_row
 from lendkit.store.tables import (
     agreements,
@@ -145,9 +147,10 @@ def load_loan(ctx: UnitOfWork, loan_id: str, investor_id: str | None = None) -> 
             received_principal=Money.from_minor(p.received_principal, cur),
             received_interest=Money.from_minor(p.received_interest, cur),
             received_penalty=Money.from_minor(p.received_penalty, cur),
-            outstanding_principal=Money.from_minor(p.principal - p.received_principal, cur),
+            outstanding_principal=Money.from_minor(holding_of(p).outstanding, cur),
             outstanding_interest=Money.from_minor(share, cur),
             fees_paid=Money.from_minor(p.fees_paid, cur),
+            sold_principal=Money.from_minor(holding_of(p).sold_principal, cur),
         )
         for p, share in zip(pos, interest_shares, strict=True)
         if investor_id is None or p.investor_id == investor_id
@@ -232,6 +235,7 @@ def position(ctx: UnitOfWork, loan_id: str, investor_id: str) -> PositionRecord:
             total.outstanding_principal + p.outstanding_principal,
             total.outstanding_interest + p.outstanding_interest,
             total.fees_paid + p.fees_paid,
+            total.sold + p.sold,
         )
     return total
 
@@ -257,4 +261,28 @@ def find_loans(ctx: UnitOfWork, state: str | None) -> list[LoanRecord]:
 
 def stakes_of(pos: Sequence[Any]) -> list[Stake]:
     """The positions' rows as :class:`~lendkit.core.payments.Stake` (weights in payments)."""
-    return [Stake(p.principal, p.received_principal, Decimal(p.annual_rate)) for p in pos]
+    return [stake_of(holding_of(p)) for p in pos]
+
+
+def holding_of(p: Any) -> Holding:
+    """Position row ``p`` as a :class:`~lendkit.core.transfer.Holding` (its weights)."""
+    return Holding(
+        p.principal,
+        p.received_principal,
+        getattr(p, "sold_principal", 0) or 0,
+        getattr(p, "weight", None),
+        Decimal(p.annual_rate),
+    )
+
+
+def last_due_date(ctx: UnitOfWork, loan: Any) -> date:
+    """The latest due date on or before today of ``loan``'s installments, else its start:
+    the date interest to date runs from (settlement's accrued interest, a transfer's)."""
+    latest: date | None = ctx.conn.execute(
+        select(func.max(installments.c.due_date)).where(
+            installments.c.loan_id == loan.id,
+            installments.c.state != S.INST_CANCELLED,
+            installments.c.due_date <= ctx.today,
+        )
+    ).scalar()
+    return latest or loan.start_date

@@ -13,6 +13,8 @@ from lendkit.core.errors import NotFound
 from lendkit.core.ledger import AVAILABLE, PARTY_OWNER, split_code
 from lendkit.core.money import Money
 from lendkit.core.records import Disclosure, Receipt
+from lendkit.ops.market import disclosures as market_disclosures
+from lendkit.ops.market import transfer_receipts
 from lendkit.store.rows import get_row
 from lendkit.store.tables import (
     accounts,
@@ -127,12 +129,14 @@ def disclosure(ctx: UnitOfWork) -> list[Disclosure]:
             "platform", "bad-debt rate (defaulted / outstanding principal)", t.bad_debt_rate
         ),
     ]
-    return own + ctx.hooks.disclosures(ctx)
+    return own + market_disclosures(ctx) + ctx.hooks.disclosures(ctx)
 
 
 def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Receipt]:
     """Every payment ``investor_id`` received on loan ``loan_id``, oldest first, each with who
-    paid it (``NotFound`` if the investor has no position in the loan).
+    paid it (``NotFound`` if the investor has no position in the loan), and every transfer of
+    its claim on the secondary market (``kind`` ``transfer-sale``: what the seller received net
+    of the fee; ``transfer-purchase``: a negative amount, what the buyer paid).
 
     Read from the ledger: a receipt is the posting of a payment's journal entry to the
     investor's available account (what it received net of the management fee, over all its
@@ -174,23 +178,28 @@ def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Re
         ):
             if seq not in paying or amount < paying[seq][0]:
                 paying[seq] = (amount, code)
-    out = []
+    out: list[tuple[int, Receipt]] = []
     for r in received:
         code = paying[r.entry_seq][1]
         kind, owner, _purpose, _cur = split_code(code)
         if kind == PARTY_OWNER:
             kind = "borrower" if owner == loan.borrower_id else "party"
         out.append(
-            Receipt(
-                payment_id=r.id,
-                loan_id=loan_id,
-                investor_id=investor_id,
-                paid_on=r.paid_on,
-                kind=r.kind,
-                amount=Money.from_minor(int(r.amount), loan.currency),
-                payer_kind=kind,
-                payer_id=owner,
-                payer_account=code,
+            (
+                r.entry_seq,
+                Receipt(
+                    payment_id=r.id,
+                    loan_id=loan_id,
+                    investor_id=investor_id,
+                    paid_on=r.paid_on,
+                    kind=r.kind,
+                    amount=Money.from_minor(int(r.amount), loan.currency),
+                    payer_kind=kind,
+                    payer_id=owner,
+                    payer_account=code,
+                ),
             )
         )
-    return out
+    # transfers of the claim (debt transfer) are lines of both the seller's and the buyer's history
+    out.extend(transfer_receipts(ctx, loan_id, investor_id, loan.currency))
+    return [receipt for _seq, receipt in sorted(out, key=lambda line: line[0])]

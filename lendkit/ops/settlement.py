@@ -15,11 +15,10 @@ what they are owed, the loan settled and the borrower's credit released.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from lendkit.core import states as S
 from lendkit.core.errors import (
@@ -42,7 +41,7 @@ from lendkit.core.ledger import (
 )
 from lendkit.core.money import Money
 from lendkit.core.records import PaymentRecord
-from lendkit.ops.loans import installment_rows, loan_basis, owed_of
+from lendkit.ops.loans import installment_rows, last_due_date, loan_basis, owed_of
 from lendkit.ops.parties import require_party
 from lendkit.ops.repayment import apply_payment
 from lendkit.store.rows import get_row
@@ -164,19 +163,6 @@ def settlement_interest(ctx: UnitOfWork, loan: Any, future: Sequence[Any], inter
         remaining, Decimal(loan.annual_rate), last_due_date(ctx, loan), ctx.today
     )
     return max(0, min(scheduled, accrued - paid))
-
-
-def last_due_date(ctx: UnitOfWork, loan: Any) -> date:
-    """The latest due date on or before today of ``loan``'s installments, else its start:
-    the date interest to date runs from."""
-    latest: date | None = ctx.conn.execute(
-        select(func.max(installments.c.due_date)).where(
-            installments.c.loan_id == loan.id,
-            installments.c.state != S.INST_CANCELLED,
-            installments.c.due_date <= ctx.today,
-        )
-    ).scalar()
-    return latest or loan.start_date
 
 
 def _charge_interest(ctx: UnitOfWork, loan_id: str, future: Sequence[Any], charge: int) -> None:

@@ -1,7 +1,7 @@
 """Close of business (日终): the nightly batch for one business date.
 
-``platform.cob.run(date)``: close listings whose funding window ended (流标 if short), release
-expired holds, then for every open loan with an installment due: collect from the borrower's
+``platform.cob.run(date)``: close listings whose funding window ended (流标 if short), expire
+secondary-market transfers past their expiry, release expired holds, then for every open loan with an installment due: collect from the borrower's
 available balance (what is there, even if the balance fell since it was read), mark what is still
 unpaid past the grace days overdue, accrue penalty interest up to the date (the overdue base x
 the daily rate x the days overdue on the loan's day-count basis, rounded once, so daily runs and
@@ -39,7 +39,7 @@ from lendkit.core.errors import (
     InvalidValue,
 )
 from lendkit.core.records import CobResult
-from lendkit.ops import holds, open_ended
+from lendkit.ops import holds, market, open_ended
 from lendkit.ops.cob import in_shard, process_loans
 from lendkit.ops.listings import close_listing
 from lendkit.store.tables import (
@@ -275,6 +275,11 @@ class CobService:
         self._p.runner.run("cob.start", start)
 
         expired = self._expire_listings(end, i, n)
+        # transfers open past their expiry end (the principal they locked is free again)
+        self._p.runner.run_batches(
+            "cob.expire_transfers",
+            lambda tx: market.expire_transfers(tx, end, HOLD_SWEEP_BATCH),
+        )
         released = self._p.runner.run_batches(
             "cob.expire_holds", lambda tx: holds.expire_holds(tx, end, HOLD_SWEEP_BATCH)
         )

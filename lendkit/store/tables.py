@@ -372,6 +372,16 @@ positions = Table(
     Column("received_penalty", Amount, nullable=False, default=0),
     Column("fees_paid", Amount, nullable=False, default=0),
     Column("holder_id", ID, nullable=False),
+    #: the position's weight in the loan's interest (x rate) and, once the loan is repaid, in
+    #: penalty: NULL is ``principal``; a transfer splits it between seller and buyer (0009)
+    Column("weight", Amount, nullable=True),
+    #: outstanding principal this position sold on the secondary market: outstanding is
+    #: ``principal - received_principal - sold_principal``
+    Column("sold_principal", Amount, nullable=False, default=0, server_default="0"),
+    #: the transfer this position was bought in (NULL: a winning bid made it)
+    Column("transfer_id", ID, nullable=True),
+    #: the day the holder acquired it (NULL: the loan's start date), for the holding period
+    Column("acquired_on", Date, nullable=True),
     Index("ix_lendkit_positions_loan", "loan_id", "seq"),
     Index("ix_lendkit_positions_investor", "investor_id"),
 )
@@ -444,6 +454,53 @@ claims = Table(
     Column("recovered_interest", Amount, nullable=False, default=0),
     _ts("created_at"),
     Index("ix_lendkit_claims_loan_period", "loan_id", "period"),
+)
+
+
+# --- secondary market (debt transfer, 债权转让) ----------------------------------------------------
+
+#: an offer to sell outstanding principal of a loan's positions held by ``seller_id``
+transfers = Table(
+    "lendkit_transfers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("loan_id", ID, ForeignKey("lendkit_loans.id"), nullable=False),
+    Column("seller_id", ID, ForeignKey("lendkit_parties.id"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    #: principal offered, and the price asked for all of it (minor units)
+    Column("principal", Amount, nullable=False),
+    Column("price", Amount, nullable=False),
+    #: principal bought so far, and what buyers paid of the price for it
+    Column("sold", Amount, nullable=False, default=0),
+    Column("price_paid", Amount, nullable=False, default=0),
+    #: the seller's positions acquired on or before this day are the ones on sale
+    Column("held_since", Date, nullable=False),
+    Column("state", String(10), nullable=False),  # open | filled | expired | cancelled
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("closed_at", nullable=True),
+    Index("ix_lendkit_transfers_loan_state", "loan_id", "state"),
+    Index("ix_lendkit_transfers_state_expires", "state", "expires_at"),
+)
+
+#: one settled purchase from a transfer: the transfer agreement (债权转让协议)
+transfer_fills = Table(
+    "lendkit_transfer_fills",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("transfer_id", ID, ForeignKey("lendkit_transfers.id"), nullable=False),
+    Column("loan_id", ID, ForeignKey("lendkit_loans.id"), nullable=False),
+    Column("seller_id", ID, nullable=False),
+    Column("buyer_id", ID, nullable=False),
+    Column("principal", Amount, nullable=False),
+    Column("price", Amount, nullable=False),
+    Column("accrued_interest", Amount, nullable=False),
+    Column("fee", Amount, nullable=False),
+    Column("hold_id", ID, nullable=False),
+    Column("settled_on", Date, nullable=False),
+    _ts("created_at"),
+    Index("ix_lendkit_transfer_fills_transfer", "transfer_id"),
+    Index("ix_lendkit_transfer_fills_loan", "loan_id"),
 )
 
 

@@ -71,7 +71,7 @@ def test_every_database_command_uses_the_url_given(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LENDKIT_DATABASE_URL", raising=False)
-    result = invoke(path, UNREACHABLE, how)
+    result = invoke(path, UNREACHABLE, how, *CHECKS[path][0])
     assert result.exit_code == 2, (result.output, result.exception)
     assert "lendkit_marker_db" in result.stderr, result.stderr
     assert "Traceback" not in result.output
@@ -90,6 +90,19 @@ CHECKS: dict[tuple[str, ...], tuple[list[str], Callable[[Result], bool]]] = {
     ),
     ("demo",): ([], lambda r: r.exit_code == 2 and "already has 1 parties" in r.stderr),
     ("custody", "flush"): ([], lambda r: r.exit_code == 0 and "0 request(s) sent" in r.stdout),
+    ("market", "offer"): (
+        ["loan_x", "pty_x", "100"],
+        lambda r: r.exit_code == 2 and "loan 'loan_x' does not exist" in r.stderr,
+    ),
+    ("market", "buy"): (
+        ["trf_x", "pty_x", "1"],
+        lambda r: r.exit_code == 2 and "transfer 'trf_x' does not exist" in r.stderr,
+    ),
+    ("market", "cancel"): (
+        ["trf_x"],
+        lambda r: r.exit_code == 2 and "transfer 'trf_x' does not exist" in r.stderr,
+    ),
+    ("market", "list"): (["--json"], lambda r: r.exit_code == 0 and r.stdout == "[]\n"),
 }
 
 
