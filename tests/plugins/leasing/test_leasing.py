@@ -453,3 +453,63 @@ def test_a_failed_listing_frees_the_serial_and_disclosure_counts_leases(
     assert facts["live leases of medical"] == "1 (8000.00 CNY)"
     assert facts["outstanding rents (principal)"] == "8000.00 CNY"
     assert p.verify().ok
+
+
+# -- the command contract ------------------------------------------------------------------------
+
+
+def test_commands_take_keys_and_join_a_host_transaction(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    p = open_platform(make_platform)
+    who = parties(p)
+    asset = leasing.register_asset(p, "crane", "CR-1", "9000", who["supplier"], key="asset-1")
+    again = leasing.register_asset(p, "crane", "CR-1", "9000", who["supplier"], key="asset-1")
+    assert again == asset  # a repeat returns the first outcome: one asset
+    with pytest.raises(lendkit.IdempotencyConflict):
+        leasing.register_asset(p, "crane", "CR-1", "9500", who["supplier"], key="asset-1")
+    before = snapshot(db_url)
+    with p.engine.connect() as conn, conn.begin() as trans:
+        view = p.using(conn)
+        lease = leasing.file_lease(
+            view, who["lessor_id"], who["lessee"], asset.id, "9000", "12%",
+            form="direct", supplier_id=who["supplier"], key="lease-1",
+        )  # fmt: skip
+        assert leasing.get_asset(view, "CR-1").lease_id == lease.id
+        trans.rollback()
+    assert snapshot(db_url) == before  # the host rolled back: no lease, no listing, no serial
+    with pytest.raises(NotFound):
+        leasing.get_lease(p, lease.id)
+    with p.engine.begin() as conn:
+        kept = leasing.file_lease(
+            p.using(conn), who["lessor_id"], who["lessee"], asset.id, "9000", "12%",
+            form="direct", supplier_id=who["supplier"], key="lease-2",
+        )  # fmt: skip
+    assert leasing.get_lease(p, kept.id).state == "listed"
+    assert p.verify().ok
+
+
+def test_plugin_code_uses_no_facade() -> None:
+    from pathlib import Path
+
+    root = Path(leasing.__file__).parent
+    for path in root.rglob("*.py"):
+        source = path.read_text()
+        assert ".using(" not in source, path
+        assert "lendkit.services" not in source and "lendkit.store" not in source, path
+
+
+def test_module_example_runs() -> None:
+    import textwrap
+
+    code = textwrap.dedent((leasing.__doc__ or "").split("Example::", 1)[1])
+    exec(compile(code, "leasing-example", "exec"), {})
+
+
+def test_settings_are_checked_when_the_platform_opens(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    with pytest.raises(lendkit.ConfigError, match="default_after_missed"):
+        open_platform(make_platform, default_after_missed=0)
+    p = open_platform(make_platform, default_after_missed=4)
+    assert p.settings["leasing"] == leasing.Settings(default_after_missed=4)
