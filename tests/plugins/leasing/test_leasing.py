@@ -234,6 +234,12 @@ def test_partial_early_buy_out_keeps_the_rent_calendar_and_the_buy_out_price(
     p.custody.deposit(who["lessee"], "4973.05")
     on(clock, date(2026, 2, 1))
     p.cob.run(date(2026, 2, 1))  # rent 1 collected
+    # leaving 146.95 while the buy-out price is 600.00 is refused, nothing changed
+    balance = available(p, who["lessee"])
+    with pytest.raises(lendkit.InvalidSchedule, match="residual repay more than the principal"):
+        p.loans.prepay(loan_id, "10000")
+    assert available(p, who["lessee"]) == balance
+    assert p.loans.get(loan_id).outstanding_principal == M("10146.95")
     # the lessee buys 3000.00 of the principal out early (no interest accrued since today's rent)
     paid = p.loans.prepay(loan_id, "3000", key="buy-out-1")
     assert (paid.principal, paid.interest) == (M("3000.00"), M("0.00"))
