@@ -257,7 +257,8 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
 
 @lendkit.hookimpl
 def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
-    """Leases by form and by asset kind (count and financed amount of the live ones), the rents
+    """Leases (all, live, bought out), live leases by form and by asset kind (count and financed
+    amount), the rents
     outstanding (principal owed on active leases' loans), leases in default, and repossessions
     with their sales (price, surplus to lessees, shortfall)."""
     cur = ctx.currency
@@ -272,6 +273,9 @@ def lendkit_disclosures(ctx: HookContext) -> Sequence[Disclosure]:
     out = [
         Disclosure(PLUGIN, "leases", str(len([r for r in rows if r.state != "filing"]))),
         Disclosure(PLUGIN, "live leases", str(len(live))),
+        Disclosure(
+            PLUGIN, "leases bought out", str(len([r for r in rows if r.state == "bought_out"]))
+        ),
     ]
     by_form: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
