@@ -519,3 +519,86 @@ def test_settings_are_checked_when_the_platform_opens(
         open_platform(make_platform, default_after_missed=0)
     p = open_platform(make_platform, default_after_missed=4)
     assert p.settings["leasing"] == leasing.Settings(default_after_missed=4)
+
+
+def test_every_function_refuses_hostile_input_and_changes_nothing(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    from tests.plugins.test_plugin_inputs import SHORT_STRINGS, dump_all
+    from tests.reliability.test_commands import HOSTILE
+
+    p = open_platform(make_platform)
+    who = parties(p)
+    lease = file(p, who)
+    free = leasing.register_asset(p, "truck", "TR-1", "5000", who["supplier"])
+    lr, le, sup = who["lessor_id"], who["lessee"], who["supplier"]
+    ls = leasing
+    text, none, true = SHORT_STRINGS, {"None"}, {"True"}
+
+    def lease_with(**change: Any) -> Any:
+        args: dict[str, Any] = {
+            "lessor_id": lr,
+            "lessee_id": le,
+            "asset_id": free.id,
+            "amount": "4000",
+            "annual_rate": "10%",
+            "form": "direct",
+            "supplier_id": sup,
+            **change,
+        }
+        return ls.file_lease(p, **args)
+
+    calls: list[tuple[str, Callable[[Any], Any], set[str]]] = [
+        ("lessor name", lambda v: ls.register_lessor(p, v, "pty_ghost"), set()),
+        ("lessor party", lambda v: ls.register_lessor(p, "L", v), set()),
+        ("lessee party", lambda v: ls.register_lessee(p, v, "L"), set()),
+        ("lessee name", lambda v: ls.register_lessee(p, le, v), set()),
+        ("asset kind", lambda v: ls.register_asset(p, v, "EX-1", "1", sup), text),
+        ("asset serial", lambda v: ls.register_asset(p, "k", v, "1", "pty_ghost"), set()),
+        ("asset value", lambda v: ls.register_asset(p, "k", "S-2", v, sup), set()),
+        ("asset owner", lambda v: ls.register_asset(p, "k", "S-2", "1", v), set()),
+        (
+            "asset description",
+            lambda v: ls.register_asset(p, "k", "EX-1", "1", sup, description=v),
+            text | none,
+        ),
+        ("lease lessor", lambda v: lease_with(lessor_id=v), set()),
+        ("lease lessee", lambda v: lease_with(lessee_id=v), set()),
+        ("lease asset", lambda v: lease_with(asset_id=v), set()),
+        ("lease amount", lambda v: lease_with(amount=v), set()),
+        ("lease rate", lambda v: lease_with(annual_rate=v), set()),
+        ("lease form", lambda v: lease_with(form=v), set()),
+        ("lease supplier", lambda v: lease_with(supplier_id=v), set()),
+        ("lease frequency", lambda v: lease_with(frequency=v), set()),
+        ("lease rents", lambda v: lease_with(rents=v), set()),
+        ("lease residual", lambda v: lease_with(residual=v), {"'0'"}),
+        ("lease rows", lambda v: lease_with(frequency="custom", rows=v), set()),
+        ("lease buy_back", lambda v: lease_with(asset_id="ghost", buy_back=v), set()),
+        ("lease window", lambda v: lease_with(window_days=v), set()),
+        ("lease key", lambda v: lease_with(asset_id="ghost", key=v), none),
+        ("buy_back id", lambda v: ls.buy_back(p, v), set()),
+        ("sale id", lambda v: ls.record_sale(p, v, "100", buyer="B"), set()),
+        ("sale price", lambda v: ls.record_sale(p, lease.id, v, buyer="B"), set()),
+        ("sale buyer", lambda v: ls.record_sale(p, lease.id, "100", buyer=v), set()),
+        ("get_lease", lambda v: ls.get_lease(p, v), set()),
+        ("get_asset", lambda v: ls.get_asset(p, v), set()),
+        ("ownership_of", lambda v: ls.ownership_of(p, v), set()),
+        ("get_sale", lambda v: ls.get_sale(p, v), set()),
+    ]
+    before = dump_all(db_url)
+    accepted, crashed = [], []
+    for name, call, valid in calls:
+        for value in HOSTILE:
+            if repr(value) in valid or (name == "lease buy_back" and repr(value) in true):
+                continue
+            try:
+                call(value)
+            except lendkit.LendkitError:
+                continue
+            except Exception as exc:  # anything not refused cleanly
+                crashed.append((name, repr(value)[:30], type(exc).__name__))
+                continue
+            accepted.append((name, repr(value)[:30]))
+    assert crashed == []
+    assert accepted == []
+    assert dump_all(db_url) == before
