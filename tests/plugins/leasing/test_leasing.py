@@ -602,3 +602,34 @@ def test_every_function_refuses_hostile_input_and_changes_nothing(
     assert crashed == []
     assert accepted == []
     assert dump_all(db_url) == before
+
+
+def test_one_live_lease_per_serial_under_concurrency(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = open_platform(make_platform)
+    who = parties(p)
+    asset = leasing.register_asset(p, "crane", "CR-7", "9000", who["supplier"])
+    start = threading.Barrier(4)
+
+    def go(k: int) -> str:
+        start.wait()
+        try:
+            lease = leasing.file_lease(
+                p, who["lessor_id"], who["lessee"], asset.id, f"{8000 + k}", "12%",
+                form="direct", supplier_id=who["supplier"],
+            )  # fmt: skip
+        except InvalidState as exc:
+            assert "is already under live lease" in str(exc) or "concurrently" in str(exc)
+            return "refused"
+        return lease.id
+
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(go, range(4)))
+    winners = [d for d in done if d != "refused"]
+    assert len(winners) == 1
+    assert leasing.get_asset(p, "CR-7").lease_id == winners[0]
+    assert p.verify().ok
