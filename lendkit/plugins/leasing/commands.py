@@ -217,7 +217,7 @@ def buy_back_now(ctx: HookContext, row: Any) -> PaymentRecord | None:
     # set first: the loan_closed hook sees a lease bought back, not bought out
     set_lease(ctx.conn, row.id, state="bought_back", ended_on=ctx.today)
     try:
-        with ctx.conn.begin_nested():
+        with ctx.savepoint():
             payment = ctx.settle(row.loan_id, source, interest="accrued")
     except InsufficientFunds:
         set_lease(ctx.conn, row.id, state="buyback_due", ended_on=None)
@@ -303,7 +303,7 @@ def register_asset(
         if taken is not None:
             raise InvalidState(f"serial {serial!r} is already registered as asset {taken.id}")
         try:
-            with ctx.conn.begin_nested():
+            with ctx.savepoint():
                 ctx.conn.execute(
                     assets.insert().values(
                         id=asset_id,
@@ -474,7 +474,7 @@ def file_lease(
                 ],
             )
         try:
-            with ctx.conn.begin_nested():
+            with ctx.savepoint():
                 ctx.conn.execute(
                     live_serials.insert().values(serial=asset.serial, lease_id=lease_id)
                 )
@@ -606,7 +606,7 @@ def record_sale(
         ctx.transfer("leasing.sale", sale_id, [(gateway, -gross), (proceeds, gross)])
         payment: PaymentRecord | None
         try:
-            with ctx.conn.begin_nested():
+            with ctx.savepoint():
                 payment = ctx.settle(row.loan_id, proceeds, interest="accrued")
         except InsufficientFunds:
             payment = ctx.repay(row.loan_id, gross, source=proceeds)

@@ -633,3 +633,36 @@ def test_one_live_lease_per_serial_under_concurrency(
     assert len(winners) == 1
     assert leasing.get_asset(p, "CR-7").lease_id == winners[0]
     assert p.verify().ok
+
+
+def test_a_buy_back_the_lessor_cannot_pay_leaves_no_trace(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    """The refused attempt is the platform's first payment with a management fee: the revenue
+    account it would have opened must not survive its rollback (nor be cached)."""
+    config: dict[str, Any] = {
+        "grace_days": 0,
+        "penalty_daily_rate": "0",
+        "service_fee_rate": "0",
+        "management_fee_rate": "0.1",
+        "plugins": {"leasing": {"default_after_missed": 2}},
+    }
+    p = make_platform(plugins=["leasing"], config=config)
+    who = parties(p)
+    lease_id, loan_id = six_rents(p, who, buy_back=True)
+    p.custody.deposit(who["lessor"], "100")
+    p.cob.run(date(2026, 3, 2), allow_future=True)
+    assert leasing.get_lease(p, lease_id).state == "buyback_due"
+    assert p.verify().ok
+    with pytest.raises(lendkit.InsufficientFunds, match="cannot pay the buy-back"):
+        leasing.buy_back(p, lease_id)
+    p.custody.deposit(who["lessor"], "12200")
+    p.cob.run(date(2026, 3, 3), allow_future=True)
+    assert leasing.get_lease(p, lease_id).state == "bought_back"
+    assert available(p, who["lessor"]) == M("12300.00") - M("12226.99")
+    a, b = received(p, loan_id, who["inv_a"]), received(p, loan_id, who["inv_b"])
+    fees = p.loans.position(loan_id, who["inv_a"]).fees_paid
+    fees += p.loans.position(loan_id, who["inv_b"]).fees_paid
+    # interest 226.99 split 136.19 / 90.80; the 10 % management fee 13.62 + 9.08 = 22.70 kept
+    assert (a[1], b[1], fees) == (M("122.57"), M("81.72"), M("22.70"))
+    assert p.verify().ok
