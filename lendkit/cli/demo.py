@@ -242,6 +242,8 @@ class Demo:
         for label, start, days in (("S1", 21, 120), ("S2", 321, 120)):
             if offset == start:
                 self.receivable_listing(label, days, investors)
+        if offset == 22:
+            self.lease_listing("L1", investors)
 
     def register_asset_parties(self) -> None:
         from lendkit.plugins import supplychain
@@ -341,6 +343,53 @@ class Demo:
             f"supply-chain listing {label} (Lakeside Parts, 80000.00 on a confirmed 100000.00"
             f" receivable {invoice} of Eastern Motors, 9%): funded and disbursed; the core"
             f" enterprise pays on {inst.due_date.isoformat()}"
+        )
+
+    def lease_listing(self, label: str, investors: list[str]) -> None:
+        """A direct lease: the lessor buys a harvester from its dealer for the lessee, who pays
+        ten monthly rents (the last with the buy-out price) and then owns it."""
+        from lendkit.plugins import leasing
+
+        p = self.p
+        roles = {}
+        for role, name in (
+            ("lessor", "West Lake Leasing 西湖租赁"),
+            ("lessee", "Greenfield Farms"),
+            ("dealer", "Northern Harvester Sales"),
+        ):
+            party = p.parties.register(name, "enterprise")
+            p.parties.verify(party.id)
+            self.names[party.id] = name
+            roles[role] = party.id
+        lessor = leasing.register_lessor(p, "West Lake Leasing", roles["lessor"])
+        leasing.register_lessee(p, roles["lessee"], "Greenfield Farms")
+        asset = leasing.register_asset(p, "harvester", "HV-2026-0001", "150000", roles["dealer"])
+        lease = leasing.file_lease(
+            p,
+            lessor.id,
+            roles["lessee"],
+            asset.id,
+            "120000",
+            "8%",
+            form="direct",
+            supplier_id=roles["dealer"],
+            rents=10,
+            residual="1000",
+        )
+        assert lease.listing_id is not None
+        p.listings.approve(lease.listing_id, grade="A", reviewer="risk desk")
+        p.listings.publish(lease.listing_id)
+        self.listings.append((label, lease.listing_id))
+        self._fund(lease.listing_id, investors, lease.amount)
+        loan = p.loans.disburse(lease.listing_id, reviewer="customer service")
+        self.loans.append((label, loan.id))
+        self._spend_proceeds(roles["dealer"])
+        for inst in p.loans.schedule(loan.id).installments:
+            self._plan(inst.due_date - timedelta(days=1), roles["lessee"], inst.payment, "rent")
+        self.event(
+            f"lease listing {label} (West Lake Leasing leases a 150000.00 harvester to Greenfield"
+            " Farms, 120000.00 financed at 8%, 10 monthly rents, buy-out price 1000.00): funded;"
+            " the dealer is paid, the lessee pays the rents and owns the harvester after the last"
         )
 
     # -- the year -----------------------------------------------------------------------------------
@@ -590,11 +639,12 @@ def run_demo(
 ) -> tuple[list[str], bool]:
     """Simulate on ``url`` (empty database); the report's lines and whether the ledger verified.
 
-    ``asset_backed`` adds the ``bills`` and ``supplychain`` plugins and their listings.
+    ``asset_backed`` adds the ``bills``, ``supplychain`` and ``leasing`` plugins and their
+    listings.
     """
     clock = DemoClock(START)
     config = {"default_after_days": 90, "sqlite_synchronous": "NORMAL"}
-    plugins = ["online", "bills", "supplychain"] if asset_backed else ["online"]
+    plugins = ["online", "bills", "supplychain", "leasing"] if asset_backed else ["online"]
     with database_errors(url), Platform.open(url, plugins, config=config, clock=clock) as p:
         demo = Demo(p, clock, seed, asset_backed)
         demo.run(progress)
@@ -640,16 +690,18 @@ def report_hint(url: str, from_environment: bool) -> str:
 @click.option(
     "--asset-backed",
     is_flag=True,
-    help="Also finance bank acceptance bills (bills) and receivables (supplychain).",
+    help="Also finance bank acceptance bills (bills), receivables (supplychain) and a lease"
+    " (leasing).",
 )
 @database_option
 @click.pass_context
 def demo_command(ctx: click.Context, seed: int, asset_backed: bool) -> None:
     """Simulate a year of a lending platform (listings, bids, COB every day) and print a report.
 
-    ``--asset-backed`` adds the ``bills`` and ``supplychain`` plugins: two bill listings and two
-    supply-chain receivable listings, repaid at maturity by the acceptor bank and the core
-    enterprise through COB (the second of each is still outstanding at the year's end).
+    ``--asset-backed`` adds the ``bills``, ``supplychain`` and ``leasing`` plugins: two bill
+    listings and two supply-chain receivable listings, repaid at maturity by the acceptor bank and
+    the core enterprise through COB (the second of each is still outstanding at the year's end),
+    and a direct lease whose lessee pays ten monthly rents and buys the asset out.
 
     Uses ``--db`` (of ``demo`` or of ``lendkit``, or LENDKIT_DATABASE_URL) when given, refusing a
     database that already has parties; otherwise recreates ``lendkit-demo.db`` here.

@@ -8,6 +8,7 @@ through this context, never through services or store internals.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -217,3 +218,19 @@ class HookContext(Protocol):
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once after the unit of work commits (external side effects go here)."""
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A block run in a SAVEPOINT: an exception inside it rolls back only the block's
+        writes, drops the after-commit callbacks registered in it (such as caching an account
+        created in it) and propagates. Use it, not ``ctx.conn.begin_nested()``, around an
+        operation that may be refused and whose refusal you handle (``leasing`` tries a buy-back
+        settlement and keeps the lease ``buyback_due`` on ``InsufficientFunds``).
+
+        Example::
+
+            try:
+                with ctx.savepoint():
+                    ctx.settle(loan_id, source, interest="accrued")
+            except InsufficientFunds:
+                ...  # nothing of the attempt is left
+        """

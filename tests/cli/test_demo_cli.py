@@ -14,6 +14,7 @@ import lendkit
 from lendkit import Money
 from lendkit.cli import main
 from lendkit.cli.demo import report_hint
+from lendkit.plugins import leasing
 from lendkit.store.db import create_nullpool_engine
 
 
@@ -129,7 +130,7 @@ def figure(out: str, name: str) -> str:
     return re.split(r"\s{2,}", line.strip())[-1]
 
 
-def test_demo_asset_backed_bills_and_receivables(tmp_path: Path, in_tmp: Path) -> None:
+def test_demo_asset_backed_bills_receivables_and_a_lease(tmp_path: Path, in_tmp: Path) -> None:
     url = f"sqlite:///{tmp_path / 'asset.db'}"
     out = check_report(run("demo", "--asset-backed", "--db", url))
     listings = {row[0]: row[-1] for row in section(out, "Listings")}
@@ -141,6 +142,7 @@ def test_demo_asset_backed_bills_and_receivables(tmp_path: Path, in_tmp: Path) -
         "S1": "disbursed",
         "B2": "disbursed",
         "S2": "disbursed",
+        "L1": "disbursed",
     }
     # the acceptor bank paid bill B1 and the core enterprise receivable S1 through COB; the
     # second of each falls due after the year's end
@@ -150,6 +152,11 @@ def test_demo_asset_backed_bills_and_receivables(tmp_path: Path, in_tmp: Path) -
     assert loans["B2"] == ("0/1", "99100.00", "active")
     assert loans["S2"] == ("0/1", "80000.00", "active")
     assert "COB: loan B1 is now settled" in out and "COB: loan S1 is now settled" in out
+    # the lessee paid its ten rents (the last with the buy-out price): the lease is bought out
+    assert loans["L1"] == ("10/10", "0.00", "settled")
+    assert "COB: loan L1 is now settled" in out
+    assert figure(out, "leases bought out (leasing)") == "1"
+    assert figure(out, "live leases (leasing)") == "0"
     # the plugins' disclosure, parties by name
     acceptor = "outstanding with acceptor Bank of Qiantang 钱塘银行 (bills)"
     assert figure(out, acceptor) == "1 bills, 100000.00 CNY"
@@ -157,14 +164,21 @@ def test_demo_asset_backed_bills_and_receivables(tmp_path: Path, in_tmp: Path) -
     assert figure(out, "overdue bills (bills)") == "0"
     assert figure(out, "Eastern Motors Group outstanding (supplychain)") == "80000.00 CNY"
     assert figure(out, "overdue loans (supplychain)") == "0 (0.00 CNY)"
-    with lendkit.Platform.open(url, ["online", "bills", "supplychain"], create=False) as p:
+    plugins = ["online", "bills", "supplychain", "leasing"]
+    with lendkit.Platform.open(url, plugins, create=False) as p:
         assert p.verify().ok
         # the acceptor and the core enterprise paid exactly what fell due: nothing left
         with p.engine.connect() as conn:
             rows = conn.execute(text("SELECT name, id FROM lendkit_parties")).all()
         names = {str(name): str(party) for name, party in rows}
-        for name in ("Bank of Qiantang 钱塘银行", "Eastern Motors Group 东方汽车"):
+        for name in (
+            "Bank of Qiantang 钱塘银行",
+            "Eastern Motors Group 东方汽车",
+            "Greenfield Farms",
+        ):
             assert p.custody.balance(names[name]).total == Money.zero("CNY")
+        harvester = leasing.get_asset(p, "HV-2026-0001")  # the buy-out passed ownership
+        assert harvester.owner_id == names["Greenfield Farms"]
 
 
 def test_demo_with_explicit_db(db_url: str, in_tmp: Path) -> None:
