@@ -12,7 +12,9 @@ from __future__ import annotations
 from lendkit.simulate.engine import (
     ALL_PLUGINS,
     RISK_PLUGINS,
+    Simulation,
     SimulationSize,
+    open_simulation,
     run_simulation,
 )
 from lendkit.simulate.scenarios import (
@@ -21,6 +23,7 @@ from lendkit.simulate.scenarios import (
     Scenario,
     load_scenario,
     resolve_scenario,
+    scenario_from_dict,
 )
 
 __all__ = [
@@ -29,8 +32,11 @@ __all__ = [
     "RISK_PLUGINS",
     "SCENARIO_KEYS",
     "Scenario",
+    "Simulation",
     "SimulationSize",
     "load_scenario",
+    "open_simulation",
     "resolve_scenario",
     "run_simulation",
+    "scenario_from_dict",
 ]

@@ -11,7 +11,8 @@ the same public API. Amounts are integers of currency units or ``Money``; the on
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -28,9 +29,12 @@ from lendkit.simulate.scenarios import Scenario
 __all__ = [
     "ALL_PLUGINS",
     "RISK_PLUGINS",
+    "Simulation",
     "SimulationClock",
     "SimulationSize",
+    "open_simulation",
     "run_simulation",
+    "simulation_config",
 ]
 
 START = date(2027, 1, 1)
@@ -729,15 +733,43 @@ def percentile(ordered: Sequence[Decimal], q: int) -> Decimal:
     return ordered[rank - 1]
 
 
-def simulation_config() -> dict[str, Any]:
+def simulation_config(scenario: Scenario) -> dict[str, Any]:
     """The platform configuration of a run: COB rules short enough to see defaults in months."""
+    settings: dict[str, Any] = {"after_days": 30, "pay_interest": False}
+    if scenario.reserve_contribution is not None:
+        settings["rates"] = dict.fromkeys(GRADE_WEIGHTS, str(scenario.reserve_contribution))
     return {
         "sqlite_synchronous": "NORMAL",
         "grace_days": 3,
         "default_after_days": 60,
         "cover_after_days": 1,
-        "plugins": {"reserve": {"after_days": 30, "pay_interest": False}},
+        "plugins": {"reserve": settings},
     }
+
+
+@contextmanager
+def open_simulation(
+    url: str,
+    scenario: Scenario,
+    size: SimulationSize,
+    seed: int,
+    plugins: Sequence[str] = ALL_PLUGINS,
+) -> Iterator[Simulation]:
+    """Open the platform of a run on an empty database at ``url`` and yield its
+    :class:`Simulation` (call ``run()``); the platform is closed afterwards.
+
+    ``plugins``: ``online`` plus any of :data:`RISK_PLUGINS`; the waterfall is guarantee,
+    insurance, then the reserve (which pays last, at the day's close).
+    """
+    chosen = list(dict.fromkeys(["online", *plugins]))
+    config = simulation_config(scenario)
+    config["waterfall"] = [w for w in ("guarantee", "insurance", "reserve") if w in chosen]
+    clock = SimulationClock(START)
+    platform = Platform.open(url, chosen, config=config, clock=clock)
+    try:
+        yield Simulation(platform, clock, scenario, size, seed, chosen)
+    finally:
+        platform.close()
 
 
 def run_simulation(
@@ -748,18 +780,6 @@ def run_simulation(
     plugins: Sequence[str] = ALL_PLUGINS,
     progress: Callable[[int], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Run a simulation on an empty database at ``url``; the JSON-ready result.
-
-    ``plugins``: ``online`` plus any of :data:`RISK_PLUGINS`; the waterfall is guarantee,
-    insurance, then the reserve (which pays last, at the day's close).
-    """
-    chosen = list(dict.fromkeys(["online", *plugins]))
-    config = simulation_config()
-    config["waterfall"] = [w for w in ("guarantee", "insurance", "reserve") if w in chosen]
-    clock = SimulationClock(START)
-    platform = Platform.open(url, chosen, config=config, clock=clock)
-    try:
-        sim = Simulation(platform, clock, scenario, size, seed, chosen)
+    """Run a simulation on an empty database at ``url``; the JSON-ready result (``--json``)."""
+    with open_simulation(url, scenario, size, seed, plugins) as sim:
         return sim.run(progress)
-    finally:
-        platform.close()

@@ -28,6 +28,7 @@ __all__ = [
     "Scenario",
     "load_scenario",
     "resolve_scenario",
+    "scenario_from_dict",
 ]
 
 #: chance that a performing borrower stops paying in a month, by grade (base case)
@@ -57,7 +58,9 @@ class Scenario:
     * ``prepayment_rate``: monthly chance that a performing borrower prepays in full.
     * ``recovery_rate``: monthly chance that a defaulted loan recovers something (a collateral
       sale, or the borrower paying ``recovery_share`` of what is outstanding).
-    * ``reserve_seed_share``: the risk reserve's seed as a share of the planned volume.
+    * ``reserve_seed_share``: the risk reserve's seed as a share of the planned volume;
+      ``reserve_contribution``: the share of each loan's principal paid into the reserve at
+      disbursement, every grade alike (``None``: the reserve plugin's rates by grade).
     """
 
     name: str
@@ -75,6 +78,7 @@ class Scenario:
     recovery_rate: Decimal = Decimal("0.25")
     recovery_share: Decimal = Decimal("0.4")
     reserve_seed_share: Decimal = Decimal("0.02")
+    reserve_contribution: Decimal | None = None
 
     def default_rate(self, grade: str, month: int) -> Decimal:
         """The chance that a performing borrower of ``grade`` stops paying in ``month``."""
@@ -110,6 +114,9 @@ class Scenario:
             "recovery_rate": str(self.recovery_rate),
             "recovery_share": str(self.recovery_share),
             "reserve_seed_share": str(self.reserve_seed_share),
+            "reserve_contribution": None
+            if self.reserve_contribution is None
+            else str(self.reserve_contribution),
         }
 
 
@@ -155,6 +162,7 @@ _RATES = (
     "recovery_rate",
     "recovery_share",
     "reserve_seed_share",
+    "reserve_contribution",
 )
 _MONTHS = (
     "shock_from_month",
