@@ -228,7 +228,9 @@ class Simulation:
                 ce = supplychain.register_core_enterprise(p, name, party, volume, industry)
                 self.cores.append((name, ce.id, party))
         count = max(8, self.size.loans // 4)
-        per = max(20_000, volume // count)
+        # one and a half months of lending to start with: most of the money is lent out soon,
+        # and new deposits and repayments fund the months after
+        per = max(10_000, volume * 3 // (2 * self.size.months * count))
         for k in range(count):
             investor = Investor(
                 f"Investor {k + 1:03d}", self.party(f"Investor {k + 1:03d}"), APPETITES[k % 4]
@@ -249,6 +251,11 @@ class Simulation:
         investor.deposited += self.money(amount).minor
 
     # -- one month ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def months_first(month: int) -> date:
+        """The first day of ``month`` of a run (months count from 1)."""
+        return add_months(START, month - 1)
 
     def run(self, progress: Callable[[int], None] = lambda _: None) -> dict[str, Any]:
         self.clock.at(START, 9)

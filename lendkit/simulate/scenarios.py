@@ -122,7 +122,7 @@ class Scenario:
 
 def _builtin(months: int) -> dict[str, Scenario]:
     """The builtin scenarios, their windows placed in a run of ``months`` months."""
-    third = max(1, months // 3)
+    third = min(months, max(2, months // 3))  # after the first loans exist
     return {
         "base": Scenario("base", "steady state: base default rates, 1 % withdrawals a month"),
         "recession": Scenario(
