@@ -216,7 +216,7 @@ def gather_report(platform: Platform) -> dict[str, Any]:
                 "cap": g.cap.format(),
                 "utilisation": _pct((g.outstanding + g.committed).amount, g.cap.amount),
             }
-            for g in guarantee.guarantors_of(platform)
+            for g in sorted(guarantee.guarantors_of(platform), key=lambda g: g.name)
         ]
     if "supplychain" in names:
         from lendkit.plugins import supplychain
@@ -228,7 +228,7 @@ def gather_report(platform: Platform) -> dict[str, Any]:
                 "credit_limit": c.credit_limit.format(),
                 "share": _pct(c.used.amount, total_out.amount),
             }
-            for c in supplychain.core_enterprises_of(platform)
+            for c in sorted(supplychain.core_enterprises_of(platform), key=lambda c: c.name)
         ]
     return out
 

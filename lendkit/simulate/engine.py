@@ -572,7 +572,8 @@ class Simulation:
             from lendkit.plugins import guarantee
 
             rows = []
-            for g in guarantee.guarantors_of(p):
+            for _name, guarantor_id in self.guarantors:  # in the run's order, not by id
+                g = guarantee.get_guarantor(p, guarantor_id)
                 exposure = g.outstanding + g.committed
                 rows.append(
                     {
