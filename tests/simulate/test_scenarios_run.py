@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 import lendkit
+from lendkit.cli import main
 from lendkit.core.money import Money
 from lendkit.simulate import SimulationSize, open_simulation, resolve_scenario
 
@@ -60,3 +64,16 @@ def test_the_cli_start_up_loads_neither_the_engine_nor_plotly() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_html_without_plotly_names_the_extra(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "plotly", None)  # import plotly -> ImportError
+    page = tmp_path / "page.html"
+    for args in (["report", "--db", db_url], ["simulate", "--db", db_url, "--quick"]):
+        result = CliRunner().invoke(main, [*args, "--html", str(page)])
+        assert result.exit_code == 2, result.output
+        assert "pip install 'lendkit[report]'" in result.stderr
+        assert "Traceback" not in result.output
+    assert not page.exists()
