@@ -57,6 +57,7 @@ class SimulationSize:
 
     @classmethod
     def quick(cls) -> SimulationSize:
+        """The ``--quick`` size."""
         return cls(months=4, loans=40)
 
 
@@ -87,6 +88,7 @@ def pct(part: Decimal, whole: Decimal) -> str:
 
 
 def rate_pct(rate: Decimal) -> str:
+    """A rate as a percentage with two places."""
     return f"{(rate * HUNDRED).quantize(Decimal('0.01'), ROUND_HALF_UP)}%"
 
 
@@ -114,6 +116,9 @@ class SimLoan:
 
 @define
 class Investor:
+    """An investor of the run and what it brought, asked back, got back and still waits for
+    (minor units)."""
+
     name: str
     party: str
     appetite: tuple[str, ...]
@@ -167,6 +172,7 @@ class Simulation:
     # -- helpers ----------------------------------------------------------------------------------
 
     def money(self, units: int) -> Money:
+        """``units`` whole currency units as ``Money``."""
         return Money.of(units, self.cur)
 
     def chance(self, rate: Decimal) -> bool:
@@ -174,20 +180,25 @@ class Simulation:
         return Decimal(self.rng.randrange(1_000_000)) < rate * 1_000_000
 
     def party(self, name: str, kind: str = "person") -> str:
+        """Register and verify a party; its id."""
         party = self.p.parties.register(name, kind).id
         self.p.parties.verify(party)
         return party
 
     def enabled(self, plugin: str) -> bool:
+        """Whether ``plugin`` is enabled in this run."""
         return plugin in self.plugins
 
     @property
     def planned_volume(self) -> int:
+        """What the planned loans lend in all, in currency units (20,000 each on average)."""
         return self.size.loans * 20_000
 
     # -- set-up -------------------------------------------------------------------------------------
 
     def setup(self) -> None:
+        """Register the operator, guarantors, insurer, core enterprises and investors (with their
+        deposits and auto-bid rules) and seed the reserve, as the enabled plugins allow."""
         p, rng = self.p, self.rng
         volume = self.planned_volume
         self.operator = self.party("Platform operator", "enterprise")
@@ -247,6 +258,7 @@ class Simulation:
             self.investors.append(investor)
 
     def deposit(self, investor: Investor, amount: int) -> None:
+        """``investor`` brings ``amount`` (currency units) onto the platform."""
         self.p.custody.deposit(investor.party, amount)
         investor.deposited += self.money(amount).minor
 
@@ -258,6 +270,8 @@ class Simulation:
         return add_months(START, month - 1)
 
     def run(self, progress: Callable[[int], None] = lambda _: None) -> dict[str, Any]:
+        """Set the platform up, run every month (``progress(month)`` after each) and return the
+        result (the ``--json`` shape)."""
         self.clock.at(START, 9)
         self.setup()
         per_month = -(-self.size.loans // self.size.months)
@@ -280,6 +294,7 @@ class Simulation:
         return self.result()
 
     def close_days(self, first: date, end: date) -> None:
+        """Close of business for every day from ``first`` to the day before ``end``."""
         day = first
         while day < end:
             self.clock.at(day, 20)
@@ -314,6 +329,7 @@ class Simulation:
                 self.p.custody.deposit(payer, due)
 
     def stop(self, loan: SimLoan, month: int) -> None:
+        """The borrower of ``loan`` stops paying; what investors are owed now is remembered."""
         record = self.p.loans.get(loan.loan_id)
         loan.stopped = month
         loan.owed_at_stop = sum((pos.outstanding_principal for pos in record.positions), self.zero)
@@ -321,6 +337,8 @@ class Simulation:
         self.month_events["stopped"] += 1
 
     def prepay(self, loan: SimLoan) -> bool:
+        """The borrower prepays ``loan`` in full (an installment due today first); ``False`` if
+        the loan cannot be prepaid now."""
         record = self.p.loans.get(loan.loan_id)
         if record.state != S.ACTIVE:
             return False
@@ -345,6 +363,8 @@ class Simulation:
         return True
 
     def maybe_recover(self, loan: SimLoan) -> None:
+        """Once per defaulted loan, with the scenario's recovery rate: a collateral sale for a
+        secured loan, else the borrower pays ``recovery_share`` of what is outstanding."""
         if loan.recovered:
             return
         record = self.p.loans.get(loan.loan_id)
@@ -399,6 +419,8 @@ class Simulation:
                     investor.queued -= pay
 
     def new_listing(self, month: int, first: date) -> None:
+        """One listing: drawn grade, product, amount and term; covered, approved, published
+        (auto-bids), topped up and disbursed, or failed when investors cannot fund it."""
         p, rng = self.p, self.rng
         grades = list(GRADE_WEIGHTS)
         grade = rng.choices(grades, weights=[GRADE_WEIGHTS[g] for g in grades])[0]
@@ -524,6 +546,7 @@ class Simulation:
     # -- figures ------------------------------------------------------------------------------------
 
     def month_figures(self, month: int, last: date) -> dict[str, Any]:
+        """The figures at the end of ``month`` (one entry of ``monthly``)."""
         p = self.p
         totals = p.reports.totals()
         out: dict[str, Any] = {
@@ -613,6 +636,7 @@ class Simulation:
         return out
 
     def result(self) -> dict[str, Any]:
+        """The whole run: the months, the defaults reconciled, losses, yields, the ledger check."""
         p = self.p
         end = add_months(START, self.size.months)
         covered = self.covered()
