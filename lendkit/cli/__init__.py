@@ -20,6 +20,7 @@ from lendkit.cli import plugins as _plugins  # noqa: F401  (registers ``lendkit 
 from lendkit.cli import report as _report  # noqa: F401  (registers ``lendkit report``)
 from lendkit.cli import scaffold as _scaffold  # noqa: F401  (registers ``lendkit new``, ``new-plugin``)
 from lendkit.cli import schedule as _schedule  # noqa: F401  (registers ``lendkit schedule``)
+from lendkit.cli import simulate as _simulate  # noqa: F401  (registers ``lendkit simulate``)
 from lendkit.cli import verify as _verify  # noqa: F401  (registers ``lendkit verify``)
 from lendkit.cli.base import main
 

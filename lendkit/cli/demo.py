@@ -659,7 +659,7 @@ def run_demo(
     return lines, check.ok
 
 
-def _party_count(url: str) -> int:
+def party_count(url: str) -> int:
     """Parties already in the database at ``url`` (0 for a new or empty one)."""
     engine = tool_engine(url)
     try:
@@ -715,7 +715,7 @@ def demo_command(ctx: click.Context, seed: int, asset_backed: bool) -> None:
         where = str(path)
     else:
         where = display_url(url)
-        found = _party_count(url)
+        found = party_count(url)
         if found:
             fail(
                 f"database {where!r} already has {found} parties: the demo needs an empty"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -140,6 +141,13 @@ def history_lines(loan_id: str, investor_id: str, receipts: Sequence[Receipt]) -
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--loan", "loan_id", help="With --investor: that investor's receipts on this loan.")
 @click.option("--investor", "investor_id", help="With --loan: whose position's receipts to show.")
+@click.option(
+    "--html",
+    "html_path",
+    default=None,
+    metavar="FILE",
+    help="Also write the disclosure as one self-contained HTML page with charts (lendkit[report]).",
+)
 @click.pass_context
 def report_command(
     ctx: click.Context,
@@ -147,6 +155,7 @@ def report_command(
     as_json: bool,
     loan_id: str | None,
     investor_id: str | None,
+    html_path: str | None,
 ) -> None:
     """Platform totals (volume, outstanding, overdue and bad-debt rates, revenue) and disclosures.
 
@@ -157,6 +166,12 @@ def report_command(
     """
     if (loan_id is None) != (investor_id is None):
         raise click.UsageError("--loan and --investor go together")
+    if html_path is not None and loan_id is not None:
+        raise click.UsageError("--html writes the whole platform's disclosure: not with --loan")
+    if html_path is not None:
+        from lendkit.report_html import require_plotly
+
+        require_plotly()
     if loan_id is not None and investor_id is not None:
         with open_platform(db_url(ctx), plugins) as platform:
             receipts = platform.reports.position_history(loan_id, investor_id)
@@ -169,6 +184,14 @@ def report_command(
     with open_platform(db_url(ctx), plugins) as platform:
         totals = platform.reports.totals()
         disclosures = platform.reports.disclosure()
+        if html_path is not None:
+            from lendkit.report_html import gather_report, report_page
+
+            page = report_page(
+                report_dict(totals, disclosures), gather_report(platform), "lendkit disclosure"
+            )
+            Path(html_path).write_text(page, encoding="utf-8")
+            click.echo(f"wrote {html_path}", err=True)
     if as_json:
         click.echo(json.dumps(report_dict(totals, disclosures), ensure_ascii=False))
     else:

@@ -89,6 +89,7 @@ CHECKS: dict[tuple[str, ...], tuple[list[str], Callable[[Result], bool]]] = {
         lambda r: r.exit_code == 0 and "COB 2026-01-01" in r.stdout,
     ),
     ("demo",): ([], lambda r: r.exit_code == 2 and "already has 1 parties" in r.stderr),
+    ("simulate",): ([], lambda r: r.exit_code == 2 and "already has 1 parties" in r.stderr),
     ("custody", "flush"): ([], lambda r: r.exit_code == 0 and "0 request(s) sent" in r.stdout),
     ("market", "offer"): (
         ["loan_x", "pty_x", "100"],
