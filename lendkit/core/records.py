@@ -206,6 +206,9 @@ class ListingRecord:
     clearing: str = "own"
     reason: str | None = None
     closes_at: datetime | None = None
+    #: the borrower's annual percentage rate, every fee included (``p.listings.cost``), when
+    #: the record was read through the listings facade; ``None`` when not known
+    apr: Decimal | None = None
 
     @property
     def remaining(self) -> Money:

@@ -130,6 +130,16 @@ def disclosure(ctx: UnitOfWork) -> list[Disclosure]:
     return own + ctx.hooks.disclosures(ctx)
 
 
+def payer_named(code: str, borrower_id: str) -> tuple[str, str]:
+    """(kind, owner) of the paying account ``code``, named as receipts name payers: a party's
+    account is ``borrower`` or ``party``, any other the account's owner kind (``guarantor``,
+    ``insurer``, ``plugin``...)."""
+    kind, owner, _purpose, _cur = split_code(code)
+    if kind == PARTY_OWNER:
+        kind = "borrower" if owner == borrower_id else "party"
+    return kind, owner
+
+
 def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Receipt]:
     """Every payment ``investor_id`` received on loan ``loan_id``, oldest first, each with who
     paid it (``NotFound`` if the investor has no position in the loan).
@@ -177,9 +187,7 @@ def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Re
     out = []
     for r in received:
         code = paying[r.entry_seq][1]
-        kind, owner, _purpose, _cur = split_code(code)
-        if kind == PARTY_OWNER:
-            kind = "borrower" if owner == loan.borrower_id else "party"
+        kind, owner = payer_named(code, loan.borrower_id)
         out.append(
             Receipt(
                 payment_id=r.id,
