@@ -485,7 +485,8 @@ def loan_show(
         click.echo(as_json(s, cur))
         return
     head = [
-        f"loan {s.loan_id}  borrower {s.borrower_id}",
+        f"loan {s.loan_id}",
+        f"borrower {s.borrower_id}",
         f"state {s.state}  as of {s.as_of.isoformat()}  days past due {s.days_past_due}"
         f"  bucket {s.bucket}",
         f"outstanding principal {money_text(s.outstanding_principal)}"
@@ -691,7 +692,8 @@ def history_command(
     ]
     echo_lines(
         [
-            f"statement of {party_id} ({cur}; amount: change of available + frozen)",
+            f"statement of {party_id} ({cur})",
+            "amount: the change of available + frozen; balance: available + frozen after it",
             *fit(
                 ("date", "movement", "amount", "frozen", "balance"),
                 rows,
