@@ -22,6 +22,7 @@ from lendkit.core.errors import ConfigError, PluginError, SchemaOutOfDate
 from lendkit.core.hooks import Hooks
 from lendkit.core.records import Product
 from lendkit.core.serde import structure
+from lendkit.core.servicing import Portfolio
 from lendkit.migrations import PluginSchema
 from lendkit.ops.context import OPERATIONS
 from lendkit.plugin_manager import make_plugin_manager
@@ -304,6 +305,12 @@ class Platform:
             uow = UnitOfWork(conn, self.env)
             yield uow
         uow.run_after_commit()
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def portfolio(self, investor_id: str) -> Portfolio:
+        """An investor's positions, cash, open bids and yields: :meth:`ReportsService.portfolio`."""
+        return self.reports.portfolio(investor_id)
 
     # -- checks -----------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from lendkit.cli import custody as _custody  # noqa: F401  (registers ``lendkit 
 from lendkit.cli import db as _db  # noqa: F401  (registers ``lendkit db upgrade|pending``)
 from lendkit.cli import demo as _demo  # noqa: F401  (registers ``lendkit demo``)
 from lendkit.cli import market as _market  # noqa: F401  (registers ``lendkit market ...``)
+from lendkit.cli import operations as _operations  # noqa: F401  (party, listing, loan, deposit...)
 from lendkit.cli import plugins as _plugins  # noqa: F401  (registers ``lendkit plugins``)
 from lendkit.cli import report as _report  # noqa: F401  (registers ``lendkit report``)
 from lendkit.cli import scaffold as _scaffold  # noqa: F401  (registers ``lendkit new``, ``new-plugin``)

@@ -23,7 +23,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import click
-from sqlalchemy import func, inspect, select
 
 from lendkit.cli.base import database_option, db_url_from_environment, fail, given_db_url, main
 from lendkit.cli.db import database_errors, display_url, sqlite_file, tool_engine
@@ -32,7 +31,7 @@ from lendkit.core import states as S
 from lendkit.core.money import Money, allocate
 from lendkit.core.records import LoanRecord
 from lendkit.platform import Platform
-from lendkit.store.tables import installments, parties
+from lendkit.store.schema import party_count
 
 __all__ = ["DEMO_FILE", "DemoClock", "demo_command", "run_demo"]
 
@@ -442,21 +441,9 @@ class Demo:
 
     def arrears(self, loan_id: str) -> tuple[int, Money, int]:
         """Days past the oldest unpaid due date, unpaid penalty, installments paid."""
-        with self.p.engine.connect() as conn:
-            rows = conn.execute(
-                select(installments)
-                .where(
-                    installments.c.loan_id == loan_id,
-                    installments.c.state != S.INST_CANCELLED,
-                )
-                .order_by(installments.c.period)
-            ).all()
-        cur = self.p.config.currency
-        unpaid = [r for r in rows if r.state != S.INST_PAID]
-        due = [r for r in unpaid if r.due_date < self.today]
-        days = (self.today - due[0].due_date).days if due else 0
-        penalty = sum(r.penalty - r.paid_penalty for r in rows)
-        return days, Money.from_minor(penalty, cur), len(rows) - len(unpaid)
+        status = self.p.loans.status(loan_id, as_of=self.today)
+        paid = sum(1 for i in status.installments if i.state == S.INST_PAID)
+        return status.days_past_due, status.penalty_unpaid, paid
 
     # -- the report ---------------------------------------------------------------------------------
 
@@ -659,7 +646,7 @@ def run_demo(
     return lines, check.ok
 
 
-def party_count(url: str) -> int:
+def parties_at(url: str) -> int:
     """Parties already in the database at ``url`` (0 for a new or empty one)."""
     engine = tool_engine(url)
     try:
@@ -667,9 +654,7 @@ def party_count(url: str) -> int:
         if path is not None and not path.exists():
             return 0
         with database_errors(url), engine.connect() as conn:
-            if not inspect(conn).has_table(parties.name):
-                return 0
-            return int(conn.execute(select(func.count()).select_from(parties)).scalar_one())
+            return party_count(conn)
     finally:
         engine.dispose()
 
@@ -715,7 +700,7 @@ def demo_command(ctx: click.Context, seed: int, asset_backed: bool) -> None:
         where = str(path)
     else:
         where = display_url(url)
-        found = party_count(url)
+        found = parties_at(url)
         if found:
             fail(
                 f"database {where!r} already has {found} parties: the demo needs an empty"

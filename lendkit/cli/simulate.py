@@ -16,7 +16,7 @@ from click._termui_impl import ProgressBar
 
 from lendkit.cli.base import database_option, fail, given_db_url, main, parse_plugins
 from lendkit.cli.db import database_errors, display_url
-from lendkit.cli.demo import party_count
+from lendkit.cli.demo import parties_at
 from lendkit.cli.report import render_table
 from lendkit.core.errors import InvalidValue
 
@@ -179,7 +179,7 @@ def simulate_command(
         where = str(path)
     else:
         where = display_url(url)
-        found = party_count(url)
+        found = parties_at(url)
         if found:
             fail(
                 f"database {where!r} already has {found} parties: a simulation needs an empty"

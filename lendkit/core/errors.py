@@ -21,6 +21,10 @@ class InvalidValue(LendkitError, ValueError):
     """A value given to lendkit is malformed or out of range."""
 
 
+class NoYield(InvalidValue):
+    """Cash flows have no rate of return (no sign change, or none inside the solver's range)."""
+
+
 class InvalidAmount(InvalidValue):
     """A money amount is malformed, not finite, negative/zero where not allowed, or too precise."""
 

@@ -382,8 +382,14 @@ def lendkit_disbursement_deductions(
     and ``insurance`` (premium paid by the borrower) add theirs. The net proceeds (principal -
     service fee - deductions) go to the account ``lendkit_disbursement_account`` names.
 
+    Also asked to quote the borrower's all-in cost (the APR of ``listings.apply``,
+    ``listings.get``, ``listings.list`` and ``listings.cost``) before the listing is disbursed,
+    inside a savepoint that is rolled back afterwards: whatever the hook writes in the
+    transaction is undone, so keep every effect in the transaction (or in ``ctx.after_commit``,
+    dropped with the savepoint) and answer what disbursement would deduct today.
+
     :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
-    :param listing: the funded listing being disbursed.
+    :param listing: the funded listing being disbursed (or the listing being priced).
     :param principal: the loan's principal (:class:`lendkit.Money`).
     :param service_fee: the platform's service fee taken from this disbursement
         (:class:`lendkit.Money`, zero if none is configured).
@@ -444,7 +450,9 @@ def lendkit_build_schedule(ctx: HookContext, listing: ListingRecord, start: Any)
     refuses the disbursement with ``InvalidSchedule`` naming the row and the rule, and nothing
     changes. The schedule's ``method`` (a standard one or the product's own) is stored on the
     loan. Used by ``leasing`` (rent schedules), ``bills`` (single payment at the bill's
-    maturity), ``margin`` (interest-only).
+    maturity), ``margin`` (interest-only). Also asked (with today as ``start``) to quote a
+    listing's APR before disbursement, in a savepoint that is rolled back, as
+    ``lendkit_disbursement_deductions`` and ``lendkit_disbursement_account`` are.
 
     :param ctx: the disbursement's unit of work (read only here).
     :param listing: the funded listing (amount = the loan's principal, ``method`` as applied).

@@ -213,6 +213,10 @@ class ListingRecord:
     clearing: str = "own"
     reason: str | None = None
     closes_at: datetime | None = None
+    #: the borrower's annual percentage rate, every fee included (``p.listings.cost``), when
+    #: the record was read through the listings facade (``ctx.listing`` in a hook leaves it
+    #: ``None``); a quote derived from the listing, so records compare equal without it
+    apr: Decimal | None = field(default=None, eq=False)
 
     @property
     def remaining(self) -> Money:

@@ -132,6 +132,16 @@ def disclosure(ctx: UnitOfWork) -> list[Disclosure]:
     return own + market_disclosures(ctx) + ctx.hooks.disclosures(ctx)
 
 
+def payer_named(code: str, borrower_id: str) -> tuple[str, str]:
+    """(kind, owner) of the paying account ``code``, named as receipts name payers: a party's
+    account is ``borrower`` or ``party``, any other the account's owner kind (``guarantor``,
+    ``insurer``, ``plugin``...)."""
+    kind, owner, _purpose, _cur = split_code(code)
+    if kind == PARTY_OWNER:
+        kind = "borrower" if owner == borrower_id else "party"
+    return kind, owner
+
+
 def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Receipt]:
     """Every payment ``investor_id`` received on loan ``loan_id``, oldest first, each with who
     paid it (``NotFound`` if the investor has no position in the loan), and every transfer of
@@ -181,9 +191,7 @@ def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Re
     out: list[tuple[int, Receipt]] = []
     for r in received:
         code = paying[r.entry_seq][1]
-        kind, owner, _purpose, _cur = split_code(code)
-        if kind == PARTY_OWNER:
-            kind = "borrower" if owner == loan.borrower_id else "party"
+        kind, owner = payer_named(code, loan.borrower_id)
         out.append(
             (
                 r.entry_seq,

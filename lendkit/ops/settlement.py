@@ -15,9 +15,11 @@ what they are owed, the loan settled and the borrower's credit released.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
+from attrs import frozen
 from sqlalchemy import update
 
 from lendkit.core import states as S
@@ -40,10 +42,11 @@ from lendkit.core.ledger import (
     split_code,
 )
 from lendkit.core.money import Money
+from lendkit.core.open_ended import OPEN_ENDED
 from lendkit.core.records import PaymentRecord
-from lendkit.ops.loans import installment_rows, last_due_date, loan_basis, owed_of
+from lendkit.ops.loans import installment_rows, last_due_date, loan_basis, owed_of, round_rate
 from lendkit.ops.parties import require_party
-from lendkit.ops.repayment import apply_payment
+from lendkit.ops.repayment import apply_payment, repay
 from lendkit.store.rows import get_row
 from lendkit.store.tables import installments, loans
 from lendkit.uow import UnitOfWork
@@ -165,20 +168,108 @@ def settlement_interest(ctx: UnitOfWork, loan: Any, future: Sequence[Any], inter
     return max(0, min(scheduled, accrued - paid))
 
 
-def _charge_interest(ctx: UnitOfWork, loan_id: str, future: Sequence[Any], charge: int) -> None:
-    """Set the not-yet-due installments' interest so that together they owe ``charge`` more,
-    the first one first; each keeps at least what a third party's claim on it says."""
+def charged_interest(future: Sequence[Any], charge: int) -> dict[int, int]:
+    """The interest each not-yet-due installment (``future``, rows in period order) carries
+    when a settlement charges ``charge`` more interest on them, the first one first: each keeps
+    at least what a third party's claim on it says. By period; computed, not written."""
+    out: dict[int, int] = {}
     for r in future:
         claimed = r.covered_interest - r.recovered_interest
         take = min(charge, r.interest - r.paid_interest)
         charge -= take
-        new = r.paid_interest + max(take, claimed)
-        if new != r.interest:
+        out[r.period] = r.paid_interest + max(take, claimed)
+    return out
+
+
+def _charge_interest(ctx: UnitOfWork, loan_id: str, future: Sequence[Any], charge: int) -> None:
+    """Write :func:`charged_interest` on the not-yet-due installments."""
+    charged = charged_interest(future, charge)
+    for r in future:
+        if charged[r.period] != r.interest:
             ctx.conn.execute(
                 update(installments)
                 .where(installments.c.loan_id == loan_id, installments.c.period == r.period)
-                .values(interest=new)
+                .values(interest=charged[r.period])
             )
+
+
+@frozen
+class PayoffQuote:
+    """What settling a loan today costs (minor units): the due rows' parts (period, due date,
+    penalty, interest, principal), the remaining principal of the rows not yet due, the
+    interest a settlement charges on it, the prepayment fee, and the total."""
+
+    due: tuple[tuple[int, date, int, int, int], ...]
+    principal: int
+    interest: int
+    fee: int
+
+    @property
+    def total(self) -> int:
+        return (
+            sum(p + i + c for _, _, p, i, c in self.due) + self.principal + self.interest + self.fee
+        )
+
+
+def payoff_quote(ctx: UnitOfWork, loan: Any) -> PayoffQuote:
+    """What :func:`settle` charges to close ``loan`` (its row) on ``ctx.today`` with the interest
+    accrued to date, plus the prepayment fee (``prepayment_fee_rate`` of the principal not yet
+    due, as :func:`lendkit.ops.prepayment.prepay` charges it): the figures of ``loans.payoff``,
+    read only. ``InvalidState`` for an open-ended loan (its interest accrues daily: see
+    ``loans.open_ended``) and for a loan that no longer takes payments or owes nothing."""
+    if loan.method == OPEN_ENDED:
+        raise InvalidState(
+            f"loan {loan.id} is open-ended: its payoff is the outstanding principal plus the"
+            " interest accrued (see loans.open_ended); repay it with repay_principal"
+        )
+    if loan.state not in S.OPEN_LOAN_STATES:
+        raise InvalidState(f"loan {loan.id} is {loan.state}; there is nothing to pay off")
+    rows = installment_rows(ctx, loan.id, unpaid=True)
+    due = [r for r in rows if r.due_date <= ctx.today]
+    future = [r for r in rows if r.due_date > ctx.today]
+    charge = settlement_interest(ctx, loan, future, "accrued") if future else 0
+    charged = charged_interest(future, charge)
+    principal = sum(r.principal - r.paid_principal for r in future)
+    interest = sum(charged[r.period] - r.paid_interest + r.penalty - r.paid_penalty for r in future)
+    owed = [owed_of(r) for r in due]
+    quote = PayoffQuote(
+        tuple(
+            (r.period, r.due_date, o.penalty, o.interest, o.principal)
+            for r, o in zip(due, owed, strict=True)
+            if o.total
+        ),
+        principal,
+        interest,
+        round_rate(principal, ctx.platform_config.prepayment_fee_rate),
+    )
+    if quote.total <= 0:
+        raise InvalidState(f"loan {loan.id} owes nothing: there is nothing to pay off")
+    return quote
+
+
+def repay_or_settle(
+    ctx: UnitOfWork, loan_id: str, amount: Money | None, *, payer: str | None = None
+) -> PaymentRecord:
+    """``platform.loans.repay``: :func:`lendkit.ops.repayment.repay`, except that an amount
+    equal to the loan's payoff today (``loans.payoff``) while installments are not yet due
+    settles the loan: :func:`settle` with the interest accrued to date and the prepayment fee,
+    so that paying the quoted payoff closes the loan to zero."""
+    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    if (
+        amount is not None
+        and amount.currency == loan.currency
+        and loan.method != OPEN_ENDED
+        and loan.state in S.OPEN_LOAN_STATES
+        and any(r.due_date > ctx.today for r in installment_rows(ctx, loan_id, unpaid=True))
+    ):
+        quote = payoff_quote(ctx, loan)
+        if amount.minor == quote.total:
+            source = None
+            if payer is not None and payer != loan.borrower_id:
+                require_party(ctx, payer, verified=True, action=f"pay loan {loan_id}")
+                source = ctx.party_account(payer, loan.currency)
+            return settle(ctx, loan_id, source, fee=Money.from_minor(quote.fee, loan.currency))
+    return repay(ctx, loan_id, amount, payer=payer)
 
 
 def _fee(fee: object, currency: str) -> int:

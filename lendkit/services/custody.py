@@ -24,8 +24,9 @@ from lendkit.core.errors import InvalidState
 from lendkit.core.inputs import check_date, check_id, check_text, parse_amount
 from lendkit.core.money import Money
 from lendkit.core.records import Balance, HoldRecord, Movement
+from lendkit.core.servicing import HistoryLine, Page, check_limit
 from lendkit.ops import custody as ops
-from lendkit.ops import holds, reconciliation
+from lendkit.ops import holds, reconciliation, servicing
 from lendkit.ops.custody import CustodyGateway, EmbeddedGateway, movement_id_for
 from lendkit.ops.reconciliation import Difference, Reconciliation, StatementLine
 from lendkit.uow import OwnRunner, UnitOfWork, check_key
@@ -159,6 +160,32 @@ class CustodyService:
         """A party's available and frozen balances."""
         party_id = check_id(party_id, "party")
         return self._p.runner.run("custody.balance", lambda tx: holds.balance(tx, party_id))
+
+    def history(
+        self,
+        party_id: str,
+        since: object = None,
+        until: object = None,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[HistoryLine]:
+        """Every movement of the party's custody accounts from ``since`` through ``until``
+        (dates, UTC, inclusive; default: all), oldest first, a page at a time (``after``: the
+        previous page's ``next``): a description (deposit, bid hold, hold released,
+        disbursement, repayment received with the loan, fee, withdrawal...), the changes of
+        its available and frozen balances and both balances after it, from the ledger."""
+        party_id = check_id(party_id, "party")
+        start = None if since is None else check_date(since, "history since")
+        end = None if until is None else check_date(until, "history until")
+        after = None if after is None else check_id(after, "page cursor")
+        limit = check_limit(limit)
+        return self._p.runner.run(
+            "custody.history",
+            lambda tx: servicing.history(
+                tx, party_id, since=start, until=end, after=after, limit=limit
+            ),
+        )
 
     def hold(self, hold_id: str) -> HoldRecord:
         """One hold by id."""

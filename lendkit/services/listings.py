@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING
 
 from lendkit.core import states as S
@@ -14,8 +15,9 @@ from lendkit.core.inputs import (
     check_text,
 )
 from lendkit.core.records import ListingRecord
+from lendkit.core.servicing import BorrowerCost, Page, check_limit
 from lendkit.ops import listings as ops
-from lendkit.ops.records import load_listing
+from lendkit.ops import servicing
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -64,7 +66,7 @@ class ListingsService:
         )
         return self._p.runner.run(
             "listings.apply",
-            lambda tx: ops.apply(tx, application),
+            lambda tx: servicing.apply_priced(tx, application),
             key=key,
             payload=application.payload(),
             result_type=ListingRecord,
@@ -154,9 +156,42 @@ class ListingsService:
     def get(self, listing_id: str) -> ListingRecord:
         """One listing."""
         listing_id = check_id(listing_id, "listing")
-        return self._p.runner.run("listings.get", lambda tx: load_listing(tx, listing_id))
+        return self._p.runner.run("listings.get", lambda tx: servicing.listing(tx, listing_id))
 
-    def find(self, state: str | None = None) -> list[ListingRecord]:
+    def cost(self, listing_id: str) -> BorrowerCost | None:
+        """What the listing costs its borrower, every fee included: the nominal rate, the fees,
+        the net proceeds and the annual percentage rate (IRR of the net proceeds against the
+        schedule); ``None`` when it cannot be known yet (open-ended, no rate)."""
+        listing_id = check_id(listing_id, "listing")
+        return self._p.runner.run(
+            "listings.cost", lambda tx: servicing.listing_cost(tx, listing_id)
+        )
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        product: str | None = None,
+        borrower_id: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[ListingRecord]:
+        """Listings, oldest first, a page at a time (``after``: the previous page's ``next``),
+        by state, product and borrower, each with its borrower's APR."""
+        if state is not None:
+            state = check_choice(state, "listing state", tuple(S.LISTING_TRANSITIONS))
+        product = None if product is None else check_id(product, "product")
+        borrower_id = None if borrower_id is None else check_id(borrower_id, "borrower")
+        after = None if after is None else check_id(after, "page cursor")
+        limit = check_limit(limit)
+        return self._p.runner.run(
+            "listings.page",
+            lambda tx: servicing.list_listings(
+                tx, state=state, product=product, borrower_id=borrower_id, after=after, limit=limit
+            ),
+        )
+
+    def find(self, state: str | None = None) -> builtins.list[ListingRecord]:
         """Listings, optionally in one state, oldest first."""
         if state is not None:
             state = check_choice(state, "listing state", tuple(S.LISTING_TRANSITIONS))

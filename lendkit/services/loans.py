@@ -10,12 +10,14 @@ one transaction, so a crash pays nobody half and a rerun pays nobody twice.
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any
 
 from lendkit.core import states as S
 from lendkit.core.inputs import (
     MAX_REVIEWER_LENGTH,
     check_choice,
+    check_date,
     check_id,
     check_text,
     parse_amount,
@@ -29,7 +31,16 @@ from lendkit.core.records import (
 from lendkit.core.schedule import (
     Schedule,
 )
-from lendkit.ops import open_ended
+from lendkit.core.servicing import (
+    BUCKETS,
+    ClaimRecord,
+    LoanLine,
+    LoanStatus,
+    Page,
+    Payoff,
+    check_limit,
+)
+from lendkit.ops import open_ended, servicing
 from lendkit.ops.disbursement import disburse
 from lendkit.ops.loans import (
     find_loans,
@@ -40,7 +51,8 @@ from lendkit.ops.loans import (
     position,
 )
 from lendkit.ops.prepayment import PREPAY_MODES, prepay
-from lendkit.ops.repayment import repay, repay_principal, write_off
+from lendkit.ops.repayment import repay_principal, write_off
+from lendkit.ops.settlement import repay_or_settle
 from lendkit.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -83,7 +95,9 @@ class LoansService:
         party paying for the borrower: an acceptor bank, a core enterprise, a lessee...).
 
         Without ``amount``: the next unpaid installment in full (also before its due date, no fee).
-        With ``amount``: applied to unpaid installments oldest first, each by the allocation order.
+        With ``amount``: applied to unpaid installments oldest first, each by the allocation order;
+        exactly :meth:`payoff`'s total today settles the loan (as :meth:`settle`, with the
+        prepayment fee the payoff names).
         Investors are paid exactly as when the borrower pays; the payment record names the payer.
         """
         loan_id = check_id(loan_id, "loan")
@@ -93,7 +107,7 @@ class LoansService:
         )
 
         def run(tx: UnitOfWork) -> PaymentRecord:
-            return repay(tx, loan_id, money, payer=payer)
+            return repay_or_settle(tx, loan_id, money, payer=payer)
 
         return self._p.runner.run(
             "loans.repay",
@@ -242,7 +256,60 @@ class LoansService:
 
         return self._p.runner.run("loans.agreements", lambda tx: loan_agreements(tx, loan_id))
 
-    def find(self, state: str | None = None) -> list[LoanRecord]:
+    def status(self, loan_id: str, as_of: object = None) -> LoanStatus:
+        """Where loan ``loan_id`` stands on ``as_of`` (a date, default today): state, days past
+        due and aging bucket (current, M1 1-30, M2 31-60, M3 61-90, M3+), each installment (due,
+        paid, covered by third parties, penalty accrued, owed), what is due today, the next due
+        date and amount, every payment with its payer and fee."""
+        loan_id = check_id(loan_id, "loan")
+        day = None if as_of is None else check_date(as_of, "status date")
+        return self._p.runner.run(
+            "loans.status", lambda tx: servicing.loan_status(tx, loan_id, day)
+        )
+
+    def payoff(self, loan_id: str, on: object = None) -> Payoff:
+        """The exact amount that settles loan ``loan_id`` on ``on`` (a date, default today),
+        itemised: the due installments with their penalty, the remaining principal, the
+        interest to that date on the product's day-count basis and the prepayment fee.
+        :meth:`repay` of exactly ``.total`` on that date settles the loan to zero."""
+        loan_id = check_id(loan_id, "loan")
+        day = None if on is None else check_date(on, "payoff date")
+        return self._p.runner.run(
+            "loans.payoff", lambda tx: servicing.loan_payoff(tx, loan_id, day)
+        )
+
+    def claims(self, loan_id: str) -> list[ClaimRecord]:
+        """What third parties covered on loan ``loan_id`` (代偿), per installment, and what
+        each recovered (追偿), oldest first."""
+        loan_id = check_id(loan_id, "loan")
+        return self._p.runner.run("loans.claims", lambda tx: servicing.loan_claims(tx, loan_id))
+
+    def list(
+        self,
+        *,
+        borrower_id: str | None = None,
+        state: str | None = None,
+        bucket: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[LoanLine]:
+        """Loans, oldest first, a page at a time (``after``: the previous page's ``next``), by
+        borrower, state and aging bucket, each with its days past due."""
+        borrower_id = None if borrower_id is None else check_id(borrower_id, "borrower")
+        if state is not None:
+            state = check_choice(state, "loan state", tuple(S.LOAN_TRANSITIONS))
+        if bucket is not None:
+            bucket = check_choice(bucket, "aging bucket", BUCKETS)
+        after = None if after is None else check_id(after, "page cursor")
+        limit = check_limit(limit)
+        return self._p.runner.run(
+            "loans.list",
+            lambda tx: servicing.list_loans(
+                tx, borrower_id=borrower_id, state=state, bucket=bucket, after=after, limit=limit
+            ),
+        )
+
+    def find(self, state: str | None = None) -> builtins.list[LoanRecord]:
         """Loans (without positions), optionally in one state."""
 
         if state is not None:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 from lendkit.core.config import GRADES
 from lendkit.core.errors import InvalidValue
-from lendkit.core.inputs import check_choice, check_id, check_text
+from lendkit.core.inputs import check_bool, check_choice, check_id, check_text
 from lendkit.core.records import CreditAssessment, PartyRecord
+from lendkit.core.servicing import Page, check_limit
 from lendkit.ops import parties as ops
+from lendkit.ops import servicing
 
 if TYPE_CHECKING:
     from lendkit.platform import Platform
@@ -60,6 +62,29 @@ class PartiesService:
             key=key,
             payload=[party_id],
             result_type=PartyRecord,
+        )
+
+    def list(
+        self,
+        *,
+        kind: str | None = None,
+        verified: bool | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[PartyRecord]:
+        """Parties, oldest first, a page at a time (``after``: the previous page's ``next``),
+        optionally of one kind and verified (every required check passed) or not."""
+        if kind is not None:
+            kind = check_choice(kind, "party kind", ops.KINDS)
+        if verified is not None:
+            verified = check_bool(verified, "verified")
+        after = None if after is None else check_id(after, "page cursor")
+        limit = check_limit(limit)
+        return self._p.runner.run(
+            "parties.list",
+            lambda tx: servicing.list_parties(
+                tx, kind=kind, verified=verified, after=after, limit=limit
+            ),
         )
 
     def get(self, party_id: str) -> PartyRecord:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from lendkit.core.inputs import check_id
 from lendkit.core.money import Money
 from lendkit.core.records import Disclosure, Receipt
+from lendkit.core.servicing import Portfolio
 from lendkit.ops import reports as ops
+from lendkit.ops import servicing
 from lendkit.ops.reports import BAD_DEBT_RATE, OVERDUE_RATE, PlatformTotals
 
 if TYPE_CHECKING:
@@ -38,6 +40,15 @@ class ReportsService:
         return self._p.runner.run(
             "reports.position_history",
             lambda tx: ops.position_history(tx, loan_id, investor_id),
+        )
+
+    def portfolio(self, investor_id: str) -> Portfolio:
+        """An investor's positions across loans (outstanding, received, covered by third
+        parties, expected), cash available and frozen, open bids, and realised and expected
+        yield (annual XIRR of its dated cash flows, net of fees)."""
+        investor_id = check_id(investor_id, "investor")
+        return self._p.runner.run(
+            "reports.portfolio", lambda tx: servicing.portfolio(tx, investor_id)
         )
 
     def disclosure(self) -> list[Disclosure]:

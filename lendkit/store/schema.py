@@ -10,12 +10,12 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, delete, insert, inspect, select
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 
 from lendkit.core.errors import PluginsMismatch
 from lendkit.migrations import PluginSchema
 from lendkit.store.ledger import init_head
-from lendkit.store.tables import meta
+from lendkit.store.tables import meta, parties
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "lendkit_alembic_version"
@@ -87,6 +87,13 @@ def upgrade(
 
 
 # -- the plugins a database remembers -------------------------------------------------------------
+
+
+def party_count(conn: Connection) -> int:
+    """Parties in the database (0 when it has no lendkit schema yet): whether it is empty."""
+    if not inspect(conn).has_table(parties.name):
+        return 0
+    return int(conn.execute(select(func.count()).select_from(parties)).scalar_one())
 
 
 def remembered_plugins(conn: Connection) -> list[str] | None:

@@ -43,6 +43,13 @@ def database_commands() -> list[tuple[str, ...]]:
     return [path for path, _ in leaf_commands() if path[0] not in NO_DATABASE]
 
 
+def required_arguments(path: tuple[str, ...]) -> list[str]:
+    """A placeholder for each required argument of the command (an id, an amount): the
+    database is opened before any of them is looked at."""
+    command = dict(leaf_commands())[path]
+    return ["x" for p in command.params if isinstance(p, click.Argument) and p.required]
+
+
 def invoke(path: tuple[str, ...], url: str, how: str, *extra: str) -> Result:
     if how == "before":
         args, env = ["--db", url, *path, *extra], {}
@@ -71,7 +78,7 @@ def test_every_database_command_uses_the_url_given(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LENDKIT_DATABASE_URL", raising=False)
-    result = invoke(path, UNREACHABLE, how, *CHECKS[path][0])
+    result = invoke(path, UNREACHABLE, how, *required_arguments(path))
     assert result.exit_code == 2, (result.output, result.exception)
     assert "lendkit_marker_db" in result.stderr, result.stderr
     assert "Traceback" not in result.output
@@ -104,6 +111,27 @@ CHECKS: dict[tuple[str, ...], tuple[list[str], Callable[[Result], bool]]] = {
         lambda r: r.exit_code == 2 and "transfer 'trf_x' does not exist" in r.stderr,
     ),
     ("market", "list"): (["--json"], lambda r: r.exit_code == 0 and r.stdout == "[]\n"),
+    # the operations commands: a list shows this database's rows, an unknown id is looked up
+    # in it (and refused), so the URL given was opened and no default database was made
+    ("party", "list"): (["--json"], lambda r: r.exit_code == 0 and '"Alice"' in r.stdout),
+    ("listing", "list"): (["--json"], lambda r: r.exit_code == 0 and '"items": []' in r.stdout),
+    ("loan", "list"): (["--json"], lambda r: r.exit_code == 0 and '"items": []' in r.stdout),
+    **{
+        path: ([ident, *more], lambda r, i=ident: r.exit_code == 2 and i in r.stderr)
+        for path, ident, more in [
+            (("party", "show"), "pty_none", []),
+            (("listing", "show"), "lst_none", []),
+            (("listing", "approve"), "lst_none", []),
+            (("listing", "publish"), "lst_none", []),
+            (("loan", "show"), "loan_none", []),
+            (("loan", "payoff"), "loan_none", []),
+            (("deposit",), "pty_none", ["1"]),
+            (("withdraw",), "pty_none", ["1"]),
+            (("disburse",), "lst_none", []),
+            (("custody", "history"), "pty_none", []),
+            (("portfolio",), "pty_none", []),
+        ]
+    },
 }
 
 

@@ -48,7 +48,10 @@ class Proceeds:
     def lendkit_disbursement_deductions(
         self, ctx: Any, listing: Any, principal: Money, service_fee: Money
     ) -> list[Deduction]:
-        self.fees_seen.append((listing.product, principal, service_fee))
+        # recorded once the disbursement commits: a quote of the borrower's APR (listings.apply,
+        # listings.get) asks this hook too, in a savepoint that is rolled back
+        seen = (listing.product, principal, service_fee)
+        ctx.after_commit(lambda: self.fees_seen.append(seen))
         if listing.product != "lease":
             return []
         fees = ctx.account("proceeds", "fees", "revenue", listing.amount.currency)

@@ -63,6 +63,12 @@ FIELD = {
     "shard": "shard",
     "payer": "payer",
     "interest": "interest",
+    "after": "page cursor",
+    "bucket": "bucket",
+    "as_of": "status date",
+    "on": "payoff date",
+    "since": "history since",
+    "until": "history until",
 }
 
 
@@ -127,6 +133,12 @@ def _valid_arguments(p: lendkit.Platform) -> dict[str, Any]:
         "run_date": date(2026, 1, 1),
         "day": date(2026, 1, 1),
         "statement": [],
+        "after": "a-cursor",
+        "bucket": "M1",
+        "as_of": date(2026, 1, 1),
+        "on": date(2026, 1, 1),
+        "since": date(2026, 1, 1),
+        "until": date(2026, 1, 1),
     }
 
 

@@ -103,6 +103,25 @@ def asset_pledges(platform: Platform, listing_or_loan_id: str) -> list[Pledge]:
     return platform.command("collateral.asset_pledges", run)
 
 
+def pledges_of(platform: Platform, owner_id: str) -> list[Pledge]:
+    """Every pledge of the assets ``owner_id`` owns (a borrower or a third party securing a
+    loan), oldest first, whatever its state."""
+    owner_id = check_id(owner_id, "owner id")
+
+    def run(ctx: HookContext) -> list[Pledge]:
+        caps = collateral_caps(ctx)
+        owned = select(assets.c.id).where(assets.c.owner_id == owner_id)
+        stmt = (
+            select(pledges, assets.c.kind, assets.c.appraised_value, assets.c.currency)
+            .join(assets, assets.c.id == pledges.c.asset_id)
+            .where(pledges.c.asset_id.in_(owned))
+            .order_by(pledges.c.created_at, pledges.c.id)
+        )
+        return [pledge_record(r, caps) for r in ctx.conn.execute(stmt)]
+
+    return platform.command("collateral.pledges_of", run)
+
+
 def register_asset(
     platform: Platform,
     kind: str,

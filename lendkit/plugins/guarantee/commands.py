@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
@@ -26,6 +26,7 @@ from lendkit.core.money import Money, parse_rate
 from lendkit.core.records import (
     ListingRecord,
 )
+from lendkit.core.servicing import Page, check_limit
 from lendkit.plugins.guarantee.records import (
     ACTIVE,
     COMMITTED,
@@ -733,6 +734,42 @@ def guarantee_of(platform: lendkit.Platform, listing_or_loan_id: str) -> Guarant
         return guarantee_record(row, ctx.currency)
 
     return platform.command("guarantee.guarantee_of", run)
+
+
+def guarantees_by(
+    platform: lendkit.Platform,
+    guarantor_id: str,
+    *,
+    state: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> Page[Guarantee]:
+    """The guarantees of one guarantor (optionally in one ``state``), oldest first, a page at
+    a time: ``after`` is the previous page's ``next`` (a listing id)."""
+    guarantor_id = check_id(guarantor_id, "guarantor id")
+    after = None if after is None else check_id(after, "page cursor")
+    limit = check_limit(limit)
+    g = guarantees.c
+
+    def run(ctx: HookContext) -> Page[Guarantee]:
+        guarantor_row(ctx.conn, guarantor_id)
+        stmt = select(guarantees).where(g.guarantor_id == guarantor_id)
+        if state is not None:
+            stmt = stmt.where(g.state == state)
+        if after is not None:
+            mark = ctx.conn.execute(
+                select(g.created_at).where(g.listing_id == after, g.guarantor_id == guarantor_id)
+            ).scalar()
+            if mark is None:
+                raise InvalidValue(f"page cursor {after!r} is not a guarantee of {guarantor_id}")
+            stmt = stmt.where(
+                or_(g.created_at > mark, and_(g.created_at == mark, g.listing_id > after))
+            )
+        rows = ctx.conn.execute(stmt.order_by(g.created_at, g.listing_id).limit(limit + 1)).all()
+        items = tuple(guarantee_record(r, ctx.currency) for r in rows[:limit])
+        return Page(items, rows[limit - 1].listing_id if len(rows) > limit else None)
+
+    return platform.command("guarantee.guarantees_by", run)
 
 
 def compensations(

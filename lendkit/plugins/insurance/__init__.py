@@ -91,6 +91,7 @@ from lendkit.plugins.insurance.commands import (
     Platform,
     claim_account_loss,
     claim_asset_loss,
+    claims_of,
     fund_insurer,
     get_insurer,
     get_policy,
@@ -98,6 +99,7 @@ from lendkit.plugins.insurance.commands import (
     insure_asset,
     insure_loan,
     insure_platform,
+    policies_of,
     register_insurer,
     reimburse,
     yield_effect,
@@ -125,6 +127,7 @@ from lendkit.plugins.insurance.records import (
     PLUGIN,
     Insurer,
     Policy,
+    PolicyClaim,
     YieldEffect,
 )
 from lendkit.plugins.insurance.tables import metadata
@@ -132,9 +135,11 @@ from lendkit.plugins.insurance.tables import metadata
 __all__ = [
     "Insurer",
     "Policy",
+    "PolicyClaim",
     "YieldEffect",
     "claim_account_loss",
     "claim_asset_loss",
+    "claims_of",
     "fund_insurer",
     "get_insurer",
     "get_policy",
@@ -142,6 +147,7 @@ __all__ = [
     "insure_asset",
     "insure_loan",
     "insure_platform",
+    "policies_of",
     "register_insurer",
     "reimburse",
     "yield_effect",

@@ -7,7 +7,7 @@ import contextlib
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
@@ -39,6 +39,7 @@ from lendkit.plugins.insurance.records import (
     PENDING,
     Insurer,
     Policy,
+    PolicyClaim,
     YieldEffect,
 )
 from lendkit.plugins.insurance.rules import (
@@ -96,6 +97,48 @@ def get_policy(platform: Platform, policy_id: str) -> Policy:
         "insurance.get_policy",
         lambda ctx: policy_record(policy_row(ctx.conn, policy_id), ctx.currency),
     )
+
+
+def policies_of(platform: Platform, loan_id: str) -> list[Policy]:
+    """Every policy on loan ``loan_id`` (or on the listing it came from), oldest first,
+    whatever its state; platform-wide policies are not listed (they cover every loan)."""
+    loan_id = check_id(loan_id, "loan id")
+
+    def run(ctx: HookContext) -> list[Policy]:
+        loan = ctx.loan(loan_id)
+        rows = ctx.conn.execute(
+            select(policies)
+            .where(or_(policies.c.loan_id == loan_id, policies.c.listing_id == loan.listing_id))
+            .order_by(policies.c.created_at, policies.c.id)
+        ).all()
+        return [policy_record(r, ctx.currency) for r in rows]
+
+    return platform.command("insurance.policies_of", run)
+
+
+def claims_of(platform: Platform, loan_id: str) -> list[PolicyClaim]:
+    """Every claim insurers paid on loan ``loan_id`` (理赔), in order: per installment or at
+    default, and which policy paid it."""
+    loan_id = check_id(loan_id, "loan id")
+
+    def run(ctx: HookContext) -> list[PolicyClaim]:
+        ctx.loan(loan_id)  # NotFound for an unknown loan
+        rows = ctx.conn.execute(
+            select(claims).where(claims.c.loan_id == loan_id).order_by(claims.c.id)
+        ).all()
+        return [
+            PolicyClaim(
+                r.policy_id,
+                r.loan_id,
+                r.period,
+                r.reason,
+                Money.from_minor(r.amount, ctx.currency),
+                r.paid_on,
+            )
+            for r in rows
+        ]
+
+    return platform.command("insurance.claims_of", run)
 
 
 def register_insurer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from attrs import frozen
@@ -49,6 +50,19 @@ class Policy:
     trigger_days: int | None
     claims_paid: Money
     state: str
+
+
+@frozen
+class PolicyClaim:
+    """A payment under a policy (理赔): on a loan's installment (``period``), at default
+    (``period`` None), or for an asset or account loss (``loan_id`` None)."""
+
+    policy_id: str
+    loan_id: str | None
+    period: int | None
+    reason: str
+    amount: Money
+    paid_on: date
 
 
 @frozen
