@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Final
 
-from lendkit.core.errors import InvalidValue
+from lendkit.core.errors import NoYield
 from lendkit.core.money import Money, to_decimal
 
 __all__ = ["RATE_PLACES", "NoYield", "irr", "xirr"]
@@ -30,10 +30,6 @@ _CONTEXT: Final = decimal.Context(prec=40, rounding=decimal.ROUND_HALF_EVEN)
 _LOWEST: Final = Decimal("-0.999999")  # a rate of -100% or below has no discount factor
 _HIGHEST: Final = Decimal(1_000_000)
 _STEPS: Final = 200  # bisection halves the bracket: 2**-200 of a million is far below 1e-10
-
-
-class NoYield(InvalidValue):
-    """The cash flows have no rate of return (no sign change, or none inside the solver's range)."""
 
 
 def _amount(value: Money | Decimal | int | str) -> Decimal:
