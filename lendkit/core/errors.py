@@ -116,3 +116,8 @@ class WrongType(InvalidValue, TypeError):
     It is a ``TypeError`` (floats are refused as a type error, as Python's own APIs do) and a
     ``LendkitError``, so the CLI and integrators catching ``LendkitError`` report it cleanly.
     """
+
+
+class NoYield(InvalidValue):
+    """Cash flows with no rate of return (no sign change, or none inside the solver's range):
+    ``lendkit.core.yields.xirr`` / ``irr``."""

@@ -499,3 +499,32 @@ def test_a_cover_after_the_transfer_pays_the_holder_and_recoveries_the_payer(
     assert abs(gain.minor - payment.penalty.minor / 2) < 1
     assert payment.principal + payment.interest == paid.principal + paid.interest
     assert p.verify().ok
+
+
+class _LockedProduct:
+    """A plugin offering a product whose loans never change hands."""
+
+    @lendkit.hookimpl
+    def lendkit_register_products(self) -> list[Any]:
+        return [lendkit.Product(name="locked", plugin="locked", transferable=False)]
+
+
+def test_a_product_that_is_not_transferable_is_refused(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock, db_url: str
+) -> None:
+    p = make_platform(plugins=["online", _LockedProduct()], config={"transfer_min_holding_days": 0})
+    borrower, a = _party(p, "borrower"), _party(p, "A", "1000")
+    listing = p.listings.apply(
+        borrower, amount="1000", annual_rate="12%", months=6, product="locked"
+    )
+    p.listings.approve(listing.id, grade="B")
+    p.listings.publish(listing.id)
+    p.bidding.bid(listing.id, a, "1000")
+    loan = p.loans.disburse(listing.id).id
+    clock.set(_at(date(2026, 1, 10)))  # current, 22 days before the first due date
+    _refused(
+        db_url,
+        lambda: p.market.offer(loan, a, "100"),
+        InvalidState,
+        r"refused: loan \S+ is a locked loan: that product is not transferable$",
+    )
