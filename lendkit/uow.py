@@ -164,6 +164,9 @@ class UnitOfWork:
         self.now: datetime = env.clock() if now is None else now
         self._business_date = business_date
         self._after: list[Callable[[], None]] = [] if after is None else after
+        #: payments booked while close of business defers ``lendkit_repayments_received`` to the
+        #: end of its chunk (``None``: delivered at once; see ``lendkit.ops.repayment``)
+        self.deferred_repayments: list[PaymentRecord] | None = None
 
     def on(self, business_date: date) -> UnitOfWork:
         """This unit of work seen on ``business_date`` (close of business for a past date): same
@@ -274,12 +277,16 @@ class UnitOfWork:
         """Run the block in a SAVEPOINT: an exception rolls back only the block's writes (and
         drops the after-commit callbacks it registered), then propagates."""
         registered = len(self._after)
+        deferred = self.deferred_repayments
+        booked = None if deferred is None else len(deferred)
         nested = self.conn.begin_nested()
         try:
             yield
         except BaseException:
             nested.rollback()
             del self._after[registered:]
+            if deferred is not None:
+                del deferred[booked:]  # the payments the block booked were rolled back
             raise
         nested.commit()
 

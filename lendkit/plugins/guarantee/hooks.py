@@ -17,9 +17,9 @@ from lendkit.core.records import (
     Disclosure,
     ListingRecord,
     LoanRecord,
-    PaymentRecord,
     PluginSettings,
     Product,
+    Repayment,
 )
 from lendkit.plugins.guarantee.commands import (
     deposit_accounts,
@@ -156,20 +156,29 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 
 
 @lendkit.hookimpl
-def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
-    """Follow the loan's outstanding principal and release the deposit frozen above
-    ``deposit_rate x outstanding``."""
-    row = row_for_loan(ctx.conn, loan.id)
-    if row is None or row.state != ACTIVE:
-        return
-    g = guarantor_row(ctx.conn, row.guarantor_id)
-    outstanding = loan.outstanding_principal.minor
-    frozen_left = release_frozen(ctx, g, row, rate_of(outstanding, Decimal(row.deposit_rate)))
-    ctx.conn.execute(
-        update(guarantees)
-        .where(guarantees.c.loan_id == loan.id)
-        .values(outstanding=outstanding, frozen=frozen_left)
-    )
+def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+    """Follow each guaranteed loan's outstanding principal and release the deposit frozen above
+    ``deposit_rate x outstanding`` (one read for the whole batch: only guaranteed loans cost)."""
+    outstanding = {r.loan_id: r.outstanding_principal.minor for r in repayments}
+    ids = sorted(outstanding)
+    rows = [
+        row
+        for start in range(0, len(ids), 500)
+        for row in ctx.conn.execute(
+            select(guarantees)
+            .where(guarantees.c.loan_id.in_(ids[start : start + 500]), guarantees.c.state == ACTIVE)
+            .order_by(guarantees.c.loan_id)
+        )
+    ]
+    for row in rows:
+        g = guarantor_row(ctx.conn, row.guarantor_id)
+        left = outstanding[row.loan_id]
+        frozen_left = release_frozen(ctx, g, row, rate_of(left, Decimal(row.deposit_rate)))
+        ctx.conn.execute(
+            update(guarantees)
+            .where(guarantees.c.loan_id == row.loan_id)
+            .values(outstanding=left, frozen=frozen_left)
+        )
 
 
 @lendkit.hookimpl

@@ -19,7 +19,7 @@ from lendkit.core.records import (
     Disclosure,
     ListingRecord,
     LoanRecord,
-    PaymentRecord,
+    Repayment,
 )
 from lendkit.plugins.insurance.commands import (
     end,
@@ -145,16 +145,29 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
 
 
 @lendkit.hookimpl
-def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
-    """Withhold investor-paid premiums from the interest the investors have received so far."""
-    rows = ctx.conn.execute(
-        select(policies).where(
-            policies.c.loan_id == loan.id,
-            policies.c.payer == "investors",
-            policies.c.premium_collected < policies.c.premium,
-        )
-    ).all()
-    if not rows or not loan.positions:
+def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+    """Withhold investor-paid premiums from the interest the investors have received so far:
+    one read finds the batch's loans with premiums still to collect; only those are loaded."""
+    ids = sorted({r.loan_id for r in repayments})
+    owing: dict[str, list[Any]] = {}
+    for start in range(0, len(ids), 500):
+        for row in ctx.conn.execute(
+            select(policies)
+            .where(
+                policies.c.loan_id.in_(ids[start : start + 500]),
+                policies.c.payer == "investors",
+                policies.c.premium_collected < policies.c.premium,
+            )
+            .order_by(policies.c.loan_id, policies.c.created_at, policies.c.id)
+        ):
+            owing.setdefault(row.loan_id, []).append(row)
+    for loan_id in sorted(owing):
+        _withhold_premiums(ctx, ctx.loan(loan_id), owing[loan_id])
+
+
+def _withhold_premiums(ctx: HookContext, loan: LoanRecord, rows: Sequence[Any]) -> None:
+    """Take what investor-paid premiums ``rows`` are due of the interest received so far."""
+    if not loan.positions:
         return
     cur = loan.principal.currency
     received = sum(p.received_interest.minor + p.fees_paid.minor for p in loan.positions)
