@@ -70,6 +70,11 @@ class CobRunning(InvalidState):
     """Close of business for the date and shard is running in another process; nothing changed."""
 
 
+class CobWorkersFailed(InvalidState):
+    """Some close-of-business worker processes failed; what the others and the failed ones
+    committed stands (each chunk commits with its loans' markers): run the same command again."""
+
+
 class HoldResolved(InvalidState):
     """A hold was already posted, voided or expired; it resolves exactly once."""
 

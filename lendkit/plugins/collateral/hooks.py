@@ -88,24 +88,27 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 @lendkit.hookimpl
 def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
     """Track the secured exposure (the loan's outstanding principal) for LTV disclosure: one
-    read finds the batch's secured loans, one statement updates their live pledges."""
+    read finds the batch's live pledges, one statement updates them."""
     outstanding = {r.loan_id: r.outstanding_principal.minor for r in repayments}
     ids = sorted(outstanding)
-    secured = {
-        loan_id
+    live = [
+        row
         for start in range(0, len(ids), 500)
-        for loan_id in ctx.conn.execute(
-            select(pledges.c.loan_id).where(
+        for row in ctx.conn.execute(
+            select(pledges.c.id, pledges.c.loan_id).where(
                 pledges.c.loan_id.in_(ids[start : start + 500]), pledges.c.state.in_(LIVE)
             )
-        ).scalars()
-    }
-    if secured:
+        )
+    ]
+    if live:
         ctx.conn.execute(
             update(pledges)
-            .where(pledges.c.loan_id == bindparam("lid"), pledges.c.state.in_(LIVE))
+            .where(pledges.c.id == bindparam("pid"))
             .values(exposure=bindparam("out")),
-            [{"lid": loan_id, "out": outstanding[loan_id]} for loan_id in sorted(secured)],
+            [
+                {"pid": row.id, "out": outstanding[row.loan_id]}
+                for row in sorted(live, key=lambda row: row.id)
+            ],
         )
 
 
