@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,8 @@ from lendkit.bench.cob import _investor_pool, _run_date
 from lendkit.bench.common import Database, Result, Sizes, rate, ratio, rounded
 from lendkit.platform import Platform
 from lendkit.plugins import guarantee, insurance
-from lendkit.store.tables import installments, loans
+from lendkit.store.db import create_nullpool_engine
+from lendkit.store.tables import cob_runs, installments, loans
 
 #: every builtin plugin, as a platform that offers every business model enables them
 ALL_PLUGINS = ["online", "guarantee", "reserve", "insurance", "collateral", "bills", "supplychain"]
@@ -345,6 +346,24 @@ def run_mixed_book(db: Database, sizes: Sizes) -> Result:
     )
 
 
+def _cob_span(url: str, day: date) -> tuple[float, float]:
+    """The slowest shard's own seconds (start to finish, as the run records them), and the
+    seconds from the first shard's start to the last one's finish."""
+    engine = create_nullpool_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(cob_runs.c.started_at, cob_runs.c.finished_at).where(
+                    cob_runs.c.run_date == day
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    slowest = max((r.finished_at - r.started_at).total_seconds() for r in rows)
+    span = max(r.finished_at for r in rows) - min(r.started_at for r in rows)
+    return float(slowest), float(span.total_seconds())
+
+
 def run_workers(db: Database, sizes: Sizes) -> Result:
     """``lendkit cob --workers 2`` vs ``--workers 1`` on the same book (PostgreSQL only)."""
     name = "cob-2-workers-vs-1"
@@ -363,6 +382,8 @@ def run_workers(db: Database, sizes: Sizes) -> Result:
         )
     n, m = sizes.cob_loans * 2, sizes.cob_investors
     timings: dict[int, float] = {}
+    wall: dict[int, float] = {}
+    spans: dict[int, float] = {}
     dist: dict[int, int] = {}
     for workers in (1, 2):
         url = db.fresh(f"cob-workers-{workers}")
@@ -395,10 +416,11 @@ def run_workers(db: Database, sizes: Sizes) -> Result:
             text=True,
             check=False,
         )
-        timings[workers] = time.perf_counter() - t
+        wall[workers] = time.perf_counter() - t
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"lendkit cob --workers {workers} failed: {tail}")
+        timings[workers], spans[workers] = _cob_span(url, day)
         dist[workers] = n * m
     two, one = rate(dist[2], timings[2]), rate(dist[1], timings[1])
     return Result(
@@ -415,8 +437,13 @@ def run_workers(db: Database, sizes: Sizes) -> Result:
             "loans": n,
             "investors_per_loan": m,
             "seconds": {str(k): round(v, 2) for k, v in timings.items()},
-            "how": "wall clock of the `lendkit cob` process (start-up included), each on a fresh"
-            " book",
+            "first_start_to_last_finish_seconds": {str(k): round(v, 2) for k, v in spans.items()},
+            "wall_seconds_with_startup": {str(k): round(v, 2) for k, v in wall.items()},
+            "how": "`lendkit cob --workers N` on a fresh book each; timed by the slowest shard's"
+            " own start to finish as the run records them (lendkit_cob_runs): the processes'"
+            " start-up (imports, opening the platform) and its skew between the workers are left"
+            " out; the span from the first start to the last finish and the wall clock with"
+            " start-up are kept alongside",
             "durability": db.label,
         },
     )
