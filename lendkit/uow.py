@@ -386,6 +386,21 @@ class UnitOfWork:
             raise Forbidden(f"{kind} {reference}: {problem}")
         return self.post(kind, reference, minor)
 
+    def transfer_many(
+        self, kind: str, movements: Sequence[tuple[str, Sequence[tuple[AccountRef, Money]]]]
+    ) -> list[int]:
+        """Several plugin movements of ``kind`` (``(reference, legs)`` each), each checked as
+        ``transfer`` checks one and booked in order, as many ``transfer`` calls would, in a few
+        statements. See ``HookContext.transfer_many``."""
+        entries = []
+        for reference, legs in movements:
+            minor = [Leg(account, money.minor) for account, money in legs]
+            problem = plugin_movement_violation(minor)
+            if problem:
+                raise Forbidden(f"{kind} {reference}: {problem}")
+            entries.append(store_ledger.NewEntry(kind, reference, minor))
+        return self.post_many(entries)
+
     def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
         """Book one balanced entry from minor-unit legs."""
         return store_ledger.append_entry(

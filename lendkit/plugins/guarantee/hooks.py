@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
+from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import (
     Claim,
@@ -158,7 +159,8 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 @lendkit.hookimpl
 def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
     """Follow each guaranteed loan's outstanding principal and release the deposit frozen above
-    ``deposit_rate x outstanding`` (one read for the whole batch: only guaranteed loans cost)."""
+    ``deposit_rate x outstanding``: one read finds the batch's guarantees, the releases are
+    booked together and the guarantees updated in one statement (only guaranteed loans cost)."""
     outstanding = {r.loan_id: r.outstanding_principal.minor for r in repayments}
     ids = sorted(outstanding)
     rows = [
@@ -170,14 +172,28 @@ def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment
             .order_by(guarantees.c.loan_id)
         )
     ]
+    accounts: dict[str, tuple[AccountRef, AccountRef, str]] = {}
+    releases: list[tuple[str, list[tuple[AccountRef, Money]]]] = []
+    updates = []
     for row in rows:
-        g = guarantor_row(ctx.conn, row.guarantor_id)
+        if row.guarantor_id not in accounts:
+            g = guarantor_row(ctx.conn, row.guarantor_id)
+            accounts[row.guarantor_id] = (*deposit_accounts(ctx, g), g.currency)
+        free, frozen_acct, cur = accounts[row.guarantor_id]
         left = outstanding[row.loan_id]
-        frozen_left = release_frozen(ctx, g, row, rate_of(left, Decimal(row.deposit_rate)))
+        release = row.frozen - max(0, rate_of(left, Decimal(row.deposit_rate)))
+        if release > 0:
+            amount = Money.from_minor(int(release), cur)
+            releases.append((row.loan_id, [(frozen_acct, -amount), (free, amount)]))
+        frozen_left = int(row.frozen - release) if release > 0 else int(row.frozen)
+        updates.append({"lid": row.loan_id, "out": left, "frozen": frozen_left})
+    ctx.transfer_many("guarantee.deposit_release", releases)
+    if updates:
         ctx.conn.execute(
             update(guarantees)
-            .where(guarantees.c.loan_id == row.loan_id)
-            .values(outstanding=left, frozen=frozen_left)
+            .where(guarantees.c.loan_id == bindparam("lid"))
+            .values(outstanding=bindparam("out"), frozen=bindparam("frozen")),
+            updates,
         )
 
 
