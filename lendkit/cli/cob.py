@@ -210,6 +210,7 @@ def run_workers(
     "--workers",
     "workers_text",
     default="1",
+    metavar="N",
     show_default=True,
     help="Run the date in N processes, shards 1/N..N/N by loan id (PostgreSQL only).",
 )
