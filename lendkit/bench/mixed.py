@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from lendkit.bench.book import Book, bench_id, insert_many
-from lendkit.bench.cob import _investor_pool, _run_date
+from lendkit.bench.cob import bench_date, investor_pool
 from lendkit.bench.common import Database, Result, Sizes, rate, ratio, rounded
 from lendkit.platform import Platform
 from lendkit.plugins import guarantee, insurance
@@ -61,12 +61,12 @@ def _close_book(
     url = db.fresh(label)
     p = _open(url, plugins)
     n, m = sizes.cob_loans, sizes.cob_investors
-    day = _run_date()
+    day = bench_date()
     try:
         book = Book(p.engine)
         overdue_n = int(n * OVERDUE_SHARE) if mixed else 0
         with p.engine.begin() as conn:
-            pool = _investor_pool(book, conn, n, m)
+            pool = investor_pool(book, conn, n, m)
             due = book.loans(conn, n - overdue_n, pool, m, day, due=True)
             late = (
                 book.loans(
@@ -388,11 +388,11 @@ def run_workers(db: Database, sizes: Sizes) -> Result:
     for workers in (1, 2):
         url = db.fresh(f"cob-workers-{workers}")
         p = _open(url, ["online"])
-        day = _run_date()
+        day = bench_date()
         try:
             book = Book(p.engine)
             with p.engine.begin() as conn:
-                pool = _investor_pool(book, conn, n, m)
+                pool = investor_pool(book, conn, n, m)
                 book.loans(conn, n, pool, m, day, due=True)
         finally:
             p.close()
