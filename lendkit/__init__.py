@@ -10,6 +10,7 @@ import pluggy
 
 from lendkit.core.errors import (
     CobRunning,
+    CobWorkersFailed,
     ConfigError,
     CurrencyMismatch,
     Forbidden,
@@ -60,6 +61,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Claim",
     "CobRunning",
+    "CobWorkersFailed",
     "ConfigError",
     "CreditAssessment",
     "CurrencyMismatch",

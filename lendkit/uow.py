@@ -164,6 +164,9 @@ class UnitOfWork:
         self.now: datetime = env.clock() if now is None else now
         self._business_date = business_date
         self._after: list[Callable[[], None]] = [] if after is None else after
+        #: payments booked while close of business defers ``lendkit_repayments_received`` to the
+        #: end of its chunk (``None``: delivered at once; see ``lendkit.ops.repayment``)
+        self.deferred_repayments: list[PaymentRecord] | None = None
 
     def on(self, business_date: date) -> UnitOfWork:
         """This unit of work seen on ``business_date`` (close of business for a past date): same
@@ -274,12 +277,16 @@ class UnitOfWork:
         """Run the block in a SAVEPOINT: an exception rolls back only the block's writes (and
         drops the after-commit callbacks it registered), then propagates."""
         registered = len(self._after)
+        deferred = self.deferred_repayments
+        booked = None if deferred is None else len(deferred)
         nested = self.conn.begin_nested()
         try:
             yield
         except BaseException:
             nested.rollback()
             del self._after[registered:]
+            if deferred is not None:
+                del deferred[booked:]  # the payments the block booked were rolled back
             raise
         nested.commit()
 
@@ -378,6 +385,21 @@ class UnitOfWork:
         if problem:
             raise Forbidden(f"{kind} {reference}: {problem}")
         return self.post(kind, reference, minor)
+
+    def transfer_many(
+        self, kind: str, movements: Sequence[tuple[str, Sequence[tuple[AccountRef, Money]]]]
+    ) -> list[int]:
+        """Several plugin movements of ``kind`` (``(reference, legs)`` each), each checked as
+        ``transfer`` checks one and booked in order, as many ``transfer`` calls would, in a few
+        statements. See ``HookContext.transfer_many``."""
+        entries = []
+        for reference, legs in movements:
+            minor = [Leg(account, money.minor) for account, money in legs]
+            problem = plugin_movement_violation(minor)
+            if problem:
+                raise Forbidden(f"{kind} {reference}: {problem}")
+            entries.append(store_ledger.NewEntry(kind, reference, minor))
+        return self.post_many(entries)
 
     def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
         """Book one balanced entry from minor-unit legs."""

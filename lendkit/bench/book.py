@@ -110,6 +110,12 @@ class Book:
             if r.code in wanted:
                 self.account_ids[r.code] = int(r.id)
 
+    def ensure_accounts(
+        self, conn: Connection, specs: Iterable[tuple[str, str, str, bool]]
+    ) -> None:
+        """Create (or find) accounts ``(owner_kind, owner_id, purpose, allow_negative)``."""
+        self._accounts(conn, specs)
+
     def account(self, kind: str, owner: str, purpose: str) -> int:
         return self.account_ids[f"{kind}:{owner}:{purpose}:{CUR}"]
 
@@ -298,10 +304,11 @@ class Book:
         due: bool,
         principal_minor: int = 1_200_000,
         rate: str = "0.12",
+        funded: bool = True,
     ) -> list[str]:
         """``n`` active loans of ``per_loan`` equal positions each; with ``due``, installment 1 is
-        due on ``due_on`` and the borrower holds exactly that amount; otherwise it falls due
-        20 days after ``due_on``."""
+        due on ``due_on`` and the borrower holds exactly that amount (nothing if not ``funded``:
+        the installment stays unpaid); otherwise it falls due 20 days after ``due_on``."""
         start = add_months(due_on, -1) if due else due_on - timedelta(days=10)
         schedule = build_schedule(
             Decimal(principal_minor) / 100, rate, 12, "equal-installment", start_date=start
@@ -421,7 +428,7 @@ class Book:
                 pos_rows = []
         if pos_rows:
             conn.execute(positions.insert(), pos_rows)
-        if due:
+        if due and funded:
             self.fund(
                 conn,
                 {self.account("party", b, "available"): first_due for b in borrowers},

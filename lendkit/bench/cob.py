@@ -44,7 +44,8 @@ from lendkit.store.tables import (
 CUR = "CNY"
 
 
-def _run_date() -> date:
+def bench_date() -> date:
+    """The date the COB workloads run: the platform clock's today."""
     # the platform clock's today (UTC): COB refuses a later date, and a local date may be ahead
     return datetime.now(UTC).date()
 
@@ -259,7 +260,8 @@ def _write_chunk(
     conn.execute(update(ledger_head).where(ledger_head.c.id == 1).values(seq=seq, hash=digest))
 
 
-def _investor_pool(book: Book, conn: Connection, loans_n: int, per_loan: int) -> list[str]:
+def investor_pool(book: Book, conn: Connection, loans_n: int, per_loan: int) -> list[str]:
+    """The investors a book of ``loans_n`` loans x ``per_loan`` positions draws on."""
     return book.parties(conn, max(per_loan, min(1000, loans_n * per_loan // 10)), "Bench investor")
 
 
@@ -267,12 +269,12 @@ def run_distributions(db: Database, sizes: Sizes) -> Result:
     url = db.fresh("cob")
     p = open_platform(url)
     n, m = sizes.cob_loans, sizes.cob_investors
-    day = _run_date()
+    day = bench_date()
     base_day = day + timedelta(days=1)
     try:
         book = Book(p.engine)
         with p.engine.begin() as conn:
-            pool = _investor_pool(book, conn, 2 * n, m)
+            pool = investor_pool(book, conn, 2 * n, m)
             book.loans(conn, n, pool, m, day, due=True)
             base_loans = book.loans(conn, n, pool, m, base_day, due=True)
         t = time.perf_counter()
@@ -321,7 +323,7 @@ def _cob_cost(db: Database, sizes: Sizes, positions_total: int, label: str) -> t
     m = 10
     due_n = sizes.scale_due_loans
     rest = positions_total // m - due_n
-    day = _run_date()
+    day = bench_date()
     try:
         book = Book(p.engine)
         with p.engine.begin() as conn:
@@ -370,7 +372,7 @@ def run_memory(db: Database, sizes: Sizes) -> Result:
     url = db.fresh("cob-memory")
     p = open_platform(url)
     n, m = sizes.memory_loans, sizes.memory_investors
-    day = _run_date()
+    day = bench_date()
     t = time.perf_counter()
     try:
         book = Book(p.engine)

@@ -32,6 +32,10 @@ NAMES = (
     "scaling-bids-10k-vs-10",
     "scaling-cob-100k-vs-10k",
     "cob-peak-memory-mib",
+    "cob-plugins-loaded-vs-online",
+    "cob-mixed-book-vs-plain",
+    "cob-2-workers-vs-1",
+    "cob-1m-positions-seconds",
 )
 FIELDS = (
     "name",

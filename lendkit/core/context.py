@@ -138,6 +138,17 @@ class HookContext(Protocol):
         or the platform's gateway account.
         """
 
+    def transfer_many(
+        self, kind: str, movements: Sequence[tuple[str, Sequence[tuple[AccountRef, Money]]]]
+    ) -> list[int]:
+        """Book several journal entries of ``kind`` at once: one per ``(reference, legs)``, in
+        order, each checked as ``transfer`` checks one (a refused one refuses them all).
+
+        The same entries, sequence numbers and hashes as ``transfer`` called for each in turn,
+        written in a few statements: a batch hook (``lendkit_repayments_received``) moving money
+        for many loans uses it. Returns the entries' sequence numbers.
+        """
+
     def pay_investors(
         self,
         loan_id: str,

@@ -74,6 +74,11 @@ class CobRunning(InvalidState):
     """Close of business for the date and shard is running in another process; nothing changed."""
 
 
+class CobWorkersFailed(InvalidState):
+    """Some close-of-business worker processes failed; what the others and the failed ones
+    committed stands (each chunk commits with its loans' markers): run the same command again."""
+
+
 class HoldResolved(InvalidState):
     """A hold was already posted, voided or expired; it resolves exactly once."""
 
@@ -116,8 +121,3 @@ class WrongType(InvalidValue, TypeError):
     It is a ``TypeError`` (floats are refused as a type error, as Python's own APIs do) and a
     ``LendkitError``, so the CLI and integrators catching ``LendkitError`` report it cleanly.
     """
-
-
-class NoYield(InvalidValue):
-    """Cash flows with no rate of return (no sign change, or none inside the solver's range):
-    ``lendkit.core.yields.xirr`` / ``irr``."""

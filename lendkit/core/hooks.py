@@ -29,6 +29,7 @@ from lendkit.core.records import (
     PaymentRecord,
     PluginSettings,
     Product,
+    Repayment,
     TransferAgreement,
     TransferRecord,
 )
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 #: the name lendkit's own trylast implementations are registered under
 DEFAULTS_NAME = "lendkit-defaults"
+#: per-loan hooks close of business's bulk path does not call (``lendkit_cob_loans_of_interest``)
+PER_LOAN_COB_HOOKS = ("payment_allocation_order", "repayment_received", "collection_sources")
 
 __all__ = [
     "DEFAULTS_NAME",
@@ -268,6 +271,36 @@ class Hooks:
         self, ctx: HookContext, loan: LoanRecord, payment: PaymentRecord
     ) -> None:
         self._h.lendkit_repayment_received(ctx=ctx, loan=loan, payment=payment)
+
+    def repayments_received(self, ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+        self._h.lendkit_repayments_received(ctx=ctx, repayments=list(repayments))
+
+    def cob_single_loans(self, ctx: HookContext, loan_ids: Sequence[str]) -> set[str] | None:
+        """The loans of a close-of-business chunk that must take the one-loan path because a
+        plugin's per-loan hooks must see them (``lendkit_cob_loans_of_interest``); ``None``:
+        every loan (a plugin implements a per-loan hook of that path, ``PER_LOAN_COB_HOOKS``,
+        without declaring its loans)."""
+        listeners = {
+            impl.plugin_name
+            for name in PER_LOAN_COB_HOOKS
+            for impl in getattr(self._h, f"lendkit_{name}").get_hookimpls()
+            if impl.plugin_name != DEFAULTS_NAME
+        }
+        impls = self._h.lendkit_cob_loans_of_interest.get_hookimpls()
+        if listeners - {impl.plugin_name for impl in impls}:
+            return None
+        found: set[str] = set()
+        if not impls:
+            return found
+        wanted = set(loan_ids)
+        for result in self._h.lendkit_cob_loans_of_interest(ctx=ctx, loan_ids=list(loan_ids)):
+            if isinstance(result, str):
+                raise PluginError(
+                    f"lendkit_cob_loans_of_interest answered {result!r}: expected loan ids"
+                    " (a list), not one string"
+                )
+            found.update(loan_id for loan_id in result or () if loan_id in wanted)
+        return found
 
     def installment_overdue(
         self, ctx: HookContext, loan: LoanRecord, installment: Installment, days_overdue: int

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         PaymentRecord,
         PluginSettings,
         Product,
+        Repayment,
         TransferAgreement,
         TransferRecord,
     )
@@ -787,3 +788,71 @@ def lendkit_transfer_settled(
         def lendkit_transfer_settled(ctx, agreement):
             ctx.after_commit(lambda: notify(agreement.seller_id, agreement.buyer_id))
     """
+
+
+# -- close of business on the bulk path (chunk-level contract) -----------------------------------
+
+
+@hookspec
+def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+    """Notification: payments were booked and distributed; one call for many loans.
+
+    The chunk-level twin of ``lendkit_repayment_received``: close of business delivers every
+    payment of one chunk (``cob_chunk`` loans, one transaction) in a single call, after all the
+    chunk's loans were processed, whichever path each took; any other payment (``loans.repay``,
+    a prepayment, ``ctx.repay``) is delivered at once, alone. Covers (``ctx.pay_investors``) are
+    not repayments and are not reported. A plugin that implements this hook instead of
+    ``lendkit_repayment_received`` lets close of business keep every loan on its bulk path (a
+    plugin listening per loan sends COB down the one-loan path: correct, several times slower).
+    Read the rows of the loans you care about with one query (``loan_id IN (...)``) and write
+    with ``executemany``: a plugin that covers one loan in a hundred then costs about one loan in
+    a hundred. ``guarantee`` releases frozen deposit, ``reserve`` and ``collateral`` follow the
+    outstanding principal, ``insurance`` withholds investor-paid premiums.
+
+    :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
+    :param repayments: :class:`lendkit.core.records.Repayment` records in booking order: the
+        payment (``payment``: amount, split, payer) and its loan as it stands now (``loan_id``,
+        ``product``, ``state``, ``outstanding_principal``).
+
+    Example::
+
+        @hookimpl
+        def lendkit_repayments_received(ctx, repayments):
+            ids = sorted({r.loan_id for r in repayments})
+            mine = {row.loan_id for row in ctx.conn.execute(
+                select(covers.c.loan_id).where(covers.c.loan_id.in_(ids)))}
+            ctx.conn.execute(update(covers).where(covers.c.loan_id == bindparam("lid"))
+                             .values(outstanding=bindparam("out")),
+                             [{"lid": r.loan_id, "out": r.outstanding_principal.minor}
+                              for r in repayments if r.loan_id in mine])
+    """
+
+
+@hookspec
+def lendkit_cob_loans_of_interest(ctx: HookContext, loan_ids: Sequence[str]) -> Sequence[str]:
+    """Declare which loans of a close-of-business chunk a plugin's per-loan hooks must see.
+
+    Close of business computes plain collections in bulk and calls no per-loan hook for them.
+    A plugin implementing a per-loan hook on that path (``lendkit_collection_sources``,
+    ``lendkit_payment_allocation_order``, ``lendkit_repayment_received``) sends every loan down
+    the one-loan path, unless it implements this hook too: then only the loans it names here
+    take the one-loan path (where every plugin's per-loan hooks are called for them), and its
+    per-loan hooks are not called for the others on a plain collection day, so they must not
+    need them (a collection source answering ``None``, no allocation order, nothing to follow).
+    Any plugin may name loans here (e.g. to see their payments one by one). Asked once per
+    chunk with every loan of the chunk: answer with one query (``bills``: the loans financing
+    a bill; ``supplychain``: the loans financing a receivable). Loans overdue, settling or
+    with third parties' claims take the one-loan path anyway.
+
+    :param ctx: the chunk's unit of work (``ctx.today``: the run date).
+    :param loan_ids: the chunk's loan ids (at most ``cob_chunk``).
+    :return: the ids among ``loan_ids`` this plugin cares about (any iterable; empty: none).
+
+    Example::
+
+        @hookimpl
+        def lendkit_cob_loans_of_interest(ctx, loan_ids):
+            return ctx.conn.execute(
+                select(leases.c.loan_id).where(leases.c.loan_id.in_(loan_ids))).scalars().all()
+    """
+    raise NotImplementedError

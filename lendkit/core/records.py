@@ -34,6 +34,7 @@ __all__ = [
     "PositionRecord",
     "Product",
     "Receipt",
+    "Repayment",
     "TransferAgreement",
     "TransferRecord",
 ]
@@ -359,6 +360,23 @@ class PaymentRecord:
     #: the party whose available balance paid (``None``: not a party's account, e.g. a plugin's
     #: fund covering investors; payments booked before payers were recorded)
     payer: str | None = None
+
+
+@frozen
+class Repayment:
+    """One payment a ``lendkit_repayments_received`` batch reports, with its loan as it stands
+    when the batch is delivered (close of business delivers a chunk's payments together, after
+    every loan of the chunk: a loan paid twice in the chunk is reported twice, both times with
+    its state after both)."""
+
+    loan_id: str
+    product: str
+    borrower_id: str
+    #: the loan's state when the batch is delivered (``active``, ``overdue``, ``settled``...)
+    state: str
+    #: the loan's outstanding principal when the batch is delivered
+    outstanding_principal: Money
+    payment: PaymentRecord
 
 
 @frozen

@@ -28,7 +28,16 @@ from lendkit.ops.loans import (
     owed_of,
 )
 from lendkit.ops.parties import require_party
-from lendkit.ops.repayment import Booking, apply_payment, booking, installments_paid, write_payments
+from lendkit.ops.repayment import (
+    Booking,
+    apply_payment,
+    booking,
+    defer_repayments,
+    installments_paid,
+    payment_record,
+    repayments_received,
+    write_payments,
+)
 from lendkit.store.rows import get_row
 from lendkit.store.tables import (
     accounts,
@@ -65,10 +74,11 @@ def _installment(row: Any, currency: str) -> Installment:
 class _CollectionBatch:
     """The plain collections of a run of loans, computed in Python and written in bulk."""
 
-    def __init__(self, ctx: UnitOfWork, ids: list[str], run_date: date) -> None:
+    def __init__(self, ctx: UnitOfWork, ids: list[str], run_date: date, single: set[str]) -> None:
         self.ctx = ctx
         self.ids = ids
         self.run_date = run_date
+        self.single = single  # the loans a plugin's per-loan hooks must see
         self.collected = 0
         self._inst_updates: list[dict[str, Any]] = []
         self._booked: list[Booking] = []
@@ -143,6 +153,8 @@ class _CollectionBatch:
             return False
         if loan.state not in S.OPEN_LOAN_STATES:
             return True
+        if loan_id in self.single:
+            return False
         if loan.state != S.ACTIVE or cfg.default_after_days <= 0:
             return False
         rows = self.rows.get(loan_id, [])
@@ -162,7 +174,7 @@ class _CollectionBatch:
         left_rows = rows  # what is unpaid after the collection, by period
         if pay > 0:
             # the configured order: a plugin's order (lendkit_payment_allocation_order) sends
-            # every loan down the single path (see _process_loans)
+            # its loans (or every loan) down the single path (see _process_loans)
             paid = allocate_payment(pay, owed, cfg.allocation_order)
             left_rows = rows[sum(1 for a in paid.installments if a.settled) :]
             if not left_rows:
@@ -212,21 +224,29 @@ class _CollectionBatch:
     def _flush(self) -> None:
         """Write what ``_plan`` computed: the same rows a single repayment writes, in bulk."""
         write_payments(self.ctx, self._inst_updates, self._booked)
+        repayments_received(
+            self.ctx, [payment_record(b, self.loans[b.loan_id].currency) for b in self._booked]
+        )
         self._inst_updates, self._booked = [], []
 
 
 def process_loans(ctx: UnitOfWork, ids: list[str], run_date: date) -> tuple[int, int, int]:
-    """Close business for ``ids`` in order, as ``_process_loan`` on each would.
+    """Close business for ``ids`` in order, as ``process_loan`` on each would.
 
     Loans whose day is a plain collection (an active loan, no claims, not settled by it,
-    nothing left past the grace days) are computed in Python from a few bulk reads and
-    written in bulk; any other loan flushes what is pending and takes ``_process_loan``,
-    after which the rest is read again.
+    nothing left past the grace days, no plugin asking to see it one by one) are computed in
+    Python from a few bulk reads and written in bulk; any other loan flushes what is pending
+    and takes ``process_loan``, after which the rest is read again. Either way the chunk's
+    payments reach ``lendkit_repayments_received`` together, once the chunk is done.
     """
-    hooks = ctx.hooks
-    if hooks.implemented("payment_allocation_order", "repayment_received") or hooks.replaced(
-        "collection_sources"
-    ):
+    with defer_repayments(ctx):
+        return _process_loans(ctx, ids, run_date)
+
+
+def _process_loans(ctx: UnitOfWork, ids: list[str], run_date: date) -> tuple[int, int, int]:
+    # a plugin listening per loan without naming its loans sends every loan one by one
+    single = ctx.hooks.cob_single_loans(ctx, ids)
+    if single is None:
         c = o = d = 0
         for loan_id in ids:
             got, late, dflt = process_loan(ctx, loan_id, run_date)
@@ -236,7 +256,7 @@ def process_loans(ctx: UnitOfWork, ids: list[str], run_date: date) -> tuple[int,
     rest = ids
     refused = 0
     while rest:
-        batch = _CollectionBatch(ctx, rest, run_date)
+        batch = _CollectionBatch(ctx, rest, run_date, single)
         try:
             with ctx.savepoint():
                 slow = batch.run()

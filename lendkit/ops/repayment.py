@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from lendkit.core.payments import (
 from lendkit.core.records import (
     LoanRecord,
     PaymentRecord,
+    Repayment,
 )
 from lendkit.ops import open_ended
 from lendkit.ops.parties import require_party
@@ -238,19 +240,7 @@ def book_payment(
         borrower_pays=borrower_pays,
     )
     write_payments(ctx, [], [booked])
-    row = booked.payment
-    record = PaymentRecord(
-        booked.payment_id,
-        loan.id,
-        kind,
-        Money.from_minor(row["amount"], cur),
-        Money.from_minor(penalty, cur),
-        Money.from_minor(row["interest"], cur),
-        Money.from_minor(row["principal"], cur),
-        Money.from_minor(row["fee"], cur),
-        ctx.today,
-        row["payer_id"],
-    )
+    record = payment_record(booked, cur)
     if borrower_pays:
         after_payment(ctx, loan.id)
         current = load_loan(ctx, loan.id)
@@ -264,7 +254,81 @@ def book_payment(
                 interest=Money.from_minor(interest_back, cur),
             )
         ctx.hooks.repayment_received(ctx, current, record)
+        repayments_received(ctx, [record])
     return record
+
+
+def payment_record(booked: Booking, currency: str) -> PaymentRecord:
+    """The :class:`PaymentRecord` of a written payment (hooks and callers see this)."""
+    row = booked.payment
+    return PaymentRecord(
+        booked.payment_id,
+        booked.loan_id,
+        booked.kind,
+        Money.from_minor(row["amount"], currency),
+        Money.from_minor(row["penalty"], currency),
+        Money.from_minor(row["interest"], currency),
+        Money.from_minor(row["principal"], currency),
+        Money.from_minor(row["fee"], currency),
+        row["paid_on"],
+        row["payer_id"],
+    )
+
+
+def repayments_received(ctx: UnitOfWork, records: Sequence[PaymentRecord]) -> None:
+    """Tell ``lendkit_repayments_received`` about borrowers' payments: at once, or at the end of
+    close of business's chunk while it defers them (``defer_repayments``)."""
+    if ctx.deferred_repayments is not None:
+        ctx.deferred_repayments.extend(records)
+        return
+    if not records or not ctx.hooks.implemented("repayments_received"):
+        return
+    ids = sorted({r.loan_id for r in records})
+    now: dict[str, Any] = {}
+    for start in range(0, len(ids), 500):
+        for row in ctx.conn.execute(
+            select(
+                loans.c.id,
+                loans.c.product,
+                loans.c.borrower_id,
+                loans.c.state,
+                loans.c.outstanding_principal,
+                loans.c.currency,
+            ).where(loans.c.id.in_(ids[start : start + 500]))
+        ):
+            now[row.id] = row
+    ctx.hooks.repayments_received(
+        ctx,
+        [
+            Repayment(
+                r.loan_id,
+                now[r.loan_id].product,
+                now[r.loan_id].borrower_id,
+                now[r.loan_id].state,
+                Money.from_minor(now[r.loan_id].outstanding_principal, now[r.loan_id].currency),
+                r,
+            )
+            for r in records
+        ],
+    )
+
+
+@contextmanager
+def defer_repayments(ctx: UnitOfWork) -> Iterator[None]:
+    """Collect the borrowers' payments booked in the block and tell
+    ``lendkit_repayments_received`` about them once, when the block ends without an error:
+    close of business wraps each chunk in it, so both its bulk and its one-loan paths notify
+    the same batch at the same point (and the ledgers they write stay identical)."""
+    if ctx.deferred_repayments is not None:  # nested: the outer block delivers
+        yield
+        return
+    pending: list[PaymentRecord] = []
+    ctx.deferred_repayments = pending
+    try:
+        yield
+    finally:
+        ctx.deferred_repayments = None
+    repayments_received(ctx, pending)
 
 
 def payer_of(source: AccountRef) -> str | None:

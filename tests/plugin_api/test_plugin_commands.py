@@ -195,6 +195,31 @@ def test_a_plugin_cannot_move_money_between_users(
     assert p.custody.balance(alice).available == M("39")
     assert p.custody.balance(bob).available == M("101")
     assert p.verify().ok
+    # several movements at once: one forbidden refuses them all, and nothing is booked
+    before = dump_all(db_url)
+    with pytest.raises(lendkit.Forbidden, match=r"test\.many r2"), p.transaction() as ctx:
+        fund = ctx.account("plugin", "x", "fund", "CNY")
+        ctx.transfer_many(
+            "test.many",
+            [
+                ("r1", [(ctx.party_account(alice, "CNY"), -one), (fund, one)]),
+                ("r2", forbidden[0](ctx)),
+            ],
+        )
+    assert dump_all(db_url) == before
+    with p.transaction() as ctx:
+        fund = ctx.account("plugin", "x", "fund", "CNY")
+        seqs = ctx.transfer_many(
+            "test.many",
+            [
+                ("r1", [(ctx.party_account(alice, "CNY"), -one), (fund, one)]),
+                ("r2", [(fund, -one), (ctx.party_account(bob, "CNY"), one)]),
+            ],
+        )
+    assert seqs[1] == seqs[0] + 1
+    assert p.custody.balance(alice).available == M("38")
+    assert p.custody.balance(bob).available == M("102")
+    assert p.verify().ok
 
 
 def test_platform_command_replays_its_result_and_needs_result_type_for_a_key(

@@ -28,6 +28,7 @@ from lendkit.plugins.bills.commands import (
 )
 from lendkit.plugins.bills.hooks import (
     lendkit_build_schedule,
+    lendkit_cob_loans_of_interest,
     lendkit_collection_sources,
     lendkit_disclosures,
     lendkit_installment_overdue,
@@ -58,6 +59,7 @@ __all__ = [
     "face_shares",
     "get_bill",
     "lendkit_build_schedule",
+    "lendkit_cob_loans_of_interest",
     "lendkit_collection_sources",
     "lendkit_disclosures",
     "lendkit_installment_overdue",

@@ -158,6 +158,15 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 
 
 @lendkit.hookimpl
+def lendkit_cob_loans_of_interest(ctx: HookContext, loan_ids: Sequence[str]) -> Sequence[str]:
+    """The chunk's loans that finance a bill: their acceptor pays them (collection sources), so
+    they take close of business's one-loan path; the others stay on its bulk path."""
+    return list(
+        ctx.conn.execute(select(bills.c.loan_id).where(bills.c.loan_id.in_(loan_ids))).scalars()
+    )
+
+
+@lendkit.hookimpl
 def lendkit_collection_sources(
     ctx: HookContext, loan: LoanRecord, installment: Installment
 ) -> Sequence[str] | None:

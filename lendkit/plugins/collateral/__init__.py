@@ -119,7 +119,7 @@ from lendkit.plugins.collateral.hooks import (
     lendkit_loan_disbursed,
     lendkit_register_products,
     lendkit_register_settings,
-    lendkit_repayment_received,
+    lendkit_repayments_received,
     lendkit_validate_listing,
 )
 from lendkit.plugins.collateral.records import (
@@ -182,6 +182,6 @@ __all__ += [
     "lendkit_loan_disbursed",
     "lendkit_register_products",
     "lendkit_register_settings",
-    "lendkit_repayment_received",
+    "lendkit_repayments_received",
     "lendkit_validate_listing",
 ]

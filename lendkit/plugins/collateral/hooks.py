@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
@@ -15,9 +15,9 @@ from lendkit.core.records import (
     Disclosure,
     ListingRecord,
     LoanRecord,
-    PaymentRecord,
     PluginSettings,
     Product,
+    Repayment,
 )
 from lendkit.plugins.collateral.commands import close, collateral_caps, ltv_violations, pledge_rows
 from lendkit.plugins.collateral.records import (
@@ -86,13 +86,30 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 
 
 @lendkit.hookimpl
-def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
-    """Track the secured exposure (the loan's outstanding principal) for LTV disclosure."""
-    ctx.conn.execute(
-        update(pledges)
-        .where(pledges.c.loan_id == loan.id, pledges.c.state.in_(LIVE))
-        .values(exposure=loan.outstanding_principal.minor)
-    )
+def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+    """Track the secured exposure (the loan's outstanding principal) for LTV disclosure: one
+    read finds the batch's live pledges, one statement updates them."""
+    outstanding = {r.loan_id: r.outstanding_principal.minor for r in repayments}
+    ids = sorted(outstanding)
+    live = [
+        row
+        for start in range(0, len(ids), 500)
+        for row in ctx.conn.execute(
+            select(pledges.c.id, pledges.c.loan_id).where(
+                pledges.c.loan_id.in_(ids[start : start + 500]), pledges.c.state.in_(LIVE)
+            )
+        )
+    ]
+    if live:
+        ctx.conn.execute(
+            update(pledges)
+            .where(pledges.c.id == bindparam("pid"))
+            .values(exposure=bindparam("out")),
+            [
+                {"pid": row.id, "out": outstanding[row.loan_id]}
+                for row in sorted(live, key=lambda row: row.id)
+            ],
+        )
 
 
 @lendkit.hookimpl

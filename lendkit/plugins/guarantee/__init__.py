@@ -115,7 +115,7 @@ from lendkit.plugins.guarantee.hooks import (
     lendkit_loan_disbursed,
     lendkit_register_products,
     lendkit_register_settings,
-    lendkit_repayment_received,
+    lendkit_repayments_received,
     lendkit_validate_listing,
 )
 from lendkit.plugins.guarantee.records import (
@@ -197,6 +197,6 @@ __all__ += [
     "lendkit_loan_disbursed",
     "lendkit_register_products",
     "lendkit_register_settings",
-    "lendkit_repayment_received",
+    "lendkit_repayments_received",
     "lendkit_validate_listing",
 ]

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
+from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import (
     Claim,
@@ -17,9 +18,9 @@ from lendkit.core.records import (
     Disclosure,
     ListingRecord,
     LoanRecord,
-    PaymentRecord,
     PluginSettings,
     Product,
+    Repayment,
 )
 from lendkit.plugins.guarantee.commands import (
     deposit_accounts,
@@ -156,20 +157,44 @@ def lendkit_loan_disbursed(ctx: HookContext, loan: LoanRecord) -> None:
 
 
 @lendkit.hookimpl
-def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
-    """Follow the loan's outstanding principal and release the deposit frozen above
-    ``deposit_rate x outstanding``."""
-    row = row_for_loan(ctx.conn, loan.id)
-    if row is None or row.state != ACTIVE:
-        return
-    g = guarantor_row(ctx.conn, row.guarantor_id)
-    outstanding = loan.outstanding_principal.minor
-    frozen_left = release_frozen(ctx, g, row, rate_of(outstanding, Decimal(row.deposit_rate)))
-    ctx.conn.execute(
-        update(guarantees)
-        .where(guarantees.c.loan_id == loan.id)
-        .values(outstanding=outstanding, frozen=frozen_left)
-    )
+def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+    """Follow each guaranteed loan's outstanding principal and release the deposit frozen above
+    ``deposit_rate x outstanding``: one read finds the batch's guarantees, the releases are
+    booked together and the guarantees updated in one statement (only guaranteed loans cost)."""
+    outstanding = {r.loan_id: r.outstanding_principal.minor for r in repayments}
+    ids = sorted(outstanding)
+    rows = [
+        row
+        for start in range(0, len(ids), 500)
+        for row in ctx.conn.execute(
+            select(guarantees)
+            .where(guarantees.c.loan_id.in_(ids[start : start + 500]), guarantees.c.state == ACTIVE)
+            .order_by(guarantees.c.loan_id)
+        )
+    ]
+    accounts: dict[str, tuple[AccountRef, AccountRef, str]] = {}
+    releases: list[tuple[str, list[tuple[AccountRef, Money]]]] = []
+    updates = []
+    for row in rows:
+        if row.guarantor_id not in accounts:
+            g = guarantor_row(ctx.conn, row.guarantor_id)
+            accounts[row.guarantor_id] = (*deposit_accounts(ctx, g), g.currency)
+        free, frozen_acct, cur = accounts[row.guarantor_id]
+        left = outstanding[row.loan_id]
+        release = row.frozen - max(0, rate_of(left, Decimal(row.deposit_rate)))
+        if release > 0:
+            amount = Money.from_minor(int(release), cur)
+            releases.append((row.loan_id, [(frozen_acct, -amount), (free, amount)]))
+        frozen_left = int(row.frozen - release) if release > 0 else int(row.frozen)
+        updates.append({"lid": row.loan_id, "out": left, "frozen": frozen_left})
+    ctx.transfer_many("guarantee.deposit_release", releases)
+    if updates:
+        ctx.conn.execute(
+            update(guarantees)
+            .where(guarantees.c.loan_id == bindparam("lid"))
+            .values(outstanding=bindparam("out"), frozen=bindparam("frozen")),
+            updates,
+        )
 
 
 @lendkit.hookimpl

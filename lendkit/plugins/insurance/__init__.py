@@ -113,7 +113,7 @@ from lendkit.plugins.insurance.hooks import (
     lendkit_loan_closed,
     lendkit_loan_defaulted,
     lendkit_loan_disbursed,
-    lendkit_repayment_received,
+    lendkit_repayments_received,
 )
 from lendkit.plugins.insurance.records import (
     CANCELLED,
@@ -177,5 +177,5 @@ __all__ += [
     "lendkit_loan_closed",
     "lendkit_loan_defaulted",
     "lendkit_loan_disbursed",
-    "lendkit_repayment_received",
+    "lendkit_repayments_received",
 ]

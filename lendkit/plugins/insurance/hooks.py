@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
@@ -19,7 +19,7 @@ from lendkit.core.records import (
     Disclosure,
     ListingRecord,
     LoanRecord,
-    PaymentRecord,
+    Repayment,
 )
 from lendkit.plugins.insurance.commands import (
     end,
@@ -145,53 +145,80 @@ def lendkit_loan_closed(ctx: HookContext, loan: LoanRecord) -> None:
 
 
 @lendkit.hookimpl
-def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
-    """Withhold investor-paid premiums from the interest the investors have received so far."""
-    rows = ctx.conn.execute(
-        select(policies).where(
-            policies.c.loan_id == loan.id,
-            policies.c.payer == "investors",
-            policies.c.premium_collected < policies.c.premium,
+def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+    """Withhold investor-paid premiums from the interest the investors have received so far:
+    one read finds the batch's loans with premiums still to collect (only those are loaded),
+    the withholdings are booked together and the policies updated in one statement."""
+    ids = sorted({r.loan_id for r in repayments})
+    owing: dict[str, list[Any]] = {}
+    for start in range(0, len(ids), 500):
+        for row in ctx.conn.execute(
+            select(policies)
+            .where(
+                policies.c.loan_id.in_(ids[start : start + 500]),
+                policies.c.payer == "investors",
+                policies.c.premium_collected < policies.c.premium,
+            )
+            .order_by(policies.c.loan_id, policies.c.created_at, policies.c.id)
+        ):
+            owing.setdefault(row.loan_id, []).append(row)
+    balances: dict[int, Money] = {}  # what each investor has left, as the withholdings go
+    movements: list[tuple[str, list[tuple[AccountRef, Money]]]] = []
+    collected = []
+    for loan_id in sorted(owing):
+        loan = ctx.loan(loan_id)
+        if not loan.positions:
+            continue
+        for row in owing[loan_id]:
+            legs = _premium_legs(ctx, loan, row, balances)
+            if legs:
+                got = sum((-money for _, money in legs), Money.zero(loan.principal.currency))
+                legs.append((insurance_custody(ctx, row.insurer_id, got.currency), got))
+                movements.append((row.id, legs))
+                collected.append({"pid": row.id, "got": row.premium_collected + got.minor})
+    ctx.transfer_many("insurance.premium", movements)
+    if collected:
+        ctx.conn.execute(
+            update(policies)
+            .where(policies.c.id == bindparam("pid"))
+            .values(premium_collected=bindparam("got")),
+            collected,
         )
-    ).all()
-    if not rows or not loan.positions:
-        return
+
+
+def _premium_legs(
+    ctx: HookContext, loan: LoanRecord, row: Any, balances: dict[int, Money]
+) -> list[tuple[AccountRef, Money]]:
+    """The investors' legs of policy ``row``'s premium due on the interest they received so
+    far (what each has, at most); ``balances`` is what the earlier ones left them."""
+    if not row.total_interest:
+        return []
     cur = loan.principal.currency
     received = sum(p.received_interest.minor + p.fees_paid.minor for p in loan.positions)
     weights = [p.principal.amount * p.annual_rate for p in loan.positions]
-    for row in rows:
-        if not row.total_interest:
-            continue
-        due = min(
-            row.premium,
-            int(
-                DEFAULT_ROUNDING.quantize(
-                    Decimal(row.premium) * received / Decimal(row.total_interest), "JPY"
-                )
-            ),
-        )
-        take = due - row.premium_collected
-        if take <= 0:
-            continue
-        custody = insurance_custody(ctx, row.insurer_id, cur)
-        legs: list[tuple[AccountRef, Money]] = []
-        got = Money.zero(cur)
-        for position, share in zip(
-            loan.positions, allocate(Money.from_minor(take, cur), weights), strict=True
-        ):
-            account = ctx.party_account(position.investor_id, cur)
-            part = min(share, ctx.balance(account))
-            if part.is_positive():
-                legs.append((account, -part))
-                got = got + part
-        if got.is_positive():
-            legs.append((custody, got))
-            ctx.transfer("insurance.premium", row.id, legs)
-            ctx.conn.execute(
-                update(policies)
-                .where(policies.c.id == row.id)
-                .values(premium_collected=row.premium_collected + got.minor)
+    due = min(
+        row.premium,
+        int(
+            DEFAULT_ROUNDING.quantize(
+                Decimal(row.premium) * received / Decimal(row.total_interest), "JPY"
             )
+        ),
+    )
+    take = due - row.premium_collected
+    if take <= 0:
+        return []
+    legs: list[tuple[AccountRef, Money]] = []
+    for position, share in zip(
+        loan.positions, allocate(Money.from_minor(take, cur), weights), strict=True
+    ):
+        account = ctx.party_account(position.investor_id, cur)
+        if account.id not in balances:
+            balances[account.id] = ctx.balance(account)
+        part = min(share, balances[account.id])
+        if part.is_positive():
+            legs.append((account, -part))
+            balances[account.id] = balances[account.id] - part
+    return legs
 
 
 @lendkit.hookimpl

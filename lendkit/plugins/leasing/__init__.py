@@ -87,6 +87,7 @@ from lendkit.plugins.leasing.commands import (
 from lendkit.plugins.leasing.hooks import (
     lendkit_build_schedule,
     lendkit_cob_day,
+    lendkit_cob_loans_of_interest,
     lendkit_collection_sources,
     lendkit_disbursement_account,
     lendkit_disclosures,
@@ -133,6 +134,7 @@ __all__ = [
     "get_sale",
     "lendkit_build_schedule",
     "lendkit_cob_day",
+    "lendkit_cob_loans_of_interest",
     "lendkit_collection_sources",
     "lendkit_disbursement_account",
     "lendkit_disclosures",

@@ -92,7 +92,7 @@ from lendkit.plugins.reserve.hooks import (
     lendkit_loan_disbursed,
     lendkit_recovery_received,
     lendkit_register_settings,
-    lendkit_repayment_received,
+    lendkit_repayments_received,
 )
 from lendkit.plugins.reserve.records import (
     CLOSED,
@@ -150,6 +150,6 @@ __all__ += [
     "lendkit_loan_disbursed",
     "lendkit_recovery_received",
     "lendkit_register_settings",
-    "lendkit_repayment_received",
+    "lendkit_repayments_received",
     "water_fill",
 ]

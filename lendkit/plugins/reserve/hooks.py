@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 import lendkit
 from lendkit.core.context import HookContext
@@ -19,8 +19,8 @@ from lendkit.core.records import (
     Disclosure,
     ListingRecord,
     LoanRecord,
-    PaymentRecord,
     PluginSettings,
+    Repayment,
 )
 from lendkit.plugins.reserve.commands import (
     fund_account,
@@ -169,13 +169,27 @@ def lendkit_cob_day(ctx: HookContext, run_date: date) -> None:
 
 
 @lendkit.hookimpl
-def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
-    """Follow the covered loan's outstanding principal (for the coverage ratio)."""
-    ctx.conn.execute(
-        update(loans)
-        .where(loans.c.loan_id == loan.id, loans.c.state == "open")
-        .values(outstanding=loan.outstanding_principal.minor)
-    )
+def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment]) -> None:
+    """Follow the covered loans' outstanding principal (for the coverage ratio): one read
+    finds the batch's covered loans, one statement updates them."""
+    outstanding = {r.loan_id: r.outstanding_principal.minor for r in repayments}
+    ids = sorted(outstanding)
+    covered = [
+        loan_id
+        for start in range(0, len(ids), 500)
+        for loan_id in ctx.conn.execute(
+            select(loans.c.loan_id).where(
+                loans.c.loan_id.in_(ids[start : start + 500]), loans.c.state == "open"
+            )
+        ).scalars()
+    ]
+    if covered:
+        ctx.conn.execute(
+            update(loans)
+            .where(loans.c.loan_id == bindparam("lid"), loans.c.state == "open")
+            .values(outstanding=bindparam("out")),
+            [{"lid": loan_id, "out": outstanding[loan_id]} for loan_id in sorted(covered)],
+        )
 
 
 @lendkit.hookimpl

@@ -340,6 +340,18 @@ def _follow_positions(ctx: HookContext, loan: LoanRecord, row: Any) -> None:
 
 
 @lendkit.hookimpl
+def lendkit_cob_loans_of_interest(ctx: HookContext, loan_ids: Sequence[str]) -> Sequence[str]:
+    """The chunk's loans that finance a receivable: the core enterprise pays them (collection
+    sources) and each payment moves its exposure, so they take close of business's one-loan
+    path; the others stay on its bulk path."""
+    return list(
+        ctx.conn.execute(
+            select(receivables.c.loan_id).where(receivables.c.loan_id.in_(loan_ids))
+        ).scalars()
+    )
+
+
+@lendkit.hookimpl
 def lendkit_collection_sources(
     ctx: HookContext, loan: LoanRecord, installment: Installment
 ) -> Sequence[str] | None:
