@@ -134,3 +134,22 @@ def test_a_string_for_loan_ids_is_a_plugin_error(
     _loans, due = three_loans(p)
     with pytest.raises(PluginError, match="lendkit_cob_loans_of_interest"):
         p.cob.run(due, allow_future=True)
+
+
+def test_every_builtin_plugin_loaded_keeps_plain_loans_on_the_bulk_path(
+    make_platform: Callable[..., lendkit.Platform], bulk_count: list[int]
+) -> None:
+    """A platform enables many plugins; plain loans must not pay for them: a builtin plugin
+    with a per-loan hook names its own loans (``lendkit_cob_loans_of_interest``)."""
+    from lendkit.plugin_manager import available_plugins
+
+    p = make_platform(plugins=sorted(available_plugins()))
+    loans, due = three_loans(p)
+    p.cob.run(due, allow_future=True)
+    assert bulk_count[0] == 3
+    for loan_id in loans:
+        first = p.loans.schedule(loan_id).installments[0]
+        assert p.loans.get(loan_id).outstanding_principal == (
+            lendkit.Money.of("1000") - first.principal
+        )
+    assert p.verify().ok
