@@ -543,8 +543,13 @@ def lendkit_payment_allocation_order(ctx: HookContext, loan: LoanRecord) -> Sequ
 
 @hookspec
 def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: PaymentRecord) -> None:
-    """Notification: a payment was booked and distributed. ``guarantee`` releases its frozen deposit
-    as principal comes in; ``reserve`` settles queued shortfalls from recoveries.
+    """Notification: a payment was booked and distributed, one call per payment, at once.
+
+    ``bills`` records the drawer's recourse payments; ``supplychain`` follows the receivable's
+    exposure. A plugin implementing it sends close of business down its one-loan path for every
+    loan (correct, several times slower) unless it also names the loans it cares about
+    (``lendkit_cob_loans_of_interest``); a plugin that only follows payments should implement
+    ``lendkit_repayments_received`` instead (one call per chunk, the bulk path stays).
 
     :param ctx: the current unit of work (:class:`~lendkit.core.context.HookContext`).
     :param loan: the loan after the payment.
