@@ -298,6 +298,7 @@ SNIPPETS = {
     "guarantee": "before_approval",
     "collateral": "before_approval",
     "insurance": "before_approval",
+    "margin": "apply",
     "reserve": "setup",
     "supplychain": "before_approval",
 }
