@@ -277,7 +277,7 @@ class UnitOfWork:
     @property
     def hook(self) -> Any:
         """See ``HookContext.hook``."""
-        return self.hooks.pm.hook
+        return self.hooks.plugin_hooks
 
     def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
         """See ``HookContext.apply_listing``."""
