@@ -41,7 +41,7 @@ from lendkit.plugins.margin.records import (
     Quote,
     Valuation,
 )
-from lendkit.plugins.margin.settings import HIGHEST_CAP, PLUGIN, MarginSettings
+from lendkit.plugins.margin.settings import PLUGIN, MarginSettings
 from lendkit.plugins.margin.tables import accounts, positions, prices, trades
 
 PRODUCT = "margin"
@@ -427,7 +427,7 @@ def open_account(
     trader = check_id(trader_id, "trader")
     cur = platform.config.currency
     money = parse_amount(margin, cur, "margin")
-    lev = rules.parse_leverage(leverage, HIGHEST_CAP)
+    lev = rules.parse_leverage(leverage)  # the cap is checked in the command
     rate = parse_rate(annual_rate, "annual rate")
     if rate <= 0:
         raise InvalidValue(f"annual rate {annual_rate} must be more than 0%")

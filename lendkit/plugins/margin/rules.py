@@ -28,10 +28,14 @@ def leverage_text(n: int) -> str:
     return f"1:{n}"
 
 
-def parse_leverage(value: object, cap: int) -> int:
+def parse_leverage(value: object, cap: int | None = None) -> int:
     """A leverage ``1:N`` (or the whole number ``N``) from 1:1 up to ``1:cap``; refused naming
-    the value and the cap."""
-    allowed = f"allowed 1:1 up to {leverage_text(cap)} (the product's cap)"
+    the value and the cap (without ``cap``: only its form is checked, ``N`` at least 1)."""
+    allowed = (
+        "allowed 1:1 or more"
+        if cap is None
+        else f"allowed 1:1 up to {leverage_text(cap)} (the product's cap)"
+    )
     n: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         n = value
@@ -43,7 +47,7 @@ def parse_leverage(value: object, cap: int) -> int:
             n = int(value.strip())
     if n is None:
         raise InvalidValue(f"leverage {str(value)[:40]!r} is not a leverage like '1:3': {allowed}")
-    if n < 1 or n > cap:
+    if n < 1 or (cap is not None and n > cap):
         raise InvalidValue(f"leverage {leverage_text(n)} is not allowed: {allowed}")
     return n
 

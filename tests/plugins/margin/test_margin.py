@@ -319,6 +319,8 @@ def test_bad_input_is_refused_and_nothing_changes(
     before = everything(p)
     with pytest.raises(InvalidValue, match=r"leverage 1:6 is not allowed: allowed 1:1 up to 1:5"):
         margin.open_account(p, trader, "1000", "1:6", "9%")
+    with pytest.raises(InvalidValue, match=r"leverage 1:11 is not allowed: allowed 1:1 up to 1:5"):
+        margin.open_account(p, trader, "1000", 11, "9%")
     with pytest.raises(InvalidValue, match=r"leverage 1:0"):
         margin.open_account(p, trader, "1000", 0, "9%")
     with pytest.raises(InvalidValue, match="not a leverage like '1:3'"):
