@@ -3,7 +3,10 @@
 A plugin named ``NAME`` is looked up first among the entry points of the group
 ``lendkit.plugins`` (lendkit's builtins are declared there too), then as the module
 ``lendkit.plugins.NAME`` (so builtins also work from a source checkout that was not installed).
-Objects (modules or instances with ``@hookimpl`` methods) may be passed directly.
+Objects (modules or instances with ``@hookimpl`` methods) may be passed directly. A plugin may
+define hooks of its own for integrators to implement: its ``lendkit_hookspecs`` attribute (a
+module or class of ``@hookspec`` functions, marker project ``lendkit``) is added to the manager
+when the plugin is registered (``margin``'s price feed and liquidation orders).
 """
 
 from __future__ import annotations
@@ -104,6 +107,9 @@ def make_plugin_manager(plugins: Iterable[str | object]) -> pluggy.PluginManager
                     " rename the implementation"
                 )
         try:
+            own_specs = getattr(obj, "lendkit_hookspecs", None)
+            if own_specs is not None:  # hooks the plugin defines for its integrators
+                pm.add_hookspecs(own_specs)
             pm.register(obj, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
             raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc

@@ -124,6 +124,12 @@ class PluginOperations(Protocol):
         self, uow: UnitOfWork, loan_id: str, amount: Money | None, source: AccountRef
     ) -> PaymentRecord: ...
 
+    def repay_principal(
+        self, uow: UnitOfWork, loan_id: str, amount: Money, source: AccountRef
+    ) -> PaymentRecord: ...
+
+    def amount_due(self, uow: UnitOfWork, loan_id: str) -> Money: ...
+
     def apply_listing(
         self, uow: UnitOfWork, borrower_id: str, amount: object, terms: Mapping[str, Any]
     ) -> ListingRecord: ...
@@ -261,6 +267,20 @@ class UnitOfWork:
         """See ``HookContext.repay``."""
         money = None if amount is None else parse_amount(amount, self.currency, "repayment")
         return self.env.operations.repay(self, check_id(loan_id, "loan"), money, source)
+
+    def repay_principal(self, loan_id: str, amount: Money, *, source: AccountRef) -> PaymentRecord:
+        """See ``HookContext.repay_principal``."""
+        money = parse_amount(amount, self.currency, "principal repayment")
+        return self.env.operations.repay_principal(self, check_id(loan_id, "loan"), money, source)
+
+    def amount_due(self, loan_id: str) -> Money:
+        """See ``HookContext.amount_due``."""
+        return self.env.operations.amount_due(self, check_id(loan_id, "loan"))
+
+    @property
+    def hook(self) -> Any:
+        """See ``HookContext.hook``."""
+        return self.hooks.plugin_hooks
 
     def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
         """See ``HookContext.apply_listing``."""

@@ -78,6 +78,7 @@ class Demo:
         self.p = platform
         self.asset_backed = asset_backed
         self.asset_parties: dict[str, str] = {}  # role -> party id (--asset-backed)
+        self.margin_id = ""  # margin account M1 (--asset-backed)
         self.core_enterprise = ""
         self.clock = clock
         self.rng = random.Random(seed)
@@ -243,6 +244,7 @@ class Demo:
                 self.receivable_listing(label, days, investors)
         if offset == 22:
             self.lease_listing("L1", investors)
+        self.margin_account(offset, investors)
 
     def register_asset_parties(self) -> None:
         from lendkit.plugins import supplychain
@@ -390,6 +392,46 @@ class Demo:
             " Farms, 120000.00 financed at 8%, 10 monthly rents, buy-out price 1000.00): funded;"
             " the dealer is paid, the lessee pays the rents and owns the harvester after the last"
         )
+
+    def margin_account(self, offset: int, investors: list[str]) -> None:
+        """Margin M1: a trader's 100,000.00 borrows 1:3 into a controlled trading account and
+        buys shares; the price falls through the warning line, then the liquidation line: the
+        forced sale repays the investors first, then the platform's fee, then the trader."""
+        from lendkit.plugins import margin
+
+        p, symbol = self.p, "600519.SH"
+        prices = {40: "1500.00", 100: "1230.00", 130: "1150.00"}
+        if offset == 40:
+            trader = p.parties.register("Jade River Trading", "person")
+            p.parties.verify(trader.id)
+            self.names[trader.id] = "Jade River Trading"
+            p.custody.deposit(trader.id, "100000")
+            account = margin.open_account(p, trader.id, "100000", "1:3", "9%")
+            assert account.listing_id is not None
+            p.listings.approve(account.listing_id, grade="A", reviewer="risk desk")
+            p.listings.publish(account.listing_id)
+            self._fund(account.listing_id, investors, account.borrowed)
+            p.loans.disburse(account.listing_id, reviewer="customer service")
+            self.margin_id = account.id
+            margin.push_prices(p, {symbol: (prices[offset], self.clock())})
+            margin.buy(p, account.id, symbol, 250)
+            self.event(
+                "margin account M1 (Jade River Trading: margin 100000.00 at 1:3, 9%): 300000.00"
+                " borrowed into its controlled trading account; bought 250 x 600519.SH at 1500.00"
+            )
+        elif offset in prices and self.margin_id:
+            for valued in margin.push_prices(p, {symbol: (prices[offset], self.clock())}):
+                self.event(
+                    f"margin M1: 600519.SH at {prices[offset]}: the account stands at"
+                    f" {valued.ratio:.2%} of its borrowed funds ({valued.state})"
+                )
+            done = margin.get_account(p, self.margin_id).liquidation
+            if done is not None:
+                self.event(
+                    f"margin M1 liquidated: proceeds {self.money(done.proceeds)}; investors"
+                    f" {self.money(done.investors_paid)}, fee {self.money(done.fee)}, trader"
+                    f" {self.money(done.trader_paid)}, shortfall {self.money(done.shortfall)}"
+                )
 
     # -- the year -----------------------------------------------------------------------------------
 
@@ -626,12 +668,14 @@ def run_demo(
 ) -> tuple[list[str], bool]:
     """Simulate on ``url`` (empty database); the report's lines and whether the ledger verified.
 
-    ``asset_backed`` adds the ``bills``, ``supplychain`` and ``leasing`` plugins and their
+    ``asset_backed`` adds the ``bills``, ``supplychain``, ``leasing`` and ``margin`` plugins and their
     listings.
     """
     clock = DemoClock(START)
     config = {"default_after_days": 90, "sqlite_synchronous": "NORMAL"}
-    plugins = ["online", "bills", "supplychain", "leasing"] if asset_backed else ["online"]
+    plugins = (
+        ["online", "bills", "supplychain", "leasing", "margin"] if asset_backed else ["online"]
+    )
     with database_errors(url), Platform.open(url, plugins, config=config, clock=clock) as p:
         demo = Demo(p, clock, seed, asset_backed)
         demo.run(progress)
@@ -675,18 +719,20 @@ def report_hint(url: str, from_environment: bool) -> str:
 @click.option(
     "--asset-backed",
     is_flag=True,
-    help="Also finance bank acceptance bills (bills), receivables (supplychain) and a lease"
-    " (leasing).",
+    help="Also finance bank acceptance bills (bills), receivables (supplychain), a lease"
+    " (leasing) and a margin account (margin).",
 )
 @database_option
 @click.pass_context
 def demo_command(ctx: click.Context, seed: int, asset_backed: bool) -> None:
     """Simulate a year of a lending platform (listings, bids, COB every day) and print a report.
 
-    ``--asset-backed`` adds the ``bills``, ``supplychain`` and ``leasing`` plugins: two bill
-    listings and two supply-chain receivable listings, repaid at maturity by the acceptor bank and
-    the core enterprise through COB (the second of each is still outstanding at the year's end),
-    and a direct lease whose lessee pays ten monthly rents and buys the asset out.
+    ``--asset-backed`` adds the ``bills``, ``supplychain``, ``leasing`` and ``margin`` plugins:
+    two bill listings and two supply-chain receivable listings, repaid at maturity by the acceptor
+    bank and the core enterprise through COB (the second of each is still outstanding at the
+    year's end); a direct lease whose lessee pays ten monthly rents and buys the asset out; and a
+    margin account at 1:3 whose shares fall through the warning line and then the liquidation
+    line (forced sale: investors first, the platform's fee, then the trader).
 
     Uses ``--db`` (of ``demo`` or of ``lendkit``, or LENDKIT_DATABASE_URL) when given, refusing a
     database that already has parties; otherwise recreates ``lendkit-demo.db`` here.

@@ -299,6 +299,7 @@ SNIPPETS = {
     "collateral": "before_approval",
     "insurance": "before_approval",
     "leasing": "apply",
+    "margin": "apply",
     "reserve": "setup",
     "supplychain": "before_approval",
 }

@@ -86,6 +86,26 @@ class HookContext(Protocol):
         nothing is due or the loan takes no payments; ``InvalidAmount`` above what is owed.
         """
 
+    def repay_principal(self, loan_id: str, amount: Money, *, source: AccountRef) -> PaymentRecord:
+        """Repay ``amount`` of open-ended loan ``loan_id``'s principal from ``source`` (a
+        plugin's or third party's account, e.g. a margin trading account, or a party's
+        available account), as ``platform.loans.repay_principal`` does: interest accrues to
+        today at the old balance first, investors receive the principal pro rata, and when no
+        principal is left the interest accrued and not yet settled falls due today.
+        ``Forbidden`` for a source ``repay`` refuses; ``InvalidState`` for a loan that is not
+        open-ended, closed or matured; ``InvalidAmount`` above the outstanding principal."""
+
+    def amount_due(self, loan_id: str) -> Money:
+        """What loan ``loan_id``'s installments due on or before today still owe (principal,
+        interest and the penalty close of business accrued): the amount ``repay`` takes to
+        clear them (zero when nothing is due; ``NotFound`` for an unknown loan)."""
+
+    @property
+    def hook(self) -> Any:
+        """The plugin manager's hook relay (``pm.hook``): a plugin calls the hooks of its own
+        hookspecs (declared by its ``lendkit_hookspecs`` module attribute) with it, always with
+        keyword arguments, e.g. ``ctx.hook.lendkit_margin_price(ctx=ctx, symbol=s)``."""
+
     def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
         """File a borrower's application in this unit of work, as ``platform.listings.apply``
         does (``terms``: its keyword arguments but ``key``: ``annual_rate``, ``months``,

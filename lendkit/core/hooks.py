@@ -67,6 +67,12 @@ class Hooks:
         if found:
             raise ValidationRefused(f"{what} refused: " + "; ".join(found))
 
+    @property
+    def plugin_hooks(self) -> Any:
+        """The hook relay for the hooks plugins define themselves (their ``lendkit_hookspecs``),
+        which lendkit does not call: ``HookContext.hook`` hands it to the plugin."""
+        return self._h
+
     def plugin_name(self, plugin: object) -> str:
         return self.pm.get_name(plugin) or repr(plugin)
 

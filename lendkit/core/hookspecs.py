@@ -680,8 +680,11 @@ def lendkit_collection_sources(
     Return the party ids to collect from, in order (an acceptor bank, a core enterprise, a
     lessee, then the borrower...), or ``None`` to leave it to the next plugin; lendkit's default
     (last) answers the borrower only. COB takes what each party has available, up to what the
-    installment still owes, and every payment's record names its payer. A party that does not
-    exist refuses the run (a :class:`~lendkit.core.errors.PluginError`).
+    installment still owes, and every payment's record names its payer. An answer that is not a
+    registered party may be the code of a plugin's or third party's account
+    (``owner_kind:owner_id:purpose:CUR``, e.g. ``margin``'s controlled trading account), which
+    pays what its balance holds. Anything else refuses the run (a
+    :class:`~lendkit.core.errors.PluginError`).
 
     :param ctx: the close of business's unit of work.
     :param loan: the loan whose installment is due.

@@ -11,7 +11,9 @@ from sqlalchemy import select, update
 
 from lendkit.core import states as S
 from lendkit.core.errors import (
+    Forbidden,
     InsufficientFunds,
+    InvalidAmount,
     NotFound,
     PluginError,
 )
@@ -32,6 +34,7 @@ from lendkit.ops.repayment import (
     Booking,
     apply_payment,
     booking,
+    check_source,
     defer_repayments,
     installments_paid,
     payment_record,
@@ -376,20 +379,46 @@ def collect_from_sources(ctx: UnitOfWork, loan: Any, due_rows: list[Any]) -> int
         record = load_loan(ctx, loan.id)  # as the previous installment's payments left it
         inst = _installment(r, loan.currency)
         for payer in ctx.hooks.collection_sources(ctx, record, inst):
-            try:
-                require_party(ctx, payer)
-            except NotFound as e:
-                raise PluginError(
-                    f"lendkit_collection_sources named {payer!r} for loan {loan.id}"
-                    f" installment {r.period}: {e}"
-                ) from e
-            paid = collect(ctx, loan, owed, payer)
+            account = source_account(ctx, loan, payer, r.period)
+            if account is None:
+                paid = collect(ctx, loan, owed, payer)
+            else:
+                paid = collect_from_account(ctx, loan, owed, account)
             got, owed = got + paid, owed - paid
             if owed == 0:
                 break
         if owed:
             break
     return min(1, got)
+
+
+def source_account(ctx: UnitOfWork, loan: Any, payer: str, period: int) -> AccountRef | None:
+    """``None`` when ``payer`` (a ``lendkit_collection_sources`` answer) is a registered party;
+    else the plugin's or third party's account whose code it is (a margin trading account),
+    checked as ``HookContext.repay`` checks a source; ``PluginError`` for anything else."""
+    try:
+        require_party(ctx, payer)
+        return None
+    except NotFound as e:
+        missing = e
+    try:
+        account = ctx.existing_account(payer)
+        check_source(ctx, loan, account)
+    except (NotFound, Forbidden, InvalidAmount) as e:
+        raise PluginError(
+            f"lendkit_collection_sources named {payer!r} for loan {loan.id} installment {period}:"
+            f" {missing}; as an account: {e}"
+        ) from e
+    return account
+
+
+def collect_from_account(ctx: UnitOfWork, loan: Any, owed: int, account: AccountRef) -> int:
+    """Collect up to ``owed`` from a plugin's or third party's ``account``; what was collected."""
+    pay = min(owed, ctx.balance(account).minor)
+    if pay <= 0:
+        return 0
+    apply_payment(ctx, loan, pay, "collection", account)
+    return pay
 
 
 def collect(ctx: UnitOfWork, loan: Any, owed: int, payer: str) -> int:

@@ -15,10 +15,10 @@ from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, Pa
 from lendkit.core.schedule import Schedule
 from lendkit.ops import listings, settlement
 from lendkit.ops.bidding import find_bids
-from lendkit.ops.loans import load_loan, load_schedule, loan_for_listing
+from lendkit.ops.loans import installment_rows, load_loan, load_schedule, loan_for_listing, owed_of
 from lendkit.ops.parties import load_party
 from lendkit.ops.records import load_listing
-from lendkit.ops.repayment import pay_investors_from, repay
+from lendkit.ops.repayment import pay_investors_from, repay, repay_principal
 from lendkit.uow import UnitOfWork
 
 
@@ -89,6 +89,17 @@ class Operations:
         self, uow: UnitOfWork, loan_id: str, amount: Money | None, source: AccountRef
     ) -> PaymentRecord:
         return repay(uow, loan_id, amount, source)
+
+    def repay_principal(
+        self, uow: UnitOfWork, loan_id: str, amount: Money, source: AccountRef
+    ) -> PaymentRecord:
+        return repay_principal(uow, loan_id, amount, None, source=source)
+
+    def amount_due(self, uow: UnitOfWork, loan_id: str) -> Money:
+        loan = load_loan(uow, loan_id)
+        rows = installment_rows(uow, loan_id, unpaid=True)
+        owed = sum(owed_of(r).total for r in rows if r.due_date <= uow.today)
+        return Money.from_minor(owed, loan.principal.currency)
 
     def apply_listing(
         self, uow: UnitOfWork, borrower_id: str, amount: object, terms: Mapping[str, Any]

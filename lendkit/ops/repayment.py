@@ -369,10 +369,17 @@ def release_credit(ctx: UnitOfWork, loan: Any) -> None:
 
 
 def repay_principal(
-    ctx: UnitOfWork, loan_id: str, money: Money, payer: str | None
+    ctx: UnitOfWork,
+    loan_id: str,
+    money: Money,
+    payer: str | None,
+    *,
+    source: AccountRef | None = None,
 ) -> PaymentRecord:
     """Repay ``money`` of open-ended loan ``loan_id``'s principal from the borrower's or
-    ``payer``'s available balance (see ``LoansService.repay_principal``)."""
+    ``payer``'s available balance (see ``LoansService.repay_principal``), or from ``source``
+    (a plugin's or third party's account, checked as ``repay`` checks it:
+    ``HookContext.repay_principal``)."""
     loan = lock_open(ctx, loan_id)
     if loan.method != OPEN_ENDED:
         raise InvalidState(
@@ -388,10 +395,13 @@ def repay_principal(
             f"principal repayment {money} exceeds loan {loan_id}'s outstanding principal"
             f" {outstanding}: allowed more than zero up to it"
         )
-    source = ctx.party_account(loan.borrower_id, loan.currency)
-    if payer is not None and payer != loan.borrower_id:
-        require_party(ctx, payer, verified=True, action=f"repay loan {loan_id}'s principal")
-        source = ctx.party_account(payer, loan.currency)
+    if source is not None:
+        check_source(ctx, loan, source)
+    else:
+        source = ctx.party_account(loan.borrower_id, loan.currency)
+        if payer is not None and payer != loan.borrower_id:
+            require_party(ctx, payer, verified=True, action=f"repay loan {loan_id}'s principal")
+            source = ctx.party_account(payer, loan.currency)
     open_ended.take_principal(ctx, loan, money.minor)
     return book_payment(ctx, loan, source, "principal", 0, 0, money.minor, extra_fee=0)
 

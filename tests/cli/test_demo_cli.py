@@ -164,7 +164,14 @@ def test_demo_asset_backed_bills_receivables_and_a_lease(tmp_path: Path, in_tmp:
     assert figure(out, "overdue bills (bills)") == "0"
     assert figure(out, "Eastern Motors Group outstanding (supplychain)") == "80000.00 CNY"
     assert figure(out, "overdue loans (supplychain)") == "0 (0.00 CNY)"
-    plugins = ["online", "bills", "supplychain", "leasing"]
+    # margin M1: 1:3, warned, then liquidated: investors first, the fee, then the trader
+    assert "the account stands at 108.68% of its borrowed funds (warning)" in out
+    assert (
+        "margin M1 liquidated: proceeds 287500.00 CNY; investors 301050.00 CNY, fee 1437.50 CNY,"
+        " trader 1312.50 CNY, shortfall 0.00 CNY"
+    ) in out
+    assert figure(out, "liquidations (margin)") == "1"
+    plugins = ["online", "bills", "supplychain", "leasing", "margin"]
     with lendkit.Platform.open(url, plugins, create=False) as p:
         assert p.verify().ok
         # the acceptor and the core enterprise paid exactly what fell due: nothing left
