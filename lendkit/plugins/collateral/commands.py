@@ -446,25 +446,27 @@ def _apply_to_loan(
     left = amount
     paid: list[PaymentRecord] = []
     while left.is_positive():
-        savepoint = ctx.conn.begin_nested()
         try:
-            payment = ctx.repay(loan_id, source=source)
-        except InvalidState:  # nothing due, loan closed, or the installment exceeds what is left
-            savepoint.rollback()
-            payment = None
-        if payment is not None and payment.amount <= left:
-            savepoint.commit()
+            with ctx.savepoint():  # rolls back the installment's writes and its notifications
+                payment = ctx.repay(loan_id, source=source)
+                if payment.amount > left:
+                    raise _TakesMore
+        except (InvalidState, _TakesMore):  # nothing due, loan closed, or more than is left
+            pass
+        else:
             paid.append(payment)
             left = left - payment.amount
             continue
-        if payment is not None:
-            savepoint.rollback()
         try:
             paid.append(ctx.repay(loan_id, left, source=source))
         except (InvalidState, InvalidAmount):
             break  # nothing left owed: the rest is surplus
         break
     return paid
+
+
+class _TakesMore(Exception):
+    """The next installment takes more than is left: undo it and pay part of it instead."""
 
 
 def ltv_violations(ctx: HookContext, listing: ListingRecord) -> list[str]:

@@ -31,7 +31,6 @@ from lendkit.core.money import DEFAULT_ROUNDING, Money, parse_rate
 from lendkit.core.records import (
     ListingRecord,
     LoanRecord,
-    PaymentRecord,
 )
 from lendkit.plugins.insurance.records import (
     IN_FORCE,
@@ -659,21 +658,23 @@ def _apply_to_loan(ctx: HookContext, loan_id: str, source: AccountRef, amount: M
     touched."""
     left = amount
     while left.is_positive():
-        savepoint = ctx.conn.begin_nested()
         try:
-            payment: PaymentRecord | None = ctx.repay(loan_id, source=source)
-        except InvalidState:
-            savepoint.rollback()
-            payment = None
-        if payment is not None and payment.amount <= left:
-            savepoint.commit()
+            with ctx.savepoint():  # rolls back the installment's writes and its notifications
+                payment = ctx.repay(loan_id, source=source)
+                if payment.amount > left:
+                    raise _TakesMore
+        except (InvalidState, _TakesMore):
+            pass
+        else:
             left = left - payment.amount
             continue
-        if payment is not None:
-            savepoint.rollback()
         with contextlib.suppress(InvalidState, InvalidAmount):  # nothing more owed: rest stays
             ctx.repay(loan_id, left, source=source)
         return
+
+
+class _TakesMore(Exception):
+    """The next installment takes more than is left: undo it and pay part of it instead."""
 
 
 def claim_account_loss(
