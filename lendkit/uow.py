@@ -382,12 +382,20 @@ class UnitOfWork:
     def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
         """Book one balanced entry from minor-unit legs."""
         return store_ledger.append_entry(
-            self.conn, kind=kind, reference=reference, legs=legs, now=self.now, memo=memo
+            self.conn,
+            kind=kind,
+            reference=reference,
+            legs=legs,
+            now=self.now,
+            memo=memo,
+            chains=self.env.config.ledger_chains,
         )
 
     def post_many(self, entries: Sequence[store_ledger.NewEntry]) -> list[int]:
         """Book several balanced entries in order (as ``post`` each would) in a few statements."""
-        return store_ledger.append_entries(self.conn, entries, self.now)
+        return store_ledger.append_entries(
+            self.conn, entries, self.now, chains=self.env.config.ledger_chains
+        )
 
     def pay_investors(
         self,

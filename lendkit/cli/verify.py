@@ -30,7 +30,7 @@ from lendkit.cli.db import (
     tool_engine,
 )
 from lendkit.core.errors import SchemaOutOfDate
-from lendkit.store.ledger import VerifyReport, parse_anchor, verify_ledger
+from lendkit.store.ledger import VerifyReport, parse_anchors, verify_ledger
 
 __all__ = ["problem_lines", "report_dict", "run_verify", "verify_command"]
 
@@ -44,7 +44,7 @@ def run_verify(
 
     ``plugins``: as ``--plugins`` (``None``: the ones the database remembers).
     """
-    kept = parse_anchor(anchor) if anchor is not None else None
+    kept = parse_anchors(anchor) if anchor is not None else None
     engine = tool_engine(url)  # checks the URL and driver; connects to nothing yet
     try:
         path = sqlite_file(url)

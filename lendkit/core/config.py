@@ -7,6 +7,8 @@ from typing import Any
 
 from attrs import Factory, field, frozen
 
+from lendkit.core.errors import ConfigError
+
 GRADES = ("AA", "A", "B", "C", "D", "E", "HR")
 PAYMENT_PARTS = ("penalty", "interest", "principal")
 
@@ -65,3 +67,13 @@ class PlatformConfig:
     plugins: dict[str, dict[str, Any]] = Factory(dict)
     #: chunk size of close-of-business bulk work
     cob_chunk: int = field(default=500)
+    #: PostgreSQL: how many hash chains the journal spreads concurrent writers over (each
+    #: transaction holds one chain until it ends; SQLite always writes chain 1). 1..1048576
+    ledger_chains: int = field(default=16)
+
+    @ledger_chains.validator
+    def _check_chains(self, _attribute: Any, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 20:
+            raise ConfigError(
+                f"ledger_chains {value!r} is invalid: use a whole number from 1 to 1048576"
+            )

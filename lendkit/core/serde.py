@@ -31,10 +31,17 @@ def structure(data: Any, cls: type[T], what: str = "configuration") -> T:
     try:
         return converter.structure(data, cls)
     except (cattrs.ClassValidationError, cattrs.BaseValidationError) as exc:
-        details = "; ".join(cattrs.transform_error(exc, path=what))
+        details = "; ".join(cattrs.transform_error(exc, path=what, format_exception=_own_error))
         raise ConfigError(f"invalid {what}: {details}") from None
     except TypeError as exc:
         raise ConfigError(f"invalid {what}: {exc}") from None
+
+
+def _own_error(exc: BaseException, _type: Any) -> str:
+    """A validator's own message (``LendkitError``), else cattrs' wording."""
+    if isinstance(exc, LendkitError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, _type)
 
 
 #: plugins' settings: a field with a converter gets the raw value (the converter parses it)

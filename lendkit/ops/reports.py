@@ -13,6 +13,7 @@ from lendkit.core.errors import NotFound
 from lendkit.core.ledger import AVAILABLE, PARTY_OWNER, split_code
 from lendkit.core.money import Money
 from lendkit.core.records import Disclosure, Receipt
+from lendkit.store.ledger import flush
 from lendkit.store.rows import get_row
 from lendkit.store.tables import (
     accounts,
@@ -150,6 +151,7 @@ def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Re
     if not holders:
         raise NotFound(f"investor {investor_id} has no position in loan {loan_id}")
     codes = [f"{PARTY_OWNER}:{h}:{AVAILABLE}:{loan.currency}" for h in holders]
+    flush(ctx.conn)  # entries this unit of work booked are written at commit: read them too
     received = ctx.conn.execute(
         select(
             payments.c.id,
@@ -161,8 +163,15 @@ def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Re
         .join(postings, postings.c.entry_seq == payments.c.entry_seq)
         .join(accounts, accounts.c.id == postings.c.account_id)
         .where(payments.c.loan_id == loan_id, accounts.c.code.in_(codes))
-        .group_by(payments.c.id, payments.c.paid_on, payments.c.kind, payments.c.entry_seq)
-        .order_by(payments.c.entry_seq)
+        .group_by(
+            payments.c.id,
+            payments.c.paid_on,
+            payments.c.kind,
+            payments.c.entry_seq,
+            payments.c.created_at,
+        )
+        # sequence numbers order entries within a chain; concurrent writers use several chains
+        .order_by(payments.c.created_at, payments.c.entry_seq)
     ).all()
     seqs = [r.entry_seq for r in received]
     paying: dict[int, tuple[int, str]] = {}  # entry -> (amount, code) of its largest debit
