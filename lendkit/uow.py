@@ -257,7 +257,9 @@ class UnitOfWork:
     ) -> PaymentRecord:
         """See ``HookContext.repay``."""
         money = None if amount is None else parse_amount(amount, self.currency, "repayment")
-        return self.env.operations.repay(self, check_id(loan_id, "loan"), money, source)
+        payment = self.env.operations.repay(self, check_id(loan_id, "loan"), money, source)
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return payment
 
     def apply_listing(self, borrower_id: str, amount: object, **terms: Any) -> ListingRecord:
         """See ``HookContext.apply_listing``."""
@@ -274,9 +276,11 @@ class UnitOfWork:
         """Run the block in a SAVEPOINT: an exception rolls back only the block's writes (and
         drops the after-commit callbacks it registered), then propagates."""
         registered = len(self._after)
+        store_ledger.flush(self.conn)  # a refusal of what was booked before belongs outside
         nested = self.conn.begin_nested()
         try:
             yield
+            store_ledger.flush(self.conn)  # ... and one of what the block booked, inside
         except BaseException:
             nested.rollback()
             del self._after[registered:]
@@ -377,7 +381,9 @@ class UnitOfWork:
         problem = plugin_movement_violation(minor)
         if problem:
             raise Forbidden(f"{kind} {reference}: {problem}")
-        return self.post(kind, reference, minor)
+        seq = self.post(kind, reference, minor)
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return seq
 
     def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
         """Book one balanced entry from minor-unit legs."""
@@ -390,6 +396,11 @@ class UnitOfWork:
             memo=memo,
             chains=self.env.config.ledger_chains,
         )
+
+    def flush(self) -> None:
+        """Write what this unit of work booked so far (balances first, with their guards:
+        ``InsufficientFunds`` here). Commit, :meth:`savepoint` and balance reads do it."""
+        store_ledger.flush(self.conn)
 
     def post_many(self, entries: Sequence[store_ledger.NewEntry]) -> list[int]:
         """Book several balanced entries in order (as ``post`` each would) in a few statements."""
@@ -410,7 +421,7 @@ class UnitOfWork:
         penalty: Money | None = None,
     ) -> Money:
         """See ``HookContext.pay_investors``."""
-        return self.env.operations.pay_investors(
+        paid = self.env.operations.pay_investors(
             self,
             loan_id,
             source,
@@ -421,6 +432,8 @@ class UnitOfWork:
             include_future=include_future,
             penalty=penalty,
         )
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return paid
 
     def settle(
         self,
@@ -430,7 +443,9 @@ class UnitOfWork:
         fee: Money | None = None,
     ) -> PaymentRecord:
         """See ``HookContext.settle``."""
-        return self.env.operations.settle(self, loan_id, source, interest=interest, fee=fee)
+        payment = self.env.operations.settle(self, loan_id, source, interest=interest, fee=fee)
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return payment
 
 
 def payload_digest(command: str, payload: Any) -> str:
@@ -552,6 +567,7 @@ class OwnRunner(Runner):
     def __init__(self, env: Environment, engine: Engine) -> None:
         super().__init__(env)
         self.engine = engine
+        store_ledger.track(engine)
 
     def run(
         self,
@@ -579,6 +595,7 @@ class OwnRunner(Runner):
                                 return _decode(stored, result_type)  # type: ignore[no-any-return]
                             self._claim(conn, key, digest, command, tx.now)
                         result = fn(tx)
+                        store_ledger.flush(conn)  # a refusal is raised here, not at commit
                         if key:
                             self._complete(conn, key, _encode(result, result_type))
                         trans.commit()
@@ -614,6 +631,7 @@ class HostRunner(Runner):
     def __init__(self, env: Environment, conn: Connection) -> None:
         super().__init__(env)
         self.conn = conn
+        store_ledger.track(conn.engine)
         self._pending: list[Callable[[], None]] = []
 
         @event.listens_for(conn, "commit")
@@ -649,6 +667,7 @@ class HostRunner(Runner):
             if key:
                 self._claim(conn, key, digest, command, tx.now)
             result = fn(tx)
+            store_ledger.flush(conn)  # a refusal is raised here, inside the savepoint
             if key:
                 self._complete(conn, key, _encode(result, result_type))
         except BaseException:

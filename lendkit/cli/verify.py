@@ -5,7 +5,7 @@ every problem), 2 when it cannot be checked (bad URL, unreachable database, sche
 behind). The ledger is lendkit's own tables; the plugins the database remembers (or ``--plugins``,
 which must agree with them) are loaded only to check that their tables are migrated too.
 
-A sound ledger's head is printed as ``head: SEQ:HASH``. Kept somewhere else (a log, a ticket, a
+A sound ledger's head is printed as ``head: SEQ:HASH`` (one per hash chain, comma-separated). Kept somewhere else (a log, a ticket, a
 notarised mail), it is an anchor: ``lendkit verify --anchor SEQ:HASH`` fails if the journal up to
 SEQ was rewritten since, even if every later hash was recomputed to keep the chain consistent.
 """
@@ -87,8 +87,9 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
 @click.option(
     "--anchor",
     default=None,
-    metavar="SEQ:HASH",
-    help="A head printed by an earlier run: fail if the journal up to SEQ was rewritten since.",
+    metavar="SEQ:HASH[,...]",
+    help="A head printed by an earlier run (one SEQ:HASH per hash chain): fail if a chain up to"
+    " its SEQ was rewritten since.",
 )
 @click.pass_context
 def verify_command(

@@ -92,6 +92,7 @@ def totals(ctx: UnitOfWork) -> PlatformTotals:
             loans.c.state == S.DEFAULTED
         )
     )
+    flush(ctx.conn)  # balances with what this unit of work booked
     revenue = money(
         select(func.coalesce(func.sum(accounts.c.balance), 0)).where(
             accounts.c.code == f"platform:revenue:revenue:{cur}"

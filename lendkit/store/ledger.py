@@ -6,6 +6,7 @@ All functions take the current ``Connection`` (the unit of work's); none commits
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -139,6 +140,8 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> None:
 
 
 def balance_of(conn: Connection, account_id: int) -> int:
+    """An account's balance, with what this transaction booked (written first)."""
+    flush(conn)
     value = conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar()
     return int(value or 0)
 
@@ -214,6 +217,7 @@ def apply_legs(conn: Connection, legs: Sequence[Leg]) -> None:
     Guarded debits are single statements (``... WHERE balance + :d >= 0``) checked by rowcount,
     so two concurrent debits can never both pass on either database.
     """
+    flush(conn)
     _apply_steps(conn, [merge_legs(legs)])
 
 
@@ -244,7 +248,7 @@ _MARKS = "lendkit.ledger_marks"
 #: stale value costs a second statement, never a wrong chain.
 _known_heads: dict[tuple[int, int], tuple[int, str]] = {}
 _preferred: dict[int, int] = {}
-_tracked: set[int] = set()
+_tracked: weakref.WeakSet[Engine] = weakref.WeakSet()
 _track_lock = threading.Lock()
 
 
@@ -256,7 +260,9 @@ _Mark = tuple[int, int, str, tuple[int, str] | None]
 class _Booked:
     """What one transaction has booked and not yet written: the chain it holds, where that chain
     stands (``seq``, ``hash``: its last entry so far), what the head row says now inside the
-    transaction (``stored``), and the journal and posting rows to insert at flush."""
+    transaction (``stored``), the entries' balance changes (``steps``, in order) and the journal
+    and posting rows to insert at flush; ``refused``: the refusal a flush met (the transaction
+    may then never commit, even if someone caught it)."""
 
     trans: object
     chain: int = 0
@@ -265,6 +271,8 @@ class _Booked:
     stored: tuple[int, str] | None = None
     entries: list[dict[str, object]] = field(factory=list)
     postings: list[dict[str, object]] = field(factory=list)
+    steps: list[list[Leg]] = field(factory=list)
+    refused: InsufficientFunds | None = None
 
 
 def _booked(conn: Connection) -> _Booked:
@@ -273,8 +281,10 @@ def _booked(conn: Connection) -> _Booked:
     if booked is None or booked.trans is not root:
         booked = _Booked(root)
         conn.info[_PENDING] = booked
-        conn.info[_MARKS] = (root, [])
-        _track(conn.engine)
+        marks = conn.info.get(_MARKS)
+        if marks is None or marks[0] is not root:  # savepoints begun before are remembered
+            conn.info[_MARKS] = (root, [])
+        track(conn.engine)
     return booked
 
 
@@ -289,13 +299,27 @@ def flush(conn: Connection) -> None:
     """Write what this transaction booked and has not written yet: its chain's head, then every
     journal entry and every posting in one ``executemany`` each.
 
-    Runs by itself before the transaction commits and before a SAVEPOINT begins; call it before
-    reading ``lendkit_journal_entries`` or ``lendkit_postings`` in the same transaction.
-    Balances are never deferred (they are written, and guarded, when an entry is booked).
+    Balances first: one statement per account for every entry booked (``_apply_steps``: the
+    same guards as applying the entries one after another), so a debit that would drive a
+    guarded account negative is refused here (``InsufficientFunds``) and the transaction can
+    then not commit. Runs by itself before the transaction commits and before a SAVEPOINT
+    begins; :meth:`UnitOfWork.savepoint` and the runners call it so a refusal is raised where
+    it can be handled; :func:`balance_of` and ``verify`` call it before they read.
     """
     booked = _current(conn)
-    if booked is None or not booked.entries:
+    if booked is None:
         return
+    if booked.refused is not None:
+        raise InsufficientFunds(str(booked.refused))
+    if not booked.entries:
+        return
+    if booked.steps:
+        steps, booked.steps = booked.steps, []
+        try:
+            _apply_steps(conn, steps)
+        except InsufficientFunds as exc:
+            booked.refused = exc
+            raise
     if booked.stored != (booked.seq, booked.hash):
         conn.execute(_set_head, {"c": booked.chain, "s": booked.seq, "h": booked.hash})
         booked.stored = (booked.seq, booked.hash)
@@ -344,7 +368,8 @@ def _on_rollback_savepoint(conn: Connection, name: object, context: object) -> N
         return
     # the database undid the savepoint's writes: its entries, and the chain's head to the mark
     booked.chain, booked.seq, booked.hash, booked.stored = mark
-    booked.entries, booked.postings = [], []
+    booked.entries, booked.postings, booked.steps = [], [], []
+    booked.refused = None
 
 
 def _on_release_savepoint(conn: Connection, name: object, context: object) -> None:
@@ -353,12 +378,14 @@ def _on_release_savepoint(conn: Connection, name: object, context: object) -> No
         marks[1].pop()
 
 
-def _track(engine: Engine) -> None:
-    """Listen to ``engine``'s transactions once: flush at commit, forget at rollback."""
-    if id(engine) in _tracked:
+def track(engine: Engine) -> None:
+    """Listen to ``engine``'s transactions (once): write what was booked before commit and
+    before a savepoint, forget it at rollback. The runners call it when they are made, so the
+    savepoints of the first unit of work are seen too."""
+    if engine in _tracked:
         return
     with _track_lock:
-        if id(engine) in _tracked:
+        if engine in _tracked:
             return
         if not event.contains(engine, "commit", _on_commit):
             event.listen(engine, "commit", _on_commit)
@@ -366,7 +393,7 @@ def _track(engine: Engine) -> None:
             event.listen(engine, "savepoint", _on_savepoint)
             event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
             event.listen(engine, "release_savepoint", _on_release_savepoint)
-        _tracked.add(id(engine))
+        _tracked.add(engine)
 
 
 _set_head = (
@@ -501,14 +528,16 @@ class NewEntry:
 def append_entries(
     conn: Connection, entries: Sequence[NewEntry], now: datetime, *, chains: int = 1
 ) -> list[int]:
-    """Book balanced journal entries in order and update balances; returns their sequence numbers.
+    """Book balanced journal entries in order; returns their sequence numbers.
 
-    Balances change now, guarded (a debit that would drive a guarded account negative is
-    refused here, see ``_apply_steps``): one statement per account. The entries take the next
-    places in the chain this transaction holds (one statement for the first entry of a
-    transaction, none after) and their journal and posting rows are written at :func:`flush`,
-    which runs by itself before commit: a transaction that books a hundred entries writes them
-    in two ``executemany``. ``chains``: how many chains writers spread over (PostgreSQL).
+    The entries take the next places in the chain this transaction holds (one statement for the
+    first entry of a transaction, none after). Their balance changes and their journal and
+    posting rows are written at :func:`flush` (before commit, before a savepoint, before a
+    balance is read): one statement per account touched, with the guard of applying the
+    entries one after another (a debit that would drive a guarded account negative is refused
+    there), and one ``executemany`` for the entries and one for the postings, however many
+    entries the transaction booked. ``chains``: how many chains writers spread over
+    (PostgreSQL).
     """
     prepared: list[tuple[NewEntry, list[Leg]]] = []
     for entry in entries:
@@ -519,8 +548,8 @@ def append_entries(
         prepared.append((entry, merged))
     if not prepared:
         return []
-    _apply_steps(conn, [merged for _, merged in prepared])
     booked = _booked(conn)
+    booked.steps.extend(merged for _, merged in prepared)
     if not booked.chain:
         _take_chain(conn, booked, chains, prepared[0])
     seq, prev = booked.seq, booked.hash
