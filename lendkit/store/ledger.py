@@ -344,12 +344,11 @@ def _on_rollback(conn: Connection) -> None:
 def _on_savepoint(conn: Connection, name: object) -> None:
     flush(conn)  # nothing booked before the savepoint is lost if it rolls back
     booked = _current(conn)
+    root = conn.get_transaction()
     marks = conn.info.get(_MARKS)
-    if booked is None or marks is None or marks[0] is not booked.trans:
-        if conn.info.get(_PENDING) is not None:
-            conn.info.pop(_PENDING, None)  # a finished transaction's leftovers
+    if marks is None or marks[0] is not root:  # the first savepoint of this transaction
         fresh: list[_Mark | None] = []
-        conn.info[_MARKS] = marks = (conn.get_transaction(), fresh)
+        conn.info[_MARKS] = marks = (root, fresh)
     marks[1].append(
         None if booked is None else (booked.chain, booked.seq, booked.hash, booked.stored)
     )

@@ -114,6 +114,43 @@ def test_a_refused_unit_of_work_writes_nothing(
     assert platform.verify().ok and platform.verify().entries == before + 1
 
 
+def test_entries_booked_in_nested_savepoints_go_with_the_outer_rollback(
+    platform: lendkit.Platform, funded: Callable[..., str], db_url: str
+) -> None:
+    a, b = _two_parties(platform, funded)
+    before = platform.verify().entries
+    with platform.transaction() as ctx:
+        x, y = ctx.party_account(a), ctx.party_account(b)
+        outer = ctx.conn.begin_nested()
+        inner = ctx.conn.begin_nested()
+        ctx.post("test.move", "inner", [Leg(x, -100), Leg(y, 100)])
+        inner.commit()
+        outer.rollback()
+        ctx.post("test.move", "kept", [Leg(x, -200), Leg(y, 200)])
+    report = platform.verify()
+    assert report.ok, report.problems
+    assert report.entries == before + 1
+    refs = [r[0] for r in _sql(db_url, "SELECT reference FROM lendkit_journal_entries")]
+    assert "kept" in refs and "inner" not in refs
+    assert platform.custody.balance(b).available == Money.of("2.00")
+
+
+def test_a_caught_refusal_still_keeps_the_unit_of_work_from_committing(
+    platform: lendkit.Platform, funded: Callable[..., str]
+) -> None:
+    a, b = _two_parties(platform, funded)
+    before = platform.verify().entries
+    with pytest.raises(InsufficientFunds), platform.transaction() as ctx:
+        x, y = ctx.party_account(a), ctx.party_account(b)
+        ctx.post("test.move", "credit", [Leg(x, -1), Leg(y, 1)])
+        ctx.post("test.move", "overdraft", [Leg(x, -(10**6)), Leg(y, 10**6)])
+        with pytest.raises(InsufficientFunds):
+            ctx.flush()  # refused here; the caller swallows it and goes on
+    assert platform.verify().entries == before
+    assert platform.custody.balance(a).available == Money.of("100.00")
+    assert platform.custody.balance(b).available == Money.of("0.00")
+
+
 def test_a_bid_is_at_most_ten_statements(
     platform: lendkit.Platform, funded: Callable[..., str]
 ) -> None:
