@@ -67,9 +67,10 @@ class PlatformConfig:
     plugins: dict[str, dict[str, Any]] = Factory(dict)
     #: chunk size of close-of-business bulk work
     cob_chunk: int = field(default=500)
-    #: PostgreSQL: how many hash chains the journal spreads concurrent writers over (each
-    #: transaction holds one chain until it ends; SQLite always writes chain 1). 1..1048576
-    ledger_chains: int = field(default=16)
+    #: PostgreSQL: the most hash chains the journal spreads concurrent writers over (each
+    #: transaction holds one chain until it ends; a chain is opened when every existing one is
+    #: held; with more writers at once than chains, one waits). SQLite writes chain 1. 1..1048576
+    ledger_chains: int = field(default=64)
 
     @ledger_chains.validator
     def _check_chains(self, _attribute: Any, value: int) -> None:

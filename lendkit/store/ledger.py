@@ -488,13 +488,17 @@ def _take_chain(
     row = None
     if pg:
         row = conn.execute(_take_free, {"n": chains}).first()
-        while row is None:
-            # every chain there is, is held: open the next one while there are fewer than asked
+        for _attempt in range(chains):
+            if row is not None:
+                break
+            # every chain there is, is held: open the next one while there are fewer than asked,
+            # in a transaction of its own (committed at once: nobody waits for it)
             have = set(conn.execute(_chain_ids, {"n": chains}).scalars())
             missing = next((c for c in range(1, chains + 1) if c not in have), None)
             if missing is None:
                 break
-            _add_chain(conn, missing)
+            with conn.engine.connect() as other, other.begin():
+                _add_chain(other, missing)
             row = conn.execute(_take_free, {"n": chains}).first()
     if row is None:  # SQLite, or every chain is held: wait for this process's own
         row = conn.execute(_lock_head, {"c": chain}).first()
