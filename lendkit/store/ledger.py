@@ -126,8 +126,9 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> None:
     """Lock these account rows now, in id order (PostgreSQL; SQLite's write lock covers all).
 
     A unit of work that books several entries calls this first with every account it will
-    touch, so its row locks are taken in one global order (accounts by id, the ledger head last)
-    and two commands can never wait for each other in a circle.
+    touch, so its row locks are taken in one global order (accounts by id; the flush locks them
+    in the same order; a ledger chain is taken without waiting, ``SKIP LOCKED``) and two
+    commands can never wait for each other in a circle.
     """
     if conn.dialect.name != "postgresql" or not account_ids:
         return
