@@ -51,7 +51,7 @@ def require_plotly() -> Any:
 
 def _num(text: str) -> float:
     """A figure (``"12.50%"``, ``"1000.00"``) as a chart coordinate (display only)."""
-    return float(Decimal(text.rstrip("%")))
+    return float(Decimal(text.rstrip("%")))  # float ok: a chart coordinate, never money
 
 
 class _Page:
