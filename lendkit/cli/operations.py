@@ -120,6 +120,31 @@ def echo_lines(lines: Sequence[str]) -> None:
         click.echo(line)
 
 
+def echo_page(
+    page: Page[Any],
+    cur: str,
+    as_json_flag: bool,
+    *,
+    empty: str,
+    headers: Sequence[str],
+    right: Sequence[bool],
+    squeeze: int,
+    row: Callable[[Any], Sequence[str]],
+    command: str,
+    title: Sequence[str] = (),
+) -> None:
+    """One page of a list command: ``--json``, ``(no ...)`` when empty, else ``title``, the
+    table fitted to the terminal (column ``squeeze`` cut) and the next-page hint."""
+    if as_json_flag:
+        click.echo(as_json(page, cur))
+        return
+    if not page.items:
+        click.echo(f"(no {empty})")
+        return
+    rows = [row(x) for x in page]
+    echo_lines([*title, *fit(headers, rows, right, squeeze), *page_footer(page, command)])
+
+
 def page_footer(page: Page[Any], command: str) -> list[str]:
     if page.next is None:
         return []
@@ -210,16 +235,16 @@ def party_list(
     with platform_of(ctx, plugins) as p:
         page = p.parties.list(kind=kind, verified=verified, after=after, limit=limit)
         cur = p.config.currency
-    if as_json_flag:
-        click.echo(as_json(page, cur))
-        return
-    rows = [(x.id, x.kind, "yes" if x.verified else "no", x.grade or "-", x.name) for x in page]
-    if not rows:
-        click.echo("(no parties)")
-        return
-    echo_lines(
-        fit(("id", "kind", "verified", "grade", "name"), rows, (False,) * 5, squeeze=4)
-        + page_footer(page, "lendkit party list")
+    echo_page(
+        page,
+        cur,
+        as_json_flag,
+        empty="parties",
+        headers=("id", "kind", "verified", "grade", "name"),
+        right=(False,) * 5,
+        squeeze=4,
+        row=lambda x: (x.id, x.kind, "yes" if x.verified else "no", x.grade or "-", x.name),
+        command="lendkit party list",
     )
 
 
@@ -286,30 +311,22 @@ def listing_list(
             state=state, product=product, borrower_id=borrower_id, after=after, limit=limit
         )
         cur = p.config.currency
-    if as_json_flag:
-        click.echo(as_json(page, cur))
-        return
-    if not page.items:
-        click.echo("(no listings)")
-        return
-    rows = [
-        (
+    echo_page(
+        page,
+        cur,
+        as_json_flag,
+        empty="listings",
+        headers=("id", "state", "amount", "rate", "APR"),
+        right=(False, False, True, True, True),
+        squeeze=1,
+        row=lambda x: (
             x.id,
             x.state,
             money_text(x.amount),
             pct(x.annual_rate or x.max_rate),
             pct(x.apr),
-        )
-        for x in page
-    ]
-    echo_lines(
-        fit(
-            ("id", "state", "amount", "rate", "APR"),
-            rows,
-            (False, False, True, True, True),
-            squeeze=1,
-        )
-        + page_footer(page, "lendkit listing list")
+        ),
+        command="lendkit listing list",
     )
 
 
@@ -437,30 +454,22 @@ def loan_list(
             borrower_id=borrower_id, state=state, bucket=bucket, after=after, limit=limit
         )
         cur = p.config.currency
-    if as_json_flag:
-        click.echo(as_json(page, cur))
-        return
-    if not page.items:
-        click.echo("(no loans)")
-        return
-    rows = [
-        (
+    echo_page(
+        page,
+        cur,
+        as_json_flag,
+        empty="loans",
+        headers=("id", "state", "bucket", "dpd", "outstanding"),
+        right=(False, False, False, True, True),
+        squeeze=0,
+        row=lambda x: (
             x.loan.id,
             x.loan.state,
             x.bucket,
             str(x.days_past_due),
             money_text(x.loan.outstanding_principal),
-        )
-        for x in page
-    ]
-    echo_lines(
-        fit(
-            ("id", "state", "bucket", "dpd", "outstanding"),
-            rows,
-            (False, False, False, True, True),
-            squeeze=0,
-        )
-        + page_footer(page, "lendkit loan list")
+        ),
+        command="lendkit loan list",
     )
 
 
@@ -674,34 +683,26 @@ def history_command(
     with platform_of(ctx, plugins) as p:
         page = p.custody.history(party_id, since=start, until=end, after=after, limit=limit)
         cur = p.config.currency
-    if as_json_flag:
-        click.echo(as_json(page, cur))
-        return
-    if not page.items:
-        click.echo("(no movements)")
-        return
-    rows = [
-        (
+    echo_page(
+        page,
+        cur,
+        as_json_flag,
+        empty="movements",
+        headers=("date", "movement", "amount", "frozen", "balance"),
+        right=(False, False, True, True, True),
+        squeeze=1,
+        row=lambda line: (
             line.at.date().isoformat(),
             line.description,
             line.amount.format(),
             line.frozen_balance.format(),
             line.balance.format(),
-        )
-        for line in page
-    ]
-    echo_lines(
-        [
+        ),
+        command=f"lendkit custody history {party_id}",
+        title=(
             f"statement of {party_id} ({cur})",
             "amount: the change of available + frozen; balance: available + frozen after it",
-            *fit(
-                ("date", "movement", "amount", "frozen", "balance"),
-                rows,
-                (False, False, True, True, True),
-                squeeze=1,
-            ),
-            *page_footer(page, f"lendkit custody history {party_id}"),
-        ]
+        ),
     )
 
 
