@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import pluggy
 
+from lendkit.core.access import AccessDecision, Actor, AuditEntry, Subject
 from lendkit.core.errors import (
     CobRunning,
     CobWorkersFailed,
     ConfigError,
     CurrencyMismatch,
     Forbidden,
+    FourEyesRequired,
     HoldResolved,
     IdempotencyConflict,
     InsufficientFunds,
@@ -27,6 +29,7 @@ from lendkit.core.errors import (
     LimitExceeded,
     NotFound,
     NoYield,
+    PermissionDenied,
     PluginError,
     PluginsMismatch,
     SchemaOutOfDate,
@@ -59,6 +62,9 @@ hookimpl = pluggy.HookimplMarker("lendkit")
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDecision",
+    "Actor",
+    "AuditEntry",
     "Claim",
     "CobRunning",
     "CobWorkersFailed",
@@ -69,6 +75,7 @@ __all__ = [
     "Deduction",
     "Disclosure",
     "Forbidden",
+    "FourEyesRequired",
     "HoldResolved",
     "IdempotencyConflict",
     "InsufficientFunds",
@@ -84,6 +91,7 @@ __all__ = [
     "NoYield",
     "NotFound",
     "OpenEndedTerms",
+    "PermissionDenied",
     "Platform",
     "PluginError",
     "PluginsMismatch",
@@ -91,6 +99,7 @@ __all__ = [
     "RoundingPolicy",
     "Schedule",
     "SchemaOutOfDate",
+    "Subject",
     "UnknownCurrency",
     "ValidationRefused",
     "WrongType",

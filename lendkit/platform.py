@@ -12,23 +12,26 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import pluggy
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from lendkit.core.access import Actor, AuditEntry, Subject, parse_actor
 from lendkit.core.config import PlatformConfig
 from lendkit.core.context import HookContext
 from lendkit.core.errors import ConfigError, PluginError, SchemaOutOfDate
 from lendkit.core.hooks import Hooks
 from lendkit.core.records import Product
 from lendkit.core.serde import structure
-from lendkit.core.servicing import Portfolio
+from lendkit.core.servicing import Page, Portfolio
 from lendkit.migrations import PluginSchema
 from lendkit.ops.context import OPERATIONS
 from lendkit.plugin_manager import make_plugin_manager
 from lendkit.services.custody import CustodyGateway, CustodyService
 from lendkit.services.parties import PartiesService
 from lendkit.store import schema
+from lendkit.store.audit import verify_audit
 from lendkit.store.db import check_sqlite_directory, create_lendkit_engine, sqlite_path
 from lendkit.store.ledger import AccountCache, VerifyReport, verify_ledger
 from lendkit.uow import Environment, HostRunner, OwnRunner, Runner, UnitOfWork
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from lendkit.services.loans import LoansService
     from lendkit.services.market import MarketService
     from lendkit.services.reports import ReportsService
+    from lendkit.services.staff import StaffService
 
 DEFAULT_URL = "sqlite:///lendkit.db"
 
@@ -54,7 +58,11 @@ class Platform:
     """A lending platform over one database with a chosen set of plugins.
 
     Services: ``parties``, ``custody``, ``listings``, ``bidding``, ``loans``, ``market``,
-    ``cob``, ``reports``.
+    ``cob``, ``reports``, ``staff``.
+
+    Every mutating command runs for an actor (``actor=`` on the command, else the platform's
+    default from ``Platform.open(actor=)`` or :meth:`as_actor`, else ``system``), is authorized
+    and leaves an audit row (:meth:`audit`); see docs/access.md.
     """
 
     parties: PartiesService
@@ -65,6 +73,7 @@ class Platform:
     market: MarketService
     cob: CobService
     reports: ReportsService
+    staff: StaffService
 
     def __init__(
         self,
@@ -75,6 +84,7 @@ class Platform:
         clock: Callable[[], datetime] = system_clock,
         gateway: CustodyGateway | None = None,
         owns_engine: bool = False,
+        actor: Actor | str | None = None,
     ) -> None:
         if config is None:
             config = PlatformConfig()
@@ -106,14 +116,16 @@ class Platform:
             operations=OPERATIONS,
             settings=self.settings,
         )
-        self.runner: Runner = OwnRunner(self.env, engine)
+        self.runner: Runner = OwnRunner(
+            self.env, engine, None if actor is None else parse_actor(actor)
+        )
         self._gateway = gateway
         self._build_services()
 
     def _build_services(self, view: Platform | None = None) -> None:
         """Give this platform (or ``view``, a copy of it from :meth:`using`) its services."""
         # imported here: the lifecycle services import Platform for typing only
-        from lendkit.services import bidding, cob, listings, loans, market, reports
+        from lendkit.services import bidding, cob, listings, loans, market, reports, staff
 
         p = self if view is None else view
         p.parties = PartiesService(p)
@@ -124,6 +136,7 @@ class Platform:
         p.market = market.MarketService(p)
         p.cob = cob.CobService(p)
         p.reports = reports.ReportsService(p)
+        p.staff = staff.StaffService(p)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -137,6 +150,7 @@ class Platform:
         clock: Callable[[], datetime] = system_clock,
         gateway: CustodyGateway | None = None,
         create: bool = True,
+        actor: Actor | str | None = None,
         **engine_kwargs: Any,
     ) -> Platform:
         """Open the platform on ``url`` (SQLite file or PostgreSQL).
@@ -153,7 +167,12 @@ class Platform:
         naming both sets, except that with ``create=True`` more plugins may be given: that adds
         them (their migrations run and the database remembers the larger set). A remembered
         plugin is never dropped by leaving it out.
+
+        ``actor`` (an :class:`~lendkit.core.access.Actor` or ``party:ID`` / ``staff:ID`` /
+        ``system``) is who commands run for when they name none; without it they run as
+        ``system`` (unless the configuration sets ``require_actor``).
         """
+        default_actor = None if actor is None else parse_actor(actor)
         cfg = (
             config
             if isinstance(config, PlatformConfig) or config is None
@@ -179,7 +198,13 @@ class Platform:
             where = engine.url.render_as_string(hide_password=True)
             schema.check_plugins(remembered, named, adding=create, database=where)
             platform = cls(
-                engine, plugins=chosen, config=cfg, clock=clock, gateway=gateway, owns_engine=True
+                engine,
+                plugins=chosen,
+                config=cfg,
+                clock=clock,
+                gateway=gateway,
+                owns_engine=True,
+                actor=default_actor,
             )
             plugin_schemas = platform.plugin_schemas()
             if create:
@@ -233,7 +258,15 @@ class Platform:
             else session_or_connection
         )
         view = copy.copy(self)
-        view.runner = HostRunner(self.env, conn)
+        view.runner = HostRunner(self.env, conn, self.runner.actor)
+        self._build_services(view)
+        return view
+
+    def as_actor(self, actor: Actor | str) -> Platform:
+        """A view of this platform whose commands run for ``actor`` when they name none
+        (``Actor.staff("alice")``, ``"party:P1"``, ``"system"``); same transactions otherwise."""
+        view = copy.copy(self)
+        view.runner = self.runner.with_actor(actor)
         self._build_services(view)
         return view
 
@@ -247,6 +280,8 @@ class Platform:
         key: str | None = None,
         payload: Any = None,
         result_type: Any = None,
+        actor: Actor | str | None = None,
+        subject: Subject | None = None,
     ) -> T:
         """Run ``fn(ctx)`` as one command: the way plugins define theirs (e.g. ``reserve.seed``).
 
@@ -266,6 +301,12 @@ class Platform:
             on a repeat.
         :param result_type: the type of ``fn``'s result (an attrs record, ``Money``, a list of
             records...), needed with a ``key`` to return the stored outcome on a repeat.
+        :param actor: who runs it (default: the platform's actor, else ``system``); it is
+            authorized for the action ``name`` (``PermissionDenied`` otherwise) and the command
+            leaves an audit row, refused or not.
+        :param subject: what it acts on, for the audit trail and the owner check of a party
+            actor (``Subject("pledge", pledge_id, owner=party_id)``); default
+            ``plugin:<plugin>``, which no party owns. Reads use :meth:`query` instead.
         :raises PluginError: ``fn`` returned a value with a ``key`` but no ``result_type``.
 
         Example::
@@ -292,7 +333,25 @@ class Platform:
                 )
             return result
 
-        return self.runner.run(name, run, key=key, payload=payload, result_type=result_type)
+        if subject is None:
+            subject = Subject("plugin", name.partition(".")[0])
+        return self.runner.run(
+            name,
+            run,
+            key=key,
+            payload=payload,
+            result_type=result_type,
+            actor=actor,
+            subject=subject,
+        )
+
+    def query(self, name: str, fn: Callable[[HookContext], T]) -> T:
+        """Run ``fn(ctx)`` as a read (``"<plugin>.<what>"``): one unit of work, retried like a
+        command, on a host's connection from :meth:`using`; not authorized, not audited. It
+        must not change anything: commands go through :meth:`command`."""
+        if not isinstance(name, str) or not name.strip():
+            raise PluginError(f"query name {name!r} must be a non-empty string")
+        return self.runner.run(name, fn)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
@@ -308,6 +367,33 @@ class Platform:
 
     # -- reads ------------------------------------------------------------------------------------
 
+    def audit(
+        self,
+        *,
+        subject: str | None = None,
+        actor: Actor | str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuditEntry]:
+        """The audit trail, oldest first, a page at a time: every mutating command, refused or
+        not (time, actor, action, subject, digest of the arguments, outcome, error class,
+        idempotency key), filtered by ``subject`` (``listing:L1``), ``actor``, ``action``,
+        ``outcome`` (``ok``, ``refused``, ``replayed``) and time (``since`` <= at < ``until``)."""
+        return self.reports.audit(
+            subject=subject,
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            since=since,
+            until=until,
+            after=after,
+            limit=limit,
+        )
+
     def portfolio(self, investor_id: str) -> Portfolio:
         """An investor's positions, cash, open bids and yields: :meth:`ReportsService.portfolio`."""
         return self.reports.portfolio(investor_id)
@@ -318,11 +404,16 @@ class Platform:
         """Rebuild balances from the journal and check every ledger invariant (see ``lendkit verify``).
 
         ``anchor`` is a ``SEQ:HASH`` kept from an earlier report (``report.head``): the check
-        then also fails if the journal up to SEQ was rewritten, even consistently.
+        then also fails if the journal up to SEQ was rewritten, even consistently. The audit
+        trail's chains are checked too: an edited or deleted audit row is a problem.
         """
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # one snapshot for every query, so concurrent writers cannot cause false alarms
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                return verify_ledger(conn, anchor)
+                report = verify_ledger(conn, anchor)
+                problems = verify_audit(conn)
+        if not problems:
+            return report
+        return attrs.evolve(report, ok=False, problems=(*report.problems, *problems))

@@ -20,10 +20,18 @@ Idempotency: with a key, the first outcome is stored in ``lendkit_idempotency`` 
 transaction as the effect (success), or in its own transaction (a refusal on state). A repeat
 returns the stored response (``decode``d) or raises the stored refusal again; the same key with
 another command or payload raises ``IdempotencyConflict``.
+
+Access and audit: a command run with a ``subject`` is a mutating command. It runs for an actor
+(``actor=``, else the runner's default from ``Platform.open(actor=)`` / ``as_actor``, else
+``system`` unless ``require_actor``), is authorized inside its transaction before it runs
+(``PlatformOperations.authorize``: ``lendkit_authorize``, the default policy, four-eyes), and
+leaves one audit row: in the same transaction when it succeeds (or replays a key), in its own
+after a refusal (on a host's connection: after the SAVEPOINT is rolled back).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -38,6 +46,7 @@ from sqlalchemy import Connection, Engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lendkit.core import errors as E
+from lendkit.core.access import OK, REFUSED, REPLAYED, Actor, Subject, parse_actor
 from lendkit.core.errors import (
     Forbidden,
     IdempotencyConflict,
@@ -51,6 +60,7 @@ from lendkit.core.money import Money
 from lendkit.core.serde import converter
 from lendkit.core.states import OPEN_LOAN_STATES
 from lendkit.store import ledger as store_ledger
+from lendkit.store.audit import append_audit
 from lendkit.store.db import is_retryable
 from lendkit.store.ledger import AccountCache
 from lendkit.store.tables import claims, idempotency, loans
@@ -72,6 +82,7 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 12
 MAX_KEY_LENGTH = 200
+SYSTEM_ACTOR = Actor.system()
 
 
 class PluginOperations(Protocol):
@@ -134,6 +145,8 @@ class PluginOperations(Protocol):
         self, uow: UnitOfWork, borrower_id: str, amount: object, terms: Mapping[str, Any]
     ) -> ListingRecord: ...
 
+    def authorize(self, uow: UnitOfWork, actor: Actor, action: str, subject: Subject) -> None: ...
+
 
 @attrs.frozen
 class Environment:
@@ -170,6 +183,8 @@ class UnitOfWork:
         self.now: datetime = env.clock() if now is None else now
         self._business_date = business_date
         self._after: list[Callable[[], None]] = [] if after is None else after
+        #: who runs the command (set by the runner; ``system`` for internal work)
+        self.actor: Actor = SYSTEM_ACTOR
         #: payments booked while close of business defers ``lendkit_repayments_received`` to the
         #: end of its chunk (``None``: delivered at once; see ``lendkit.ops.repayment``)
         self.deferred_repayments: list[PaymentRecord] | None = None
@@ -489,8 +504,16 @@ def check_key(key: object) -> str | None:
 class Runner:
     """Base of the two ways a command's transaction is owned."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, actor: Actor | None = None) -> None:
         self.env = env
+        #: the actor commands run for when they name none (``None``: ``system``)
+        self.actor = actor
+
+    def with_actor(self, actor: Actor | str) -> Runner:
+        """This runner with another default actor (the same transaction handling)."""
+        other = copy.copy(self)
+        other.actor = parse_actor(actor)
+        return other
 
     def run(
         self,
@@ -500,6 +523,8 @@ class Runner:
         key: str | None = None,
         payload: Any = None,
         result_type: Any = None,
+        actor: Actor | str | None = None,
+        subject: Subject | None = None,
     ) -> T:
         raise NotImplementedError
 
@@ -510,6 +535,47 @@ class Runner:
         while (done := self.run(command, fn)) > 0:
             total += done
         return total
+
+    # -- access and audit shared by both runners ------------------------------------------------
+
+    def _actor(self, actor: Actor | str | None, command: str) -> Actor:
+        if actor is not None:
+            return parse_actor(actor)
+        if self.actor is not None:
+            return self.actor
+        if self.env.config.require_actor:
+            raise E.PermissionDenied(
+                f"{command} was run without an actor and this platform requires one"
+                " (require_actor): pass actor=, open the platform with actor= or give --actor"
+            )
+        return SYSTEM_ACTOR
+
+    def _authorize(self, tx: UnitOfWork, actor: Actor, command: str, subject: Subject) -> None:
+        tx.actor = actor
+        self.env.operations.authorize(tx, actor, command, subject)
+
+    @staticmethod
+    def _audit(
+        conn: Connection,
+        tx: UnitOfWork,
+        command: str,
+        subject: Subject,
+        args: str,
+        outcome: str,
+        key: str | None,
+        error: BaseException | None = None,
+    ) -> None:
+        append_audit(
+            conn,
+            at=tx.now,
+            actor=tx.actor.label,
+            action=command,
+            subject=subject.label,
+            args_digest=args,
+            outcome=outcome,
+            error_type=None if error is None else type(error).__name__,
+            idempotency_key=key,
+        )
 
     # -- idempotency helpers shared by both runners ---------------------------------------------
 
@@ -583,8 +649,8 @@ def _records_failure(exc: LendkitError) -> bool:
 class OwnRunner(Runner):
     """lendkit opens, commits and retries the transaction itself."""
 
-    def __init__(self, env: Environment, engine: Engine) -> None:
-        super().__init__(env)
+    def __init__(self, env: Environment, engine: Engine, actor: Actor | None = None) -> None:
+        super().__init__(env, actor)
         self.engine = engine
 
     def run(
@@ -595,9 +661,12 @@ class OwnRunner(Runner):
         key: str | None = None,
         payload: Any = None,
         result_type: Any = None,
+        actor: Actor | str | None = None,
+        subject: Subject | None = None,
     ) -> T:
         key = check_key(key)
-        digest = payload_digest(command, payload) if key else ""
+        who = self._actor(actor, command) if subject is not None else SYSTEM_ACTOR
+        digest = payload_digest(command, payload) if key or subject is not None else ""
         attempt = 0
         while True:
             attempt += 1
@@ -605,24 +674,39 @@ class OwnRunner(Runner):
                 with self.engine.connect() as conn:
                     trans = conn.begin()
                     tx = UnitOfWork(conn, self.env)
+                    tx.actor = who
                     try:
+                        if subject is not None:
+                            self._authorize(tx, who, command, subject)
                         if key:
                             found, stored = self._replay(conn, key, digest, command)
                             if found:
-                                trans.rollback()
+                                if subject is not None:
+                                    self._audit(conn, tx, command, subject, digest, REPLAYED, key)
+                                trans.commit()
                                 return _decode(stored, result_type)  # type: ignore[no-any-return]
                             self._claim(conn, key, digest, command, tx.now)
                         result = fn(tx)
+                        if subject is not None:
+                            self._audit(conn, tx, command, subject.created(result), digest, OK, key)
                         if key:
                             self._complete(conn, key, _encode(result, result_type))
                         trans.commit()
                     except LendkitError as exc:
                         trans.rollback()
-                        if key and _records_failure(exc):
+                        remember = key if key is not None and _records_failure(exc) else None
+                        if remember is not None or subject is not None:
                             with conn.begin():
-                                found, _ = self._replay(conn, key, digest, command)
-                                if not found:
-                                    self._record(conn, key, digest, command, tx.now, error=exc)
+                                if remember is not None:
+                                    found, _ = self._replay(conn, remember, digest, command)
+                                    if not found:
+                                        self._record(
+                                            conn, remember, digest, command, tx.now, error=exc
+                                        )
+                                if subject is not None:
+                                    self._audit(
+                                        conn, tx, command, subject, digest, REFUSED, key, exc
+                                    )
                         raise
                     except BaseException:
                         if trans.is_active:
@@ -645,8 +729,8 @@ class OwnRunner(Runner):
 class HostRunner(Runner):
     """Run inside the host application's transaction: SAVEPOINT per command, never commit."""
 
-    def __init__(self, env: Environment, conn: Connection) -> None:
-        super().__init__(env)
+    def __init__(self, env: Environment, conn: Connection, actor: Actor | None = None) -> None:
+        super().__init__(env, actor)
         self.conn = conn
         self._pending: list[Callable[[], None]] = []
 
@@ -668,23 +752,39 @@ class HostRunner(Runner):
         key: str | None = None,
         payload: Any = None,
         result_type: Any = None,
+        actor: Actor | str | None = None,
+        subject: Subject | None = None,
     ) -> T:
         key = check_key(key)
-        digest = payload_digest(command, payload) if key else ""
+        who = self._actor(actor, command) if subject is not None else SYSTEM_ACTOR
+        digest = payload_digest(command, payload) if key or subject is not None else ""
         conn = self.conn
         tx = UnitOfWork(conn, self.env)
-        if key:
-            found, stored = self._replay(conn, key, digest, command)
-            if found:
-                return _decode(stored, result_type)  # type: ignore[no-any-return]
+        tx.actor = who
         _start_sqlite_transaction(conn)
         savepoint = conn.begin_nested()
         try:
+            if subject is not None:
+                self._authorize(tx, who, command, subject)
             if key:
+                found, stored = self._replay(conn, key, digest, command)
+                if found:
+                    if subject is not None:
+                        self._audit(conn, tx, command, subject, digest, REPLAYED, key)
+                    savepoint.commit()
+                    return _decode(stored, result_type)  # type: ignore[no-any-return]
                 self._claim(conn, key, digest, command, tx.now)
             result = fn(tx)
+            if subject is not None:
+                self._audit(conn, tx, command, subject.created(result), digest, OK, key)
             if key:
                 self._complete(conn, key, _encode(result, result_type))
+        except LendkitError as exc:
+            savepoint.rollback()
+            if subject is not None:
+                # the refusal's row is part of the host's transaction: it stays if the host commits
+                self._audit(conn, tx, command, subject, digest, REFUSED, key, exc)
+            raise
         except BaseException:
             savepoint.rollback()
             raise

@@ -7,6 +7,7 @@ from typing import Any
 
 from attrs import Attribute, Factory, field, frozen
 
+from lendkit.core.access import DEFAULT_PARTY_ACTIONS, DEFAULT_ROLES
 from lendkit.core.errors import ConfigError
 
 GRADES = ("AA", "A", "B", "C", "D", "E", "HR")
@@ -112,6 +113,23 @@ class PlatformConfig:
     #: only loans that are current (no installment past due) may be transferred; False also
     #: admits overdue loans (never defaulted or closed ones)
     transfer_current_only: bool = True
+    # -- staff, permissions, audit (docs/access.md) -------------------------------------------------
+    #: roles and the actions (names or ``fnmatch`` patterns) each grants: a role named here
+    #: replaces the default role of that name (``lendkit.core.access.DEFAULT_ROLES``) or adds one
+    roles: dict[str, tuple[str, ...]] = Factory(dict)
+    #: what a party may do for itself, on its own accounts, listings, loans and positions
+    party_actions: tuple[str, ...] = DEFAULT_PARTY_ACTIONS
+    #: four-eyes: a listing's approver may not disburse it; a write-off needs another staff
+    #: member's request first (``loans.request_write_off``)
+    four_eyes: bool = True
+    #: refuse commands run without an explicit actor (``Platform.open(actor=)``, ``actor=``,
+    #: ``--actor``) instead of running them as ``system``
+    require_actor: bool = False
+
+    @property
+    def all_roles(self) -> dict[str, tuple[str, ...]]:
+        """The default roles with this configuration's ``roles`` applied."""
+        return {**DEFAULT_ROLES, **self.roles}
 
     def __attrs_post_init__(self) -> None:
         if self.transfer_price_min > self.transfer_price_max:

@@ -87,6 +87,16 @@ class Forbidden(InvalidState):
     """The party may not do this (unverified, own listing, risk level, segregation rules)."""
 
 
+class PermissionDenied(LendkitError, PermissionError):
+    """The actor may not run this command: the message names the actor, the action and the
+    permission missing. Nothing changed (and an idempotency key is not used up by it)."""
+
+
+class FourEyesRequired(PermissionDenied):
+    """A four-eyes rule refused the actor: the one who approved a listing may not disburse it;
+    a write-off needs a request by another staff member first."""
+
+
 class LimitExceeded(InvalidState):
     """A limit (credit line, bid size, leverage cap, remaining amount) would be exceeded."""
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
+from lendkit.core.access import AccessDecision, Actor, Subject
 from lendkit.core.errors import PluginError, ValidationRefused
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
@@ -426,6 +427,17 @@ class Hooks:
                 ctx=ctx, transfer=transfer, loan=loan, buyer_id=buyer_id, principal=principal
             ),
         )
+
+    def authorize(
+        self, ctx: HookContext, actor: Actor, action: str, subject: Subject
+    ) -> AccessDecision | None:
+        """The first plugin's access decision (``None``: no plugin has one)."""
+        decision = self._h.lendkit_authorize(ctx=ctx, actor=actor, action=action, subject=subject)
+        if decision is not None and not isinstance(decision, AccessDecision):
+            raise PluginError(
+                f"lendkit_authorize returned {decision!r}: return an AccessDecision or None"
+            )
+        return decision
 
     def transfer_settled(
         self,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from lendkit.core.access import AccessDecision, Actor, Subject
     from lendkit.core.context import HookContext
     from lendkit.core.ledger import AccountRef
     from lendkit.core.money import Money
@@ -862,5 +863,38 @@ def lendkit_cob_loans_of_interest(ctx: HookContext, loan_ids: Sequence[str]) -> 
         def lendkit_cob_loans_of_interest(ctx, loan_ids):
             return ctx.conn.execute(
                 select(leases.c.loan_id).where(leases.c.loan_id.in_(loan_ids))).scalars().all()
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lendkit_authorize(
+    ctx: HookContext, actor: Actor, action: str, subject: Subject
+) -> AccessDecision | None:
+    """Decide whether ``actor`` may run the mutating command ``action`` on ``subject``.
+
+    Asked inside the command's transaction before it runs. The first answer that is not
+    ``None`` decides; with none, lendkit's default policy does (``system`` may do everything, a
+    staff member what its roles grant by ``PlatformConfig.roles``, a party its
+    ``party_actions`` on what it owns). Four-eyes rules (``four_eyes``) are checked after an
+    allowing answer either way. A refusal raises ``PermissionDenied`` naming the actor, the
+    action and ``decision.missing``; nothing changes, and the refusal gets its audit row.
+
+    :param ctx: the command's unit of work (``ctx.actor`` is ``actor``).
+    :param actor: :class:`lendkit.core.access.Actor` (``kind``: party, staff or system;
+        ``id``; ``roles`` as given by the host, empty when they come from the staff register).
+    :param action: the command's name (``listings.approve``, ``reserve.seed``).
+    :param subject: :class:`lendkit.core.access.Subject` (``kind``, ``id``, and ``owner`` when
+        the command's arguments name the party it acts for).
+    :return: ``AccessDecision.allow()``, ``AccessDecision.deny(missing, reason)`` or ``None``
+        (no opinion).
+
+    Example::
+
+        @hookimpl
+        def lendkit_authorize(ctx, actor, action, subject):
+            if action == "custody.refund" and actor.kind == "staff":
+                return AccessDecision.deny("custody.refund", "refunds go through the bank desk")
+            return None
     """
     raise NotImplementedError

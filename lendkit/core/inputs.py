@@ -10,7 +10,7 @@ encodable, bounded), choices, whole numbers, booleans and calendar days. Each re
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from lendkit.core.errors import InvalidAmount, InvalidValue
 from lendkit.core.money import Money
@@ -35,6 +35,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_date",
+    "check_datetime",
     "check_id",
     "check_int",
     "check_text",
@@ -129,6 +130,23 @@ def _shown(value: object) -> str:
     """``value`` for an error message: its repr (escapes NUL and surrogates), cut short."""
     shown = repr(value)
     return shown if len(shown) <= 50 else shown[:47] + "..."
+
+
+def check_datetime(value: object, what: str) -> datetime:
+    """A moment: an aware ``datetime``, or a ``date`` (its midnight, UTC); a naive datetime is
+    refused (which zone it means is unknown)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidValue(
+                f"{what} {_shown(value)} has no time zone: give an aware datetime, e.g."
+                " datetime(2027, 1, 5, tzinfo=UTC), or a date"
+            )
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=UTC)
+    raise InvalidValue(
+        f"{what} {_shown(value)} must be a datetime (aware) or a date, not {type(value).__name__}"
+    )
 
 
 def check_date(value: object, what: str) -> date:

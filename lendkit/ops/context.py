@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lendkit.core.access import Actor, Subject
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, PaymentRecord
 from lendkit.core.schedule import Schedule
-from lendkit.ops import listings, settlement
+from lendkit.ops import access, listings, settlement
 from lendkit.ops.bidding import find_bids
 from lendkit.ops.loans import installment_rows, load_loan, load_schedule, loan_for_listing, owed_of
 from lendkit.ops.parties import load_party
@@ -108,6 +109,9 @@ class Operations:
             uow.platform_config, uow.products, borrower_id, amount, **terms
         )
         return listings.apply(uow, application)
+
+    def authorize(self, uow: UnitOfWork, actor: Actor, action: str, subject: Subject) -> None:
+        access.authorize(uow, actor, action, subject)
 
 
 OPERATIONS = Operations()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lendkit.core.access import Actor, Subject
 from lendkit.core.config import GRADES
 from lendkit.core.errors import InvalidRate, InvalidValue
 from lendkit.core.inputs import check_id, check_int, parse_amount
@@ -30,6 +31,7 @@ class BiddingService:
         amount: object,
         rate: object = None,
         key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> Bid:
         """Bid ``amount`` on a published listing; auctions need ``rate`` (at most the maximum rate).
 
@@ -43,6 +45,8 @@ class BiddingService:
             "bidding.bid",
             lambda tx: bidding.place_bid(tx, listing_id, investor_id, money, bid_rate, auto=False),
             key=key,
+            actor=actor,
+            subject=Subject("listing", listing_id, owner=investor_id),
             payload=[listing_id, investor_id, money.format(), str(bid_rate)],
             result_type=Bid,
         )
@@ -68,6 +72,7 @@ class BiddingService:
         grades: tuple[str, ...] | list[str] = GRADES,
         keep_balance: object = "0",
         key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> AutoBidRule:
         """Save an auto-bid rule: rate range, months range, grades, amount per listing, balance to keep."""
         cur = self._p.config.currency
@@ -96,6 +101,8 @@ class BiddingService:
                 keep_balance=keep,
             ),
             key=key,
+            actor=actor,
+            subject=Subject("rule", "", owner=investor_id),
             payload=[
                 investor_id,
                 per_listing.format(),
@@ -109,13 +116,17 @@ class BiddingService:
             result_type=AutoBidRule,
         )
 
-    def disable_rule(self, rule_id: str, key: str | None = None) -> None:
+    def disable_rule(
+        self, rule_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> None:
         """Stop an auto-bid rule."""
         rule_id = check_id(rule_id, "auto-bid rule")
         self._p.runner.run(
             "bidding.disable_rule",
             lambda tx: autobid.disable_rule(tx, rule_id),
             key=key,
+            actor=actor,
+            subject=Subject("rule", rule_id),
             payload=[rule_id],
         )
 

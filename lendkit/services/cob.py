@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select, text, update
 
 from lendkit.core import states as S
+from lendkit.core.access import Actor, Subject
 from lendkit.core.errors import (
     CobRunning,
     InvalidState,
@@ -184,8 +185,12 @@ class CobService:
         progress: Progress | None = None,
         *,
         allow_future: bool = False,
+        actor: Actor | str | None = None,
     ) -> CobResult:
         """Run close of business for ``run_date`` (idempotent; resumable after a crash).
+
+        ``actor`` (default: the platform's, else ``system``) needs the ``cob.run`` permission;
+        the run's audit row is written when it starts (its inner steps run as ``system``).
 
         Dates run in order: a date after the platform clock's today is refused unless
         ``allow_future=True`` (simulations), a date before the last completed run is refused,
@@ -205,6 +210,13 @@ class CobService:
                 " platform clock): close of business runs for days that have come; pass"
                 " allow_future=True (lendkit cob --allow-future) to simulate later days"
             )
+        self._p.runner.run(
+            "cob.run",
+            lambda tx: None,
+            actor=actor,
+            subject=Subject("cob", f"{run_date.isoformat()}/{label}"),
+            payload=[run_date.isoformat(), label],
+        )
         with exclusive_run(self._p, label, run_date):
             days = self._days_to_run(run_date, label)
             if not days:

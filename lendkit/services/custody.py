@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
+from lendkit.core.access import Actor, Subject
 from lendkit.core.errors import InvalidState
 from lendkit.core.inputs import check_date, check_id, check_text, parse_amount
 from lendkit.core.money import Money
@@ -78,7 +79,13 @@ class CustodyService:
 
     # -- user-initiated ---------------------------------------------------------------------------
 
-    def deposit(self, party_id: str, amount: object, key: str | None = None) -> Movement:
+    def deposit(
+        self,
+        party_id: str,
+        amount: object,
+        key: str | None = None,
+        actor: Actor | str | None = None,
+    ) -> Movement:
         """Book money arriving at the custodian for ``party_id`` (充值). Idempotent on ``key``.
 
         With an outside gateway the request is sent once after commit (see the module doc); the
@@ -86,35 +93,49 @@ class CustodyService:
         ``fail_deposit`` books the custodian's answer later) or ``failed``.
         """
         return self._gateway_command(
-            "custody.deposit", ops.deposit, party_id, amount, "deposit amount", key
+            "custody.deposit", ops.deposit, party_id, amount, "deposit amount", key, actor
         )
 
-    def withdraw(self, party_id: str, amount: object, key: str | None = None) -> Movement:
+    def withdraw(
+        self,
+        party_id: str,
+        amount: object,
+        key: str | None = None,
+        actor: Actor | str | None = None,
+    ) -> Movement:
         """Withdraw (提现): hold the funds, then complete (or stay pending with an outside gateway).
 
         The request reaches an outside gateway once, after commit, with the same movement id on
         every resend (derived from ``key``); the hold stays until the gateway's answer is booked.
         """
         return self._gateway_command(
-            "custody.withdraw", ops.withdraw, party_id, amount, "withdrawal amount", key
+            "custody.withdraw", ops.withdraw, party_id, amount, "withdrawal amount", key, actor
         )
 
-    def complete_deposit(self, movement_id: str, key: str | None = None) -> Movement:
+    def complete_deposit(
+        self, movement_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> Movement:
         """The custodian received a pending deposit: credit the party's available balance."""
-        return self._settle("custody.complete_deposit", movement_id, "deposit", key)
+        return self._settle("custody.complete_deposit", movement_id, "deposit", key, actor)
 
-    def fail_deposit(self, movement_id: str, key: str | None = None) -> Movement:
+    def fail_deposit(
+        self, movement_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> Movement:
         """The custodian did not receive a pending deposit: it is marked failed, nothing moves."""
-        return self._settle("custody.fail_deposit", movement_id, "deposit", key)
+        return self._settle("custody.fail_deposit", movement_id, "deposit", key, actor)
 
-    def complete_withdrawal(self, movement_id: str, key: str | None = None) -> Movement:
+    def complete_withdrawal(
+        self, movement_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> Movement:
         """The gateway paid a pending withdrawal (or refund) out: post its hold to the gateway."""
-        return self._settle("custody.complete_withdrawal", movement_id, "withdrawal", key)
+        return self._settle("custody.complete_withdrawal", movement_id, "withdrawal", key, actor)
 
-    def fail_withdrawal(self, movement_id: str, key: str | None = None) -> Movement:
+    def fail_withdrawal(
+        self, movement_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> Movement:
         """The gateway could not pay a pending withdrawal (or refund): the hold goes back to
         available."""
-        return self._settle("custody.fail_withdrawal", movement_id, "withdrawal", key)
+        return self._settle("custody.fail_withdrawal", movement_id, "withdrawal", key, actor)
 
     def recover(self) -> FlushResult | None:
         """Send what a previous process left queued (``Platform.open`` calls this at start).
@@ -195,7 +216,12 @@ class CustodyService:
     # -- operator capabilities: freeze, unfreeze, refund ------------------------------------------
 
     def operator_freeze(
-        self, party_id: str, amount: object, reason: str, key: str | None = None
+        self,
+        party_id: str,
+        amount: object,
+        reason: str,
+        key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> HoldRecord:
         """Freeze part of a party's available funds (e.g. a court order); only unfreeze returns it.
 
@@ -209,11 +235,15 @@ class CustodyService:
             "custody.operator_freeze",
             lambda tx: holds.operator_freeze(tx, party_id, money, reason),
             key=key,
+            actor=actor,
+            subject=Subject("party", party_id),
             payload=[party_id, money.format(), reason],
             result_type=HoldRecord,
         )
 
-    def unfreeze(self, hold_id: str, key: str | None = None) -> HoldRecord:
+    def unfreeze(
+        self, hold_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> HoldRecord:
         """Void a hold the operator made: its whole amount returns to the owner's available balance.
 
         Only holds made by ``operator_freeze`` may be unfrozen; a bid's hold is released by its
@@ -224,11 +254,19 @@ class CustodyService:
             "custody.unfreeze",
             lambda tx: holds.unfreeze(tx, hold_id),
             key=key,
+            actor=actor,
+            subject=Subject("hold", hold_id),
             payload=[hold_id],
             result_type=HoldRecord,
         )
 
-    def refund(self, party_id: str, amount: object, key: str | None = None) -> Movement:
+    def refund(
+        self,
+        party_id: str,
+        amount: object,
+        key: str | None = None,
+        actor: Actor | str | None = None,
+    ) -> Movement:
         """Operator refund: pay a party's available money back out to that party's own bank.
 
         Only available money can be refunded: money frozen by a hold (a bid, a withdrawal, an
@@ -237,7 +275,7 @@ class CustodyService:
         with ``complete_withdrawal`` / ``fail_withdrawal``, or by ``flush``).
         """
         return self._gateway_command(
-            "custody.refund", ops.refund, party_id, amount, "refund amount", key
+            "custody.refund", ops.refund, party_id, amount, "refund amount", key, actor
         )
 
     def expire_holds(self, now: datetime | None = None, limit: int = 1000) -> int:
@@ -252,7 +290,12 @@ class CustodyService:
 
     # -- reconciliation ---------------------------------------------------------------------------
 
-    def reconcile(self, statement: Iterable[StatementLine], day: date) -> Reconciliation:
+    def reconcile(
+        self,
+        statement: Iterable[StatementLine],
+        day: date,
+        actor: Actor | str | None = None,
+    ) -> Reconciliation:
         """Compare the custodian's statement for ``day`` with the completed movements booked that day.
 
         A statement line for a movement the books still hold as pending (a deposit or withdrawal
@@ -262,7 +305,11 @@ class CustodyService:
         day = check_date(day, "reconciliation day")
         lines = list(statement)
         return self._p.runner.run(
-            "custody.reconcile", lambda tx: reconciliation.reconcile(tx, lines, day)
+            "custody.reconcile",
+            lambda tx: reconciliation.reconcile(tx, lines, day),
+            actor=actor,
+            subject=Subject("statement", day.isoformat()),
+            payload=[day.isoformat(), len(lines)],
         )
 
     def statement(self, day: date) -> list[StatementLine]:
@@ -294,7 +341,14 @@ class CustodyService:
             return False
         return True
 
-    def _settle(self, command: str, movement_id: str, kind: str, key: str | None) -> Movement:
+    def _settle(
+        self,
+        command: str,
+        movement_id: str,
+        kind: str,
+        key: str | None,
+        actor: Actor | str | None,
+    ) -> Movement:
         """complete_/fail_ deposit or withdrawal: the custodian's final answer, booked once."""
         movement_id = check_id(movement_id, "movement")
         outcome = "completed" if command.split(".")[1].startswith("complete") else "failed"
@@ -302,6 +356,8 @@ class CustodyService:
             command,
             lambda tx: ops.settle(tx, self.gateway, movement_id, kind, outcome),
             key=key,
+            actor=actor,
+            subject=Subject("movement", movement_id),
             payload=[movement_id],
             result_type=Movement,
         )
@@ -314,6 +370,7 @@ class CustodyService:
         amount: object,
         what: str,
         key: str | None,
+        actor: Actor | str | None,
     ) -> Movement:
         """Run a deposit or withdrawal ``operation``; with an outside gateway and lendkit owning
         the transaction the request went out after commit, so its state is read again."""
@@ -326,6 +383,8 @@ class CustodyService:
             command,
             lambda tx: operation(tx, self.gateway, party_id, money, movement_id, send),
             key=key,
+            actor=actor,
+            subject=Subject("party", party_id),
             payload=[party_id, money.format()],
             result_type=Movement,
         )

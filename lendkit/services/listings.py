@@ -6,6 +6,7 @@ import builtins
 from typing import TYPE_CHECKING
 
 from lendkit.core import states as S
+from lendkit.core.access import Actor, Subject
 from lendkit.core.config import GRADES
 from lendkit.core.inputs import (
     MAX_REVIEWER_LENGTH,
@@ -46,6 +47,7 @@ class ListingsService:
         product: str = "online",
         clearing: str = "own",
         key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> ListingRecord:
         """A borrower applies for a loan; the listing awaits review (``applied``)."""
         application = ops.parse_application(
@@ -68,6 +70,8 @@ class ListingsService:
             "listings.apply",
             lambda tx: servicing.apply_priced(tx, application),
             key=key,
+            actor=actor,
+            subject=Subject("listing", "", owner=application.borrower_id),
             payload=application.payload(),
             result_type=ListingRecord,
         )
@@ -79,6 +83,7 @@ class ListingsService:
         annual_rate: object = None,
         reviewer: str | None = None,
         key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> ListingRecord:
         """Risk control approves: fixes the grade and (fixed listings) the rate.
 
@@ -96,11 +101,15 @@ class ListingsService:
             "listings.approve",
             lambda tx: ops.approve(tx, listing_id, grade, rate, reviewer),
             key=key,
+            actor=actor,
+            subject=Subject("listing", listing_id),
             payload=[listing_id, grade, str(rate), reviewer],
             result_type=ListingRecord,
         )
 
-    def reject(self, listing_id: str, reason: str, key: str | None = None) -> ListingRecord:
+    def reject(
+        self, listing_id: str, reason: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> ListingRecord:
         """Risk control rejects the application with a reason."""
         listing_id = check_id(listing_id, "listing")
         reason = check_text(reason, "rejection reason", MAX_TEXT_LENGTH, multiline=True)
@@ -108,11 +117,15 @@ class ListingsService:
             "listings.reject",
             lambda tx: ops.reject(tx, listing_id, reason),
             key=key,
+            actor=actor,
+            subject=Subject("listing", listing_id),
             payload=[listing_id, {"reason": reason}],
             result_type=ListingRecord,
         )
 
-    def publish(self, listing_id: str, key: str | None = None) -> ListingRecord:
+    def publish(
+        self, listing_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> ListingRecord:
         """Open the listing for bids for its funding window; matching auto-bid rules bid at once.
 
         Every ``lendkit_validate_listing`` is asked again first (the listing as published): a
@@ -123,22 +136,30 @@ class ListingsService:
             "listings.publish",
             lambda tx: ops.publish(tx, listing_id),
             key=key,
+            actor=actor,
+            subject=Subject("listing", listing_id),
             payload=[listing_id],
             result_type=ListingRecord,
         )
 
-    def cancel(self, listing_id: str, key: str | None = None) -> ListingRecord:
+    def cancel(
+        self, listing_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> ListingRecord:
         """Withdraw a listing before any bid."""
         listing_id = check_id(listing_id, "listing")
         return self._p.runner.run(
             "listings.cancel",
             lambda tx: ops.cancel(tx, listing_id),
             key=key,
+            actor=actor,
+            subject=Subject("listing", listing_id),
             payload=[listing_id],
             result_type=ListingRecord,
         )
 
-    def close(self, listing_id: str, key: str | None = None) -> ListingRecord:
+    def close(
+        self, listing_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> ListingRecord:
         """Close bidding: a filled listing is (stays) funded; a short one fails and every hold is voided.
 
         Auctions clear here: lowest rates fill first, earlier bids first on ties, the marginal bid
@@ -149,6 +170,8 @@ class ListingsService:
             "listings.close",
             lambda tx: ops.close_listing(tx, listing_id),
             key=key,
+            actor=actor,
+            subject=Subject("listing", listing_id),
             payload=[listing_id],
             result_type=ListingRecord,
         )

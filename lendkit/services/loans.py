@@ -14,6 +14,7 @@ import builtins
 from typing import TYPE_CHECKING, Any
 
 from lendkit.core import states as S
+from lendkit.core.access import Actor, Subject
 from lendkit.core.inputs import (
     MAX_REVIEWER_LENGTH,
     check_choice,
@@ -40,7 +41,7 @@ from lendkit.core.servicing import (
     Payoff,
     check_limit,
 )
-from lendkit.ops import open_ended, servicing
+from lendkit.ops import access, open_ended, servicing
 from lendkit.ops.disbursement import disburse
 from lendkit.ops.loans import (
     find_loans,
@@ -68,7 +69,11 @@ class LoansService:
     # -- disbursement ------------------------------------------------------------------------------
 
     def disburse(
-        self, listing_id: str, reviewer: str | None = None, key: str | None = None
+        self,
+        listing_id: str,
+        reviewer: str | None = None,
+        key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> LoanRecord:
         """The reviewer confirms a funded listing: holds post to it, the borrower is paid (less
         fees), and the loan is created with one position and one agreement per winning bid."""
@@ -81,7 +86,13 @@ class LoansService:
             return disburse(tx, listing_id, reviewer)
 
         return self._p.runner.run(
-            "loans.disburse", run, key=key, payload=[listing_id, reviewer], result_type=LoanRecord
+            "loans.disburse",
+            run,
+            key=key,
+            actor=actor,
+            subject=Subject("listing", listing_id),
+            payload=[listing_id, reviewer],
+            result_type=LoanRecord,
         )
 
     def repay(
@@ -90,6 +101,7 @@ class LoansService:
         amount: object = None,
         key: str | None = None,
         payer: str | None = None,
+        actor: Actor | str | None = None,
     ) -> PaymentRecord:
         """Pay from a custody balance: the borrower's, or ``payer``'s (a registered, verified
         party paying for the borrower: an acceptor bank, a core enterprise, a lessee...).
@@ -113,13 +125,21 @@ class LoansService:
             "loans.repay",
             run,
             key=key,
+            actor=actor,
+            subject=Subject("loan", loan_id, owner=payer),
             # the payer joins the payload only when given: keys stored before it existed replay
             payload=[loan_id, money and money.format(), *([payer] if payer else [])],
             result_type=PaymentRecord,
         )
 
     def repay_principal(
-        self, loan_id: str, amount: object, *, payer: str | None = None, key: str | None = None
+        self,
+        loan_id: str,
+        amount: object,
+        *,
+        payer: str | None = None,
+        key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> PaymentRecord:
         """Repay ``amount`` of an open-ended loan's principal, any amount at any time before it
         matures, from the borrower's available balance or ``payer``'s (a registered, verified
@@ -139,6 +159,8 @@ class LoansService:
             "loans.repay_principal",
             run,
             key=key,
+            actor=actor,
+            subject=Subject("loan", loan_id, owner=payer),
             payload=[loan_id, money.format(), payer],
             result_type=PaymentRecord,
         )
@@ -150,7 +172,12 @@ class LoansService:
         return self._p.runner.run("loans.open_ended", lambda tx: open_ended.status(tx, loan_id))
 
     def prepay(
-        self, loan_id: str, amount: object = None, mode: str = "shorten", key: str | None = None
+        self,
+        loan_id: str,
+        amount: object = None,
+        mode: str = "shorten",
+        key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> PaymentRecord:
         """Prepay (提前还款) all (``amount=None``) or part of the outstanding principal.
 
@@ -175,6 +202,8 @@ class LoansService:
             "loans.prepay",
             run,
             key=key,
+            actor=actor,
+            subject=Subject("loan", loan_id),
             payload=[loan_id, money and money.format(), mode],
             result_type=PaymentRecord,
         )
@@ -186,6 +215,7 @@ class LoansService:
         interest: str = "accrued",
         payer: str | None = None,
         key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> PaymentRecord:
         """Settle the loan early (结清) in one payment, whatever its state: the installments due
         with their penalty, then the remaining principal with the interest to date
@@ -208,18 +238,46 @@ class LoansService:
             "loans.settle",
             run,
             key=key,
+            actor=actor,
+            subject=Subject("loan", loan_id, owner=payer),
             payload=[loan_id, interest, payer],
             result_type=PaymentRecord,
         )
 
-    def write_off(self, loan_id: str, key: str | None = None) -> LoanRecord:
-        """Write off (核销) a defaulted loan: it closes; investors keep what they received."""
+    def request_write_off(
+        self, loan_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> LoanRecord:
+        """Ask for a defaulted loan's write-off: the first pair of eyes. With ``four_eyes`` (the
+        default) a staff member's :meth:`write_off` needs such a request by another staff
+        member first. Changes nothing but the audit trail; refused unless the loan is
+        defaulted."""
+        loan_id = check_id(loan_id, "loan")
+        return self._p.runner.run(
+            "loans.request_write_off",
+            lambda tx: access.request_write_off(tx, loan_id),
+            key=key,
+            actor=actor,
+            subject=Subject("loan", loan_id),
+            payload=[loan_id],
+            result_type=LoanRecord,
+        )
+
+    def write_off(
+        self, loan_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> LoanRecord:
+        """Write off (核销) a defaulted loan: it closes; investors keep what they received.
+
+        With ``four_eyes`` (the default) a staff member may write off only a loan another staff
+        member asked to write off (:meth:`request_write_off`): ``FourEyesRequired`` otherwise.
+        """
         loan_id = check_id(loan_id, "loan")
 
         return self._p.runner.run(
             "loans.write_off",
             lambda tx: write_off(tx, loan_id),
             key=key,
+            actor=actor,
+            subject=Subject("loan", loan_id),
             payload=[loan_id],
             result_type=LoanRecord,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lendkit.core.access import Actor, Subject
 from lendkit.core.inputs import check_id, parse_amount
 from lendkit.core.records import TransferAgreement, TransferRecord
 from lendkit.ops import market
@@ -31,6 +32,7 @@ class MarketService:
         principal: object,
         price: object = None,
         key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> TransferRecord:
         """Offer ``principal`` of ``seller_id``'s outstanding principal in ``loan_id`` for
         ``price`` (default: par, the principal itself), open for ``transfer_expiry_days``.
@@ -53,12 +55,19 @@ class MarketService:
             "market.offer",
             lambda tx: market.offer(tx, loan_id, seller_id, money, asked),
             key=key,
+            actor=actor,
+            subject=Subject("transfer", "", owner=seller_id),
             payload=[loan_id, seller_id, money.format(), asked and asked.format()],
             result_type=TransferRecord,
         )
 
     def buy(
-        self, transfer_id: str, buyer_id: str, principal: object, key: str | None = None
+        self,
+        transfer_id: str,
+        buyer_id: str,
+        principal: object,
+        key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> TransferAgreement:
         """Buy ``principal`` of an open transfer (trimmed to what remains; otherwise a multiple
         of ``transfer_unit``). Settles at once: the buyer pays its share of the price plus the
@@ -72,11 +81,15 @@ class MarketService:
             "market.buy",
             lambda tx: market.buy(tx, transfer_id, buyer_id, money),
             key=key,
+            actor=actor,
+            subject=Subject("transfer", transfer_id, owner=buyer_id),
             payload=[transfer_id, buyer_id, money.format()],
             result_type=TransferAgreement,
         )
 
-    def cancel(self, transfer_id: str, key: str | None = None) -> TransferRecord:
+    def cancel(
+        self, transfer_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> TransferRecord:
         """Withdraw an open transfer; what it did not sell is free again (what was bought
         stays bought). ``InvalidState`` if it is filled, expired or cancelled already."""
         transfer_id = check_id(transfer_id, "transfer")
@@ -84,6 +97,8 @@ class MarketService:
             "market.cancel",
             lambda tx: market.cancel(tx, transfer_id),
             key=key,
+            actor=actor,
+            subject=Subject("transfer", transfer_id),
             payload=[transfer_id],
             result_type=TransferRecord,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from lendkit.core.access import Actor, Subject
 from lendkit.core.config import GRADES
 from lendkit.core.errors import InvalidValue
 from lendkit.core.inputs import check_bool, check_choice, check_id, check_text
@@ -23,7 +24,13 @@ class PartiesService:
     def __init__(self, platform: Platform) -> None:
         self._p = platform
 
-    def register(self, name: str, kind: str = "person", key: str | None = None) -> PartyRecord:
+    def register(
+        self,
+        name: str,
+        kind: str = "person",
+        key: str | None = None,
+        actor: Actor | str | None = None,
+    ) -> PartyRecord:
         """Register a person or an enterprise; its custody accounts open with it."""
         name = ops.check_name(name)
         kind = check_choice(kind, "party kind", ops.KINDS)
@@ -31,12 +38,20 @@ class PartiesService:
             "parties.register",
             lambda tx: ops.register(tx, name, kind),
             key=key,
+            actor=actor,
+            subject=Subject("party", ""),
             payload=[name, kind],
             result_type=PartyRecord,
         )
 
     def set_check(
-        self, party_id: str, check: str, state: str, detail: str = "", key: str | None = None
+        self,
+        party_id: str,
+        check: str,
+        state: str,
+        detail: str = "",
+        key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> PartyRecord:
         """Record one verification check (id_card, phone, email, documents) as pending/verified/rejected."""
         party_id = check_id(party_id, "party")
@@ -49,17 +64,23 @@ class PartiesService:
             "parties.set_check",
             lambda tx: ops.set_check(tx, party_id, check, state, detail),
             key=key,
+            actor=actor,
+            subject=Subject("party", party_id),
             payload=[party_id, check, state, detail],
             result_type=PartyRecord,
         )
 
-    def verify(self, party_id: str, key: str | None = None) -> PartyRecord:
+    def verify(
+        self, party_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> PartyRecord:
         """Mark every verification check of the party verified."""
         party_id = check_id(party_id, "party")
         return self._p.runner.run(
             "parties.verify",
             lambda tx: ops.verify(tx, party_id),
             key=key,
+            actor=actor,
+            subject=Subject("party", party_id),
             payload=[party_id],
             result_type=PartyRecord,
         )
@@ -93,7 +114,12 @@ class PartiesService:
         return self._p.runner.run("parties.get", lambda tx: ops.load_party(tx, party_id))
 
     def add_rating_report(
-        self, party_id: str, agency: str, grade: str, key: str | None = None
+        self,
+        party_id: str,
+        agency: str,
+        grade: str,
+        key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> bool:
         """File a third-party rating report; it counts only if ``agency`` is whitelisted.
 
@@ -106,17 +132,23 @@ class PartiesService:
             "parties.add_rating_report",
             lambda tx: ops.add_rating_report(tx, party_id, agency, grade),
             key=key,
+            actor=actor,
+            subject=Subject("party", party_id),
             payload=[party_id, agency, grade],
             result_type=bool,
         )
 
-    def assess(self, party_id: str, key: str | None = None) -> CreditAssessment:
+    def assess(
+        self, party_id: str, key: str | None = None, actor: Actor | str | None = None
+    ) -> CreditAssessment:
         """Score the party (the ``lendkit_assess_credit`` hook; default scorecard last)."""
         party_id = check_id(party_id, "party")
         return self._p.runner.run(
             "parties.assess",
             lambda tx: ops.assess(tx, party_id),
             key=key,
+            actor=actor,
+            subject=Subject("party", party_id),
             payload=[party_id],
             result_type=CreditAssessment,
         )
@@ -126,6 +158,7 @@ class PartiesService:
         party_id: str,
         answers: Sequence[int] | Mapping[str, int],
         key: str | None = None,
+        actor: Actor | str | None = None,
     ) -> int:
         """Score an investor's risk questionnaire (answers 0..4 each) into a risk level 1..5."""
         party_id = check_id(party_id, "party")
@@ -145,6 +178,8 @@ class PartiesService:
             "parties.set_risk_level",
             lambda tx: ops.set_risk_level(tx, party_id, values),
             key=key,
+            actor=actor,
+            subject=Subject("party", party_id),
             payload=[party_id, values],
             result_type=int,
         )

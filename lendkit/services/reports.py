@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lendkit.core.inputs import check_id
+from lendkit.core.access import AUDIT_OUTCOMES, Actor, AuditEntry, parse_actor
+from lendkit.core.inputs import check_choice, check_datetime, check_id, check_text
 from lendkit.core.money import Money
 from lendkit.core.records import Disclosure, Receipt
-from lendkit.core.servicing import Portfolio
+from lendkit.core.servicing import Page, Portfolio, check_limit
+from lendkit.ops import access, servicing
 from lendkit.ops import reports as ops
-from lendkit.ops import servicing
 from lendkit.ops.reports import BAD_DEBT_RATE, OVERDUE_RATE, PlatformTotals
 
 if TYPE_CHECKING:
@@ -49,6 +51,43 @@ class ReportsService:
         investor_id = check_id(investor_id, "investor")
         return self._p.runner.run(
             "reports.portfolio", lambda tx: servicing.portfolio(tx, investor_id)
+        )
+
+    def audit(
+        self,
+        *,
+        subject: str | None = None,
+        actor: Actor | str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuditEntry]:
+        """The audit trail a page at a time (see :meth:`lendkit.Platform.audit`)."""
+        subject = None if subject is None else check_text(subject, "audit subject", 120)
+        who = None if actor is None else parse_actor(actor).label
+        action = None if action is None else check_text(action, "audit action", 80)
+        if outcome is not None:
+            outcome = check_choice(outcome, "audit outcome", AUDIT_OUTCOMES)
+        since = None if since is None else check_datetime(since, "since")
+        until = None if until is None else check_datetime(until, "until")
+        after = None if after is None else check_id(after, "page cursor")
+        limit = check_limit(limit)
+        return self._p.runner.run(
+            "reports.audit",
+            lambda tx: access.audit_page(
+                tx,
+                subject=subject,
+                actor=who,
+                action=action,
+                outcome=outcome,
+                since=since,
+                until=until,
+                after=after,
+                limit=limit,
+            ),
         )
 
     def disclosure(self) -> list[Disclosure]:

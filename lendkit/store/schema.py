@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 
 from lendkit.core.errors import PluginsMismatch
 from lendkit.migrations import PluginSchema
+from lendkit.store.audit import init_audit_chains
 from lendkit.store.ledger import init_head
 from lendkit.store.tables import meta, parties
 
@@ -65,7 +66,8 @@ def pending(conn: Connection, plugins: Sequence[PluginSchema] = ()) -> list[str]
 def upgrade(
     engine: Engine, plugins: Sequence[PluginSchema] = (), remember: Sequence[str] | None = None
 ) -> list[str]:
-    """Apply every pending migration (lendkit's, then each plugin's) and create the ledger head.
+    """Apply every pending migration (lendkit's, then each plugin's) and create the ledger head and
+    the audit chains' heads.
 
     ``remember``: the names of the plugins the database is now used with, recorded in the same
     transaction (see :func:`remembered_plugins`).
@@ -81,6 +83,7 @@ def upgrade(
                 prefix = f"{plugin.name}:" if plugin else ""
                 applied.extend(prefix + r for r in todo)
         init_head(conn)
+        init_audit_chains(conn)
         if remember is not None:
             remember_plugins(conn, remember)
     return applied

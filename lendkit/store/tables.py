@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -503,6 +504,50 @@ transfer_fills = Table(
     Index("ix_lendkit_transfer_fills_loan", "loan_id"),
 )
 
+
+# --- staff and the audit trail -----------------------------------------------------------------
+
+#: staff members and their roles (``platform.staff``); roles are comma-separated, sorted
+staff = Table(
+    "lendkit_staff",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("roles", String(400), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+#: the head of each audit chain (``lendkit.core.access.AUDIT_CHAINS`` rows, made at upgrade)
+audit_chains = Table(
+    "lendkit_audit_chains",
+    metadata,
+    Column("chain", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+#: every mutating command, refused or not, hash-chained per subject chain
+audit_log = Table(
+    "lendkit_audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chain", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    _ts("at"),
+    Column("actor", String(60), nullable=False),
+    Column("action", String(80), nullable=False),
+    Column("subject", String(120), nullable=False),
+    Column("args_digest", String(64), nullable=False),
+    Column("outcome", String(10), nullable=False),  # ok | refused | replayed
+    Column("error_type", String(80), nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("chain", "seq"),
+    Index("ix_lendkit_audit_log_subject", "subject", "id"),
+    Index("ix_lendkit_audit_log_actor", "actor", "id"),
+)
 
 # --- the database's own settings -------------------------------------------------------------
 
