@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -374,8 +374,8 @@ class Platform:
         actor: Actor | str | None = None,
         action: str | None = None,
         outcome: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
         after: str | None = None,
         limit: int = 50,
     ) -> Page[AuditEntry]:

@@ -10,6 +10,7 @@ and exit with status 2, never a traceback.
 from __future__ import annotations
 
 # Commands register themselves on ``main`` when their module is imported.
+from lendkit.cli import access as _access  # noqa: F401  (staff, write-off, audit)
 from lendkit.cli import bench as _bench  # noqa: F401  (registers ``lendkit bench``; harness loads lazily)
 from lendkit.cli import cob as _cob  # noqa: F401  (registers ``lendkit cob``)
 from lendkit.cli import custody as _custody  # noqa: F401  (registers ``lendkit custody flush``)

@@ -15,6 +15,7 @@ from lendkit.core.errors import InvalidValue, LendkitError
 
 DEFAULT_DB_URL = "sqlite:///lendkit.db"
 DB_PARAM = "db_url"  # the name of every ``--db`` parameter (root and per command)
+ACTOR_PARAM = "actor"  # the name of every ``--actor`` parameter (root and per command)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -43,8 +44,17 @@ class LendkitGroup(click.Group):
     show_default=True,
     help="Database URL (SQLite file by default; postgresql+psycopg://... in production).",
 )
+@click.option(
+    "--actor",
+    ACTOR_PARAM,
+    envvar="LENDKIT_ACTOR",
+    default=None,
+    metavar="ACTOR",
+    help="Who runs the commands: staff:ID (roles from `lendkit staff`), party:ID or system"
+    " (the default).",
+)
 @click.pass_context
-def main(ctx: click.Context, db_url: str) -> None:
+def main(ctx: click.Context, db_url: str, actor: str | None) -> None:
     """lendkit: an embeddable, plugin-based lending SDK."""
     ctx.ensure_object(dict)
     ctx.obj[DB_PARAM] = db_url
@@ -58,14 +68,58 @@ def _collect_db(ctx: click.Context, _param: click.Parameter, value: str | None) 
         ctx.meta.setdefault(_GIVEN, []).append(value)
 
 
+_ACTORS = "lendkit.actors"  # ctx.meta key: the --actor values given after the subcommand
+
+
+def _collect_actor(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta.setdefault(_ACTORS, []).append(value)
+
+
+def given_actor(ctx: click.Context | None = None) -> str | None:
+    """The actor given by ``--actor`` (either position) or ``LENDKIT_ACTOR``; ``None`` if neither
+    (commands then run as ``system``). Two different actors on one line are refused."""
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    root = ctx.find_root()
+    given: list[str] = list(ctx.meta.get(_ACTORS, []))
+    source = root.get_parameter_source(ACTOR_PARAM)
+    value = root.params.get(ACTOR_PARAM)
+    if value is not None and source is ParameterSource.COMMANDLINE:
+        given = [str(value), *given]
+    elif value is not None and source is ParameterSource.ENVIRONMENT and not given:
+        given = [str(value)]
+    given = list(dict.fromkeys(given))
+    if len(given) > 1:
+        raise InvalidValue(
+            f"--actor is given twice with different actors ({', '.join(map(repr, given))}):"
+            " give one"
+        )
+    return given[0] if given else None
+
+
 def database_option(command: F) -> F:
-    """Give a command (or group) its own ``--db URL``, so ``lendkit COMMAND --db URL`` works.
+    """Give a command (or group) its own ``--db URL`` and ``--actor ACTOR``, so ``lendkit
+    COMMAND --db URL --actor staff:alice`` works.
 
     Every command that opens a database uses this one option and reads the URL with
     :func:`db_url` (or :func:`given_db_url`): ``--db`` after the subcommand, else ``lendkit --db``
     before it, else ``LENDKIT_DATABASE_URL``, else ``sqlite:///lendkit.db``. Two different URLs
-    on one command line are refused rather than one silently winning.
+    on one command line are refused rather than one silently winning. ``--actor`` works the
+    same way (:func:`given_actor`, ``LENDKIT_ACTOR``): the platform the command opens runs its
+    commands for that actor.
     """
+    command = click.option(
+        "--actor",
+        ACTOR_PARAM,
+        default=None,
+        metavar="ACTOR",
+        expose_value=False,
+        callback=_collect_actor,
+        help="Who runs it: staff:ID, party:ID or system (same as `lendkit --actor`; default:"
+        " LENDKIT_ACTOR, else system).",
+    )(command)
     option = click.option(
         "--db",
         DB_PARAM,

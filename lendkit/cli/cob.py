@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from lendkit.cli.base import database_option, db_url, main, parse_plugins
+from lendkit.cli.base import database_option, db_url, given_actor, main, parse_plugins
 from lendkit.cli.db import database_errors, plugins_option, sqlite_file, tool_engine
 from lendkit.core.errors import CobWorkersFailed, InvalidValue, SchemaOutOfDate
 from lendkit.core.records import CobResult
@@ -63,6 +63,7 @@ def open_platform(url: str, plugins: list[str] | None, **kwargs: Any) -> Iterato
         raise SchemaOutOfDate(
             f"database file {str(path)!r} does not exist: run `lendkit db upgrade` to create it"
         )
+    kwargs.setdefault("actor", given_actor())
     with database_errors(url):
         platform = Platform.open(url, plugins, create=False, **kwargs)
     try:
@@ -158,6 +159,9 @@ def run_workers(
     if allow_future:
         args.append("--allow-future")
     env = {**os.environ, "LENDKIT_DATABASE_URL": url}  # not on the command line: a password
+    actor = given_actor()
+    if actor is not None:
+        env["LENDKIT_ACTOR"] = actor  # every worker runs for the actor this command runs for
     procs = [
         subprocess.Popen(
             [*base, *args, "--shard", f"{i}/{workers}"],

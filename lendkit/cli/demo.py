@@ -24,7 +24,14 @@ from pathlib import Path
 
 import click
 
-from lendkit.cli.base import database_option, db_url_from_environment, fail, given_db_url, main
+from lendkit.cli.base import (
+    database_option,
+    db_url_from_environment,
+    fail,
+    given_actor,
+    given_db_url,
+    main,
+)
 from lendkit.cli.db import database_errors, display_url, sqlite_file, tool_engine
 from lendkit.cli.report import render_table
 from lendkit.core import states as S
@@ -676,7 +683,10 @@ def run_demo(
     plugins = (
         ["online", "bills", "supplychain", "leasing", "margin"] if asset_backed else ["online"]
     )
-    with database_errors(url), Platform.open(url, plugins, config=config, clock=clock) as p:
+    with (
+        database_errors(url),
+        Platform.open(url, plugins, config=config, clock=clock, actor=given_actor()) as p,
+    ):
         demo = Demo(p, clock, seed, asset_backed)
         demo.run(progress)
         lines = demo.report(where)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from lendkit.core.access import AUDIT_OUTCOMES, Actor, AuditEntry, parse_actor
@@ -60,8 +60,8 @@ class ReportsService:
         actor: Actor | str | None = None,
         action: str | None = None,
         outcome: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
         after: str | None = None,
         limit: int = 50,
     ) -> Page[AuditEntry]:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import InvalidState, InvalidValue, NotFound
 from lendkit.core.inputs import check_date, check_id, check_text, parse_amount
@@ -196,6 +197,7 @@ def register_bill(
     endorsements: Sequence[str] = (),
     penalty_rate: object = None,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Bill:
     """Register a bank acceptance bill the drawer (the borrower) wants financed.
 
@@ -265,13 +267,19 @@ def register_bill(
         "bills.register_bill",
         run,
         key=key,
+        actor=actor,
         payload=[num, money.format(), drawer, acceptor, issued, due, chain, str(rate)],
         result_type=Bill,
     )
 
 
 def verify_bill(
-    platform: lendkit.Platform, bill_id: str, *, staff: str, key: str | None = None
+    platform: lendkit.Platform,
+    bill_id: str,
+    *,
+    staff: str,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Bill:
     """Staff confirm a bill with its acceptor bank (the default registry's decision).
 
@@ -289,12 +297,17 @@ def verify_bill(
         return to_bill(ctx.conn, bill_row(ctx.conn, bill_id))
 
     return platform.command(
-        "bills.verify_bill", run, key=key, payload=[bill_id, who], result_type=Bill
+        "bills.verify_bill", run, key=key, actor=actor, payload=[bill_id, who], result_type=Bill
     )
 
 
 def mark_pledged(
-    platform: lendkit.Platform, bill_id: str, pledgee: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    bill_id: str,
+    pledgee: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Bill:
     """Record that a bill is pledged to ``pledgee`` (found at the registry or told by the
     acceptor): from then on it is refused at application, approval and publication."""
@@ -307,7 +320,7 @@ def mark_pledged(
         return to_bill(ctx.conn, bill_row(ctx.conn, bill_id))
 
     return platform.command(
-        "bills.mark_pledged", run, key=key, payload=[bill_id, holder], result_type=Bill
+        "bills.mark_pledged", run, key=key, actor=actor, payload=[bill_id, holder], result_type=Bill
     )
 
 
@@ -329,7 +342,7 @@ def quote(
         face = Money.from_minor(row.face, row.currency)
         return rules.price(face, rate, day, row.maturity, settings.basis)
 
-    return platform.command("bills.quote", run)
+    return platform.query("bills.quote", run)
 
 
 def _discount_rate(value: object) -> Decimal:
@@ -348,6 +361,7 @@ def apply_with_bill(
     min_bid: object = None,
     max_bid: object = None,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Bill:
     """The drawer applies to finance a registered bill: one transaction that claims the bill's
     number platform-wide and files the listing (product ``bill``, method ``discount-bullet``).
@@ -414,6 +428,7 @@ def apply_with_bill(
         "bills.apply_with_bill",
         run,
         key=key,
+        actor=actor,
         payload=[bill_id, str(rate), terms.get("window_days"), str(min_bid), str(max_bid)],
         result_type=Bill,
     )
@@ -433,7 +448,7 @@ def get_bill(platform: lendkit.Platform, bill_listing_or_loan_id: str) -> Bill:
             raise NotFound(f"no bill {ident!r}, and no listing or loan finances a bill by that id")
         return to_bill(ctx.conn, row)
 
-    return platform.command("bills.get_bill", run)
+    return platform.query("bills.get_bill", run)
 
 
 def recourse_payments(platform: lendkit.Platform, bill_id: str) -> list[RecoursePayment]:
@@ -458,4 +473,4 @@ def recourse_payments(platform: lendkit.Platform, bill_id: str) -> list[Recourse
             for r in rows
         ]
 
-    return platform.command("bills.recourse_payments", run)
+    return platform.query("bills.recourse_payments", run)

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     InvalidAmount,
@@ -86,7 +87,7 @@ def pledge_rows(conn: Connection, **where: str) -> list[Any]:
 def get_asset(platform: Platform, asset_id: str) -> Asset:
     """The registered asset ``asset_id`` with its latest appraisal (``NotFound`` if none)."""
     asset_id = check_id(asset_id, "asset id")
-    return platform.command(
+    return platform.query(
         "collateral.get_asset", lambda ctx: asset_record(_asset(ctx.conn, asset_id))
     )
 
@@ -100,7 +101,7 @@ def asset_pledges(platform: Platform, listing_or_loan_id: str) -> list[Pledge]:
         rows = pledge_rows(ctx.conn, listing_id=ident) or pledge_rows(ctx.conn, loan_id=ident)
         return [pledge_record(r, caps) for r in rows]
 
-    return platform.command("collateral.asset_pledges", run)
+    return platform.query("collateral.asset_pledges", run)
 
 
 def pledges_of(platform: Platform, owner_id: str) -> list[Pledge]:
@@ -119,7 +120,7 @@ def pledges_of(platform: Platform, owner_id: str) -> list[Pledge]:
         )
         return [pledge_record(r, caps) for r in ctx.conn.execute(stmt)]
 
-    return platform.command("collateral.pledges_of", run)
+    return platform.query("collateral.pledges_of", run)
 
 
 def register_asset(
@@ -131,6 +132,7 @@ def register_asset(
     appraised_on: date,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Asset:
     """Register an asset that can be pledged.
 
@@ -194,12 +196,20 @@ def register_asset(
         "collateral.register_asset",
         run,
         key=key,
+        actor=actor,
         payload=[kind, identifier, owner_id, value.format(), appraised_on],
         result_type=Asset,
     )
 
 
-def pledge(platform: Platform, listing_id: str, asset_id: str, *, key: str | None = None) -> Pledge:
+def pledge(
+    platform: Platform,
+    listing_id: str,
+    asset_id: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
+) -> Pledge:
     """Pledge an asset for an applied or approved listing (抵押登记).
 
     Refused (``InvalidState``) when the asset -- or any asset registered with the same
@@ -266,7 +276,12 @@ def pledge(platform: Platform, listing_id: str, asset_id: str, *, key: str | Non
         return next(pledge_record(r, caps) for r in pledge_rows(ctx.conn, id=pledge_id))
 
     return platform.command(
-        "collateral.pledge", run, key=key, payload=[listing_id, asset_id], result_type=Pledge
+        "collateral.pledge",
+        run,
+        key=key,
+        actor=actor,
+        payload=[listing_id, asset_id],
+        result_type=Pledge,
     )
 
 
@@ -277,6 +292,7 @@ def revalue(
     valued_on: date,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> list[Pledge]:
     """Record a new appraisal of an asset and re-check the LTV of its live pledge.
 
@@ -328,6 +344,7 @@ def revalue(
         "collateral.revalue",
         run,
         key=key,
+        actor=actor,
         payload=[asset_id, money.format(), valued_on],
         result_type=list[Pledge],
     )
@@ -341,6 +358,7 @@ def record_sale(
     *,
     sold_on: date | None = None,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Sale:
     """Book the enforcement sale of a defaulted loan's pledged assets and distribute it.
 
@@ -428,6 +446,7 @@ def record_sale(
         "collateral.record_sale",
         run,
         key=key,
+        actor=actor,
         payload=[loan_id, gross.format(), cost.format(), sold_on],
         result_type=Sale,
     )

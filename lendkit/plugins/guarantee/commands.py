@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     Forbidden,
@@ -280,6 +281,7 @@ def _register(
     overrides: Mapping[str, Any],
     controlled_by: object,
     key: str | None,
+    actor: Actor | str | None,
 ) -> Guarantor:
     cfg: Settings = platform.settings.get(PLUGIN) or Settings()
     name = check_text(name, "guarantor name", MAX_NAME_LENGTH)
@@ -348,6 +350,7 @@ def _register(
         f"guarantee.register_{kind}",
         run,
         key=key,
+        actor=actor,
         payload=[*payload, controllers],
         result_type=Guarantor,
     )
@@ -367,6 +370,7 @@ def register_guarantor(
     cover: str | None = None,
     controlled_by: Sequence[str] = (),
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Guarantor:
     """Register a guarantee company backed by the custody party ``party_id``.
 
@@ -384,7 +388,9 @@ def register_guarantor(
         "after_days": after_days,
         "cover": cover,
     }
-    return _register(platform, "company", name, party_id, capital, overrides, controlled_by, key)
+    return _register(
+        platform, "company", name, party_id, capital, overrides, controlled_by, key, actor
+    )
 
 
 def register_partner(
@@ -399,6 +405,7 @@ def register_partner(
     after_days: int | None = None,
     controlled_by: Sequence[str] = (),
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Guarantor:
     """Register an offline-origination partner (小贷公司): it recommends borrowers and guarantees
     them 100 % (joint liability, principal and interest). Otherwise as :func:`register_guarantor`."""
@@ -408,7 +415,9 @@ def register_partner(
         "deposit_rate": deposit_rate,
         "after_days": after_days,
     }
-    return _register(platform, "partner", name, party_id, capital, overrides, controlled_by, key)
+    return _register(
+        platform, "partner", name, party_id, capital, overrides, controlled_by, key, actor
+    )
 
 
 def _insert_control(ctx: HookContext, controller: str, controlled: str) -> None:
@@ -426,7 +435,12 @@ def _insert_control(ctx: HookContext, controller: str, controlled: str) -> None:
 
 
 def declare_control(
-    platform: lendkit.Platform, controller: str, controlled: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    controller: str,
+    controlled: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> None:
     """Declare that ``controller`` controls ``controlled`` (party ids, guarantor ids, or
     :data:`OPERATOR` for the platform operator as the controller). Relations are followed
@@ -441,11 +455,18 @@ def declare_control(
             raise InvalidValue(f"{controller} cannot be declared to control itself")
         _insert_control(ctx, ids[0], ids[1])
 
-    platform.command("guarantee.declare_control", run, key=key, payload=[controller, controlled])
+    platform.command(
+        "guarantee.declare_control", run, key=key, actor=actor, payload=[controller, controlled]
+    )
 
 
 def recommend(
-    platform: lendkit.Platform, partner_id: str, borrower_id: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    partner_id: str,
+    borrower_id: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> None:
     """A partner recommends a borrower it originated offline; it may then guarantee their listings."""
     partner_id = check_id(partner_id, "partner id")
@@ -471,11 +492,18 @@ def recommend(
                 )
             )
 
-    platform.command("guarantee.recommend", run, key=key, payload=[partner_id, borrower_id])
+    platform.command(
+        "guarantee.recommend", run, key=key, actor=actor, payload=[partner_id, borrower_id]
+    )
 
 
 def fund_deposit(
-    platform: lendkit.Platform, guarantor_id: str, amount: object, *, key: str | None = None
+    platform: lendkit.Platform,
+    guarantor_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Money:
     """The guarantor moves ``amount`` from its available custody balance into its deposit
     (保证金) with the platform. Returns the free deposit after the move.
@@ -495,13 +523,19 @@ def fund_deposit(
         "guarantee.fund_deposit",
         run,
         key=key,
+        actor=actor,
         payload=[guarantor_id, money.format()],
         result_type=Money,
     )
 
 
 def withdraw_deposit(
-    platform: lendkit.Platform, guarantor_id: str, amount: object, *, key: str | None = None
+    platform: lendkit.Platform,
+    guarantor_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Money:
     """Return ``amount`` of the free deposit to the guarantor's available balance.
 
@@ -535,6 +569,7 @@ def withdraw_deposit(
         "guarantee.withdraw_deposit",
         run,
         key=key,
+        actor=actor,
         payload=[guarantor_id, money.format()],
         result_type=Money,
     )
@@ -610,6 +645,7 @@ def guarantee_listing(
     after_days: int | None = None,
     cover: str | None = None,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Guarantee:
     """Put ``listing_id`` (applied or approved, not yet published) under ``guarantor_id``'s guarantee.
 
@@ -631,6 +667,7 @@ def guarantee_listing(
         "guarantee.guarantee_listing",
         run,
         key=key,
+        actor=actor,
         payload=[listing_id, guarantor_id, *terms],
         result_type=Guarantee,
     )
@@ -643,6 +680,7 @@ def apply_recommended(
     amount: object,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
     **listing: Any,
 ) -> tuple[ListingRecord, Guarantee]:
     """Offline origination: apply for a listing for a recommended borrower and guarantee it by the
@@ -661,13 +699,18 @@ def apply_recommended(
         "guarantee.apply_recommended",
         run,
         key=key,
+        actor=actor,
         payload=[partner_id, borrower_id, parsed.format(), listing],
         result_type=tuple[ListingRecord, Guarantee],
     )
 
 
 def release_listing(
-    platform: lendkit.Platform, listing_id: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    listing_id: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Guarantee:
     """Release the guarantee of a listing, freeing the guarantor's committed capacity.
 
@@ -698,14 +741,19 @@ def release_listing(
         return guarantee_record(row, ctx.currency)
 
     return platform.command(
-        "guarantee.release_listing", run, key=key, payload=[listing_id], result_type=Guarantee
+        "guarantee.release_listing",
+        run,
+        key=key,
+        actor=actor,
+        payload=[listing_id],
+        result_type=Guarantee,
     )
 
 
 def get_guarantor(platform: lendkit.Platform, guarantor_id: str) -> Guarantor:
     """A guarantor with its capital, cap, outstanding, committed, deposits and compensation paid."""
     guarantor_id = check_id(guarantor_id, "guarantor id")
-    return platform.command(
+    return platform.query(
         "guarantee.get_guarantor",
         lambda ctx: guarantor_record(ctx, guarantor_row(ctx.conn, guarantor_id)),
     )
@@ -720,7 +768,7 @@ def guarantors_of(platform: lendkit.Platform) -> list[Guarantor]:
         ).all()
         return [guarantor_record(ctx, r) for r in rows]
 
-    return platform.command("guarantee.guarantors_of", run)
+    return platform.query("guarantee.guarantors_of", run)
 
 
 def guarantee_of(platform: lendkit.Platform, listing_or_loan_id: str) -> Guarantee:
@@ -733,7 +781,7 @@ def guarantee_of(platform: lendkit.Platform, listing_or_loan_id: str) -> Guarant
             raise NotFound(f"{ident} has no guarantee")
         return guarantee_record(row, ctx.currency)
 
-    return platform.command("guarantee.guarantee_of", run)
+    return platform.query("guarantee.guarantee_of", run)
 
 
 def guarantees_by(
@@ -769,7 +817,7 @@ def guarantees_by(
         items = tuple(guarantee_record(r, ctx.currency) for r in rows[:limit])
         return Page(items, rows[limit - 1].listing_id if len(rows) > limit else None)
 
-    return platform.command("guarantee.guarantees_by", run)
+    return platform.query("guarantee.guarantees_by", run)
 
 
 def compensations(
@@ -794,4 +842,4 @@ def compensations(
             for r in ctx.conn.execute(stmt).all()
         ]
 
-    return platform.command("guarantee.compensations", run)
+    return platform.query("guarantee.compensations", run)

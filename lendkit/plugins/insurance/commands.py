@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select, update
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     InvalidAmount,
@@ -86,13 +87,13 @@ def get_insurer(platform: Platform, insurer_id: str) -> Insurer:
             ctx.balance(insurance_custody(ctx, row.id, row.currency)),
         )
 
-    return platform.command("insurance.get_insurer", run)
+    return platform.query("insurance.get_insurer", run)
 
 
 def get_policy(platform: Platform, policy_id: str) -> Policy:
     """A policy as it stands (premium collected, claims paid, state)."""
     policy_id = check_id(policy_id, "policy id")
-    return platform.command(
+    return platform.query(
         "insurance.get_policy",
         lambda ctx: policy_record(policy_row(ctx.conn, policy_id), ctx.currency),
     )
@@ -112,7 +113,7 @@ def policies_of(platform: Platform, loan_id: str) -> list[Policy]:
         ).all()
         return [policy_record(r, ctx.currency) for r in rows]
 
-    return platform.command("insurance.policies_of", run)
+    return platform.query("insurance.policies_of", run)
 
 
 def claims_of(platform: Platform, loan_id: str) -> list[PolicyClaim]:
@@ -137,7 +138,7 @@ def claims_of(platform: Platform, loan_id: str) -> list[PolicyClaim]:
             for r in rows
         ]
 
-    return platform.command("insurance.claims_of", run)
+    return platform.query("insurance.claims_of", run)
 
 
 def register_insurer(
@@ -147,6 +148,7 @@ def register_insurer(
     party_id: str | None = None,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Insurer:
     """Register an insurer with a ``capacity`` (the most it may insure at once).
 
@@ -185,13 +187,19 @@ def register_insurer(
         "insurance.register_insurer",
         run,
         key=key,
+        actor=actor,
         payload=[name, cap.format(), party_id],
         result_type=Insurer,
     )
 
 
 def fund_insurer(
-    platform: Platform, insurer_id: str, amount: object, *, key: str | None = None
+    platform: Platform,
+    insurer_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Money:
     """Move ``amount`` into the insurer's claims account; returns its new balance.
 
@@ -226,6 +234,7 @@ def fund_insurer(
         "insurance.fund_insurer",
         run,
         key=key,
+        actor=actor,
         payload=[insurer_id, money.format()],
         result_type=Money,
     )
@@ -345,6 +354,7 @@ def insure_loan(
     sum_insured: object = None,
     cover_interest: bool = True,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Policy:
     """Write per-loan credit insurance on a listing (before disbursement) or a loan.
 
@@ -395,6 +405,7 @@ def insure_loan(
         "insurance.insure_loan",
         run,
         key=key,
+        actor=actor,
         payload=[ident, insurer_id, str(rate), payer, trigger, insured, cover_interest],
         result_type=Policy,
     )
@@ -409,6 +420,7 @@ def insure_asset(
     premium_rate: object,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Policy:
     """Insure a pledged asset (named by its identifier, e.g. a VIN) of a secured listing/loan.
 
@@ -444,6 +456,7 @@ def insure_asset(
         "insurance.insure_asset",
         run,
         key=key,
+        actor=actor,
         payload=[ident, insurer_id, subject, insured.format(), str(rate)],
         result_type=Policy,
     )
@@ -457,6 +470,7 @@ def insure_account(
     premium_rate: object,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Policy:
     """Insure an investor's account funds; the investor pays the premium now (own command).
     ``key``: an idempotency key (a repeat returns the first outcome)."""
@@ -483,6 +497,7 @@ def insure_account(
         "insurance.insure_account",
         run,
         key=key,
+        actor=actor,
         payload=[investor_id, insurer_id, insured.format(), str(rate)],
         result_type=Policy,
     )
@@ -496,6 +511,7 @@ def insure_platform(
     trigger_days: int = 30,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Policy:
     """Credit-guarantee insurance on the platform's whole volume, paid by the platform now (from
     its revenue account). Pays investors of any loan ``trigger_days`` overdue in the waterfall,
@@ -526,6 +542,7 @@ def insure_platform(
         "insurance.insure_platform",
         run,
         key=key,
+        actor=actor,
         payload=[insurer_id, insured.format(), str(rate), trigger],
         result_type=Policy,
     )
@@ -613,7 +630,12 @@ def loan_policies(ctx: HookContext, loan_id: str) -> list[Any]:
 
 
 def claim_asset_loss(
-    platform: Platform, policy_id: str, loss: object, *, key: str | None = None
+    platform: Platform,
+    policy_id: str,
+    loss: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Money:
     """Pay an asset policy's indemnity (at most the cover left and the insurer's balance) as the
     owner's payment on the secured loan, installments oldest first; returns the indemnity.
@@ -646,6 +668,7 @@ def claim_asset_loss(
         "insurance.claim_asset_loss",
         run,
         key=key,
+        actor=actor,
         payload=[policy_id, amount.format()],
         result_type=Money,
     )
@@ -678,7 +701,12 @@ class _TakesMore(Exception):
 
 
 def claim_account_loss(
-    platform: Platform, policy_id: str, loss: object, *, key: str | None = None
+    platform: Platform,
+    policy_id: str,
+    loss: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Money:
     """Pay an investor's account-funds loss (at most the cover left and the insurer's balance)
     into the investor's available balance; returns what was paid. ``key``: an idempotency key."""
@@ -710,6 +738,7 @@ def claim_account_loss(
         "insurance.claim_account_loss",
         run,
         key=key,
+        actor=actor,
         payload=[policy_id, amount.format()],
         result_type=Money,
     )
@@ -723,6 +752,7 @@ def reimburse(
     amount: object,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Money:
     """Platform policy: reimburse a payer that paid a loan's investors first (a guarantor's,
     the reserve's or another insurer's account, by its code ``owner_kind:owner_id:purpose:CUR``);
@@ -780,6 +810,7 @@ def reimburse(
         "insurance.reimburse",
         run,
         key=key,
+        actor=actor,
         payload=[policy_id, code, loan_id, amount_m.format()],
         result_type=Money,
     )
@@ -811,7 +842,7 @@ def yield_effect(platform: Platform, policy_id: str) -> YieldEffect:
             (loan.annual_rate * (1 - share)).quantize(Decimal("0.000001")),
         )
 
-    return platform.command("insurance.yield_effect", run)
+    return platform.query("insurance.yield_effect", run)
 
 
 def end(ctx: HookContext, where: Any, state: str, to: str) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     Forbidden,
@@ -230,7 +231,12 @@ def buy_back_now(ctx: HookContext, row: Any) -> PaymentRecord | None:
 
 
 def register_lessor(
-    platform: lendkit.Platform, name: str, party_id: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    name: str,
+    party_id: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Lessor:
     """Register the registered party ``party_id`` as a lessor (融资租赁公司) called ``name``: it
     files leases and, where a lease says so, buys them back from investors. A party is one
@@ -250,12 +256,22 @@ def register_lessor(
         return Lessor(lessor_id, party_id, name)
 
     return platform.command(
-        "leasing.register_lessor", run, key=key, payload=[name, party_id], result_type=Lessor
+        "leasing.register_lessor",
+        run,
+        key=key,
+        actor=actor,
+        payload=[name, party_id],
+        result_type=Lessor,
     )
 
 
 def register_lessee(
-    platform: lendkit.Platform, party_id: str, name: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    party_id: str,
+    name: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Lessee:
     """Register the registered party ``party_id`` as a lessee (承租人) called ``name``: it leases
     assets and pays their rents (it is the borrower of its leases' loans). ``key``:
@@ -272,7 +288,12 @@ def register_lessee(
         return Lessee(party_id, name)
 
     return platform.command(
-        "leasing.register_lessee", run, key=key, payload=[party_id, name], result_type=Lessee
+        "leasing.register_lessee",
+        run,
+        key=key,
+        actor=actor,
+        payload=[party_id, name],
+        result_type=Lessee,
     )
 
 
@@ -285,6 +306,7 @@ def register_asset(
     *,
     description: str | None = None,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Asset:
     """Register an asset to lease: its ``kind`` (``"excavator"``, ``"medical"``...), ``serial``
     (unique on the platform: a second registration is refused naming the first asset), its
@@ -325,6 +347,7 @@ def register_asset(
         "leasing.register_asset",
         run,
         key=key,
+        actor=actor,
         payload=[kind, serial, money.format(), owner_id, text],
         result_type=Asset,
     )
@@ -354,6 +377,7 @@ def file_lease(
     buy_back: bool = False,
     window_days: int = 7,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Lease:
     """The lessor files a lease and the listing that finances it, in one transaction.
 
@@ -501,6 +525,7 @@ def file_lease(
         "leasing.file_lease",
         run,
         key=key,
+        actor=actor,
         payload=[
             lessor_id,
             lessee_id,
@@ -534,7 +559,13 @@ def _serial_taken(serial: str, holder: str) -> str:
     )
 
 
-def buy_back(platform: lendkit.Platform, lease_id: str, *, key: str | None = None) -> PaymentRecord:
+def buy_back(
+    platform: lendkit.Platform,
+    lease_id: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
+) -> PaymentRecord:
     """The lessor buys the lease's remaining receivable back from the investors now: the loan is
     settled from the lessor's available balance (principal left, interest accrued to today,
     anything overdue with its penalty), the asset stays the lessor's. Close of business does it
@@ -562,7 +593,7 @@ def buy_back(platform: lendkit.Platform, lease_id: str, *, key: str | None = Non
         return payment
 
     return platform.command(
-        "leasing.buy_back", run, key=key, payload=[lease_id], result_type=PaymentRecord
+        "leasing.buy_back", run, key=key, actor=actor, payload=[lease_id], result_type=PaymentRecord
     )
 
 
@@ -573,6 +604,7 @@ def record_sale(
     *,
     buyer: str,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Sale:
     """Record the sale of a repossessed asset for ``price`` to ``buyer`` (a name) and apply it.
 
@@ -642,6 +674,7 @@ def record_sale(
         "leasing.record_sale",
         run,
         key=key,
+        actor=actor,
         payload=[lease_id, gross.format(), who],
         result_type=Sale,
     )
@@ -687,7 +720,7 @@ def get_lease(platform: lendkit.Platform, ident: str) -> Lease:
             )
         return to_lease(row)
 
-    return platform.command("leasing.get_lease", run)
+    return platform.query("leasing.get_lease", run)
 
 
 def get_asset(platform: lendkit.Platform, asset_id_or_serial: str) -> Asset:
@@ -702,7 +735,7 @@ def get_asset(platform: lendkit.Platform, asset_id_or_serial: str) -> Asset:
             raise NotFound(f"asset {ident!r} is not registered")
         return to_asset(ctx.conn, row)
 
-    return platform.command("leasing.get_asset", run)
+    return platform.query("leasing.get_asset", run)
 
 
 def ownership_of(platform: lendkit.Platform, asset_id: str) -> list[OwnershipChange]:
@@ -719,7 +752,7 @@ def ownership_of(platform: lendkit.Platform, asset_id: str) -> list[OwnershipCha
             for r in rows
         ]
 
-    return platform.command("leasing.ownership_of", run)
+    return platform.query("leasing.ownership_of", run)
 
 
 def get_sale(platform: lendkit.Platform, lease_id: str) -> Sale:
@@ -732,7 +765,7 @@ def get_sale(platform: lendkit.Platform, lease_id: str) -> Sale:
             raise NotFound(f"lease {lease_id!r}'s asset was not sold")
         return to_sale(row)
 
-    return platform.command("leasing.get_sale", run)
+    return platform.query("leasing.get_sale", run)
 
 
 __all__: list[str] = [

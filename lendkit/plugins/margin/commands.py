@@ -19,6 +19,7 @@ import attrs
 from sqlalchemy import Connection, delete, select, update
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     InsufficientFunds,
@@ -407,6 +408,7 @@ def open_account(
     *,
     window_days: int = 7,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> MarginAccount:
     """Open a margin account: the trader's ``margin`` moves from its available balance to the
     account's controlled trading account, and a listing (product ``margin``, method
@@ -479,6 +481,7 @@ def open_account(
         "margin.open_account",
         run,
         key=key,
+        actor=actor,
         payload=[trader, money.format(), lev, str(rate), window_days],
         result_type=MarginAccount,
     )
@@ -487,7 +490,7 @@ def open_account(
 def get_account(platform: lendkit.Platform, account_id: str) -> MarginAccount:
     """The account as it is now (cash, positions, last ratio, liquidation). Reads only."""
     account_id = check_id(account_id, "margin account")
-    return platform.command(
+    return platform.query(
         "margin.get_account", lambda ctx: to_account(ctx, account_row(ctx.conn, account_id))
     )
 
@@ -500,11 +503,16 @@ def value(platform: lendkit.Platform, account_id: str) -> Valuation:
     def run(ctx: HookContext) -> Valuation:
         return valuation(ctx, ctx.settings(PLUGIN), account_row(ctx.conn, account_id))[0]
 
-    return platform.command("margin.value", run)
+    return platform.query("margin.value", run)
 
 
 def add_margin(
-    platform: lendkit.Platform, account_id: str, amount: object, *, key: str | None = None
+    platform: lendkit.Platform,
+    account_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> MarginAccount:
     """The trader tops the trading account up from its available balance (e.g. to climb back
     above the warning line); a live account is marked to market again when its prices are
@@ -530,13 +538,19 @@ def add_margin(
         "margin.add_margin",
         run,
         key=key,
+        actor=actor,
         payload=[account_id, money.format()],
         result_type=MarginAccount,
     )
 
 
 def withdraw(
-    platform: lendkit.Platform, account_id: str, amount: object, *, key: str | None = None
+    platform: lendkit.Platform,
+    account_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> MarginAccount:
     """Move cash from the trading account to the trader's available balance. Refused, with
     nothing changed, when the account would stand below the warning line afterwards (naming
@@ -569,6 +583,7 @@ def withdraw(
         "margin.withdraw",
         run,
         key=key,
+        actor=actor,
         payload=[account_id, money.format()],
         result_type=MarginAccount,
     )
@@ -581,6 +596,7 @@ def pledge(
     quantity: int,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> MarginAccount:
     """The trader brings ``quantity`` shares of ``symbol`` into the account as collateral (the
     integrator moved them into the controlled securities account)."""
@@ -599,7 +615,12 @@ def pledge(
         return to_account(ctx, account_row(ctx.conn, account_id))
 
     return platform.command(
-        "margin.pledge", run, key=key, payload=[account_id, sym, qty], result_type=MarginAccount
+        "margin.pledge",
+        run,
+        key=key,
+        actor=actor,
+        payload=[account_id, sym, qty],
+        result_type=MarginAccount,
     )
 
 
@@ -610,6 +631,7 @@ def unpledge(
     quantity: int,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> MarginAccount:
     """Release ``quantity`` shares of ``symbol`` to the trader. Refused, with nothing changed,
     when the account would stand below the warning line afterwards (naming the ratio and the
@@ -632,7 +654,12 @@ def unpledge(
         return to_account(ctx, account_row(ctx.conn, account_id))
 
     return platform.command(
-        "margin.unpledge", run, key=key, payload=[account_id, sym, qty], result_type=MarginAccount
+        "margin.unpledge",
+        run,
+        key=key,
+        actor=actor,
+        payload=[account_id, sym, qty],
+        result_type=MarginAccount,
     )
 
 
@@ -643,6 +670,7 @@ def buy(
     quantity: int,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> MarginAccount:
     """Buy ``quantity`` shares of ``symbol`` with the trading account's cash at the current
     price (``quantity x price`` HALF_UP to the cent). Refused, with nothing changed, while the
@@ -676,7 +704,12 @@ def buy(
         return to_account(ctx, account_row(ctx.conn, account_id))
 
     return platform.command(
-        "margin.buy", run, key=key, payload=[account_id, sym, qty], result_type=MarginAccount
+        "margin.buy",
+        run,
+        key=key,
+        actor=actor,
+        payload=[account_id, sym, qty],
+        result_type=MarginAccount,
     )
 
 
@@ -687,6 +720,7 @@ def sell(
     quantity: int,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> MarginAccount:
     """Sell ``quantity`` shares of ``symbol`` at the current price; the proceeds stay in the
     trading account (allowed below the warning line too: selling does not lower the value)."""
@@ -709,12 +743,22 @@ def sell(
         return to_account(ctx, account_row(ctx.conn, account_id))
 
     return platform.command(
-        "margin.sell", run, key=key, payload=[account_id, sym, qty], result_type=MarginAccount
+        "margin.sell",
+        run,
+        key=key,
+        actor=actor,
+        payload=[account_id, sym, qty],
+        result_type=MarginAccount,
     )
 
 
 def repay_principal(
-    platform: lendkit.Platform, account_id: str, amount: object, *, key: str | None = None
+    platform: lendkit.Platform,
+    account_id: str,
+    amount: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> PaymentRecord:
     """Repay ``amount`` of the borrowed funds early from the trading account's cash (the
     open-ended loan's ``repay_principal``: interest accrues to today at the old balance
@@ -733,6 +777,7 @@ def repay_principal(
         "margin.repay_principal",
         run,
         key=key,
+        actor=actor,
         payload=[account_id, money.format()],
         result_type=PaymentRecord,
     )
@@ -768,7 +813,11 @@ def _quotes(value: object) -> list[tuple[str, Decimal, datetime]]:
 
 
 def push_prices(
-    platform: lendkit.Platform, quotes: object, *, key: str | None = None
+    platform: lendkit.Platform,
+    quotes: object,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> list[Valuation]:
     """The integrator pushes prices (``[Quote(...)]`` or ``{symbol: (price, as_of)}``): they
     are stored (``margin``'s own price feed answers them) and every live account holding one
@@ -816,7 +865,12 @@ def push_prices(
 
     payload = [[s, str(p), a.isoformat()] for s, p, a in parsed]
     return platform.command(
-        "margin.push_prices", run, key=key, payload=payload, result_type=list[Valuation]
+        "margin.push_prices",
+        run,
+        key=key,
+        actor=actor,
+        payload=payload,
+        result_type=list[Valuation],
     )
 
 

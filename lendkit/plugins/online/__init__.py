@@ -154,4 +154,4 @@ def collection_history(platform: lendkit.Platform, loan_id: str) -> list[Collect
             for r in rows
         ]
 
-    return platform.command("online.collection_history", run)
+    return platform.query("online.collection_history", run)

@@ -9,6 +9,7 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects import postgresql
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import InsufficientFunds
 from lendkit.core.inputs import check_bool, check_id, parse_amount
@@ -149,6 +150,7 @@ def seed(
     *,
     from_party: str | None = None,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Money:
     """The platform puts ``amount`` into the fund; returns the balance after settling the queue.
 
@@ -184,11 +186,18 @@ def seed(
         return ctx.balance(fund)
 
     return platform.command(
-        "reserve.seed", run, key=key, payload=[money.format(), from_party], result_type=Money
+        "reserve.seed",
+        run,
+        key=key,
+        actor=actor,
+        payload=[money.format(), from_party],
+        result_type=Money,
     )
 
 
-def settle(platform: lendkit.Platform, *, key: str | None = None) -> Money:
+def settle(
+    platform: lendkit.Platform, *, key: str | None = None, actor: Actor | str | None = None
+) -> Money:
     """Pay queued claims with what the fund holds now (it also happens whenever money arrives).
     Returns what was paid. ``key``: an idempotency key (a repeat returns the first outcome)."""
 
@@ -196,7 +205,9 @@ def settle(platform: lendkit.Platform, *, key: str | None = None) -> Money:
         reserve_lock(ctx)
         return Money.from_minor(sum(reserve_settle(ctx).values()), ctx.currency)
 
-    return platform.command("reserve.settle", run, key=key, payload=[], result_type=Money)
+    return platform.command(
+        "reserve.settle", run, key=key, actor=actor, payload=[], result_type=Money
+    )
 
 
 def reserve_status(ctx: HookContext) -> ReserveStatus:
@@ -248,7 +259,7 @@ def reserve_status(ctx: HookContext) -> ReserveStatus:
 
 def status(platform: lendkit.Platform) -> ReserveStatus:
     """Balance, seeded, contributions, payouts, recoveries, queued shortfall, coverage."""
-    return platform.command("reserve.status", reserve_status)
+    return platform.query("reserve.status", reserve_status)
 
 
 def payouts(platform: lendkit.Platform) -> list[Payout]:
@@ -264,7 +275,7 @@ def payouts(platform: lendkit.Platform) -> list[Payout]:
             for r in rows
         ]
 
-    return platform.command("reserve.payouts", run)
+    return platform.query("reserve.payouts", run)
 
 
 def queue(platform: lendkit.Platform, *, open_only: bool = False) -> list[QueuedClaim]:
@@ -288,4 +299,4 @@ def queue(platform: lendkit.Platform, *, open_only: bool = False) -> list[Queued
             for r in ctx.conn.execute(stmt).all()
         ]
 
-    return platform.command("reserve.queue", run)
+    return platform.query("reserve.queue", run)

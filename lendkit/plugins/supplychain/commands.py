@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 import lendkit
+from lendkit.core.access import Actor
 from lendkit.core.context import HookContext
 from lendkit.core.errors import Forbidden, InvalidState, InvalidValue, NotFound
 from lendkit.core.inputs import (
@@ -54,6 +55,7 @@ def register_core_enterprise(
     *,
     confirmation: str = "online",
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> CoreEnterprise:
     """Register the registered party ``party_id`` as a core enterprise (核心企业).
 
@@ -96,6 +98,7 @@ def register_core_enterprise(
         "supplychain.register_core_enterprise",
         run,
         key=key,
+        actor=actor,
         payload=[name, party_id, limit.format(), industry, confirmation],
         result_type=CoreEnterprise,
     )
@@ -111,6 +114,7 @@ def submit_receivable(
     due_date: date,
     *,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Receivable:
     """The supplier ``supplier_id`` submits the receivable its listing ``listing_id`` finances:
     ``amount`` owed by the core enterprise on ``invoice_number``, due on ``due_date``.
@@ -193,6 +197,7 @@ def submit_receivable(
         "supplychain.submit_receivable",
         run,
         key=key,
+        actor=actor,
         payload=[listing_id, supplier_id, core_enterprise_id, invoice, money.format(), str(due)],
         result_type=Receivable,
     )
@@ -220,6 +225,7 @@ def confirm_receivable(
     *,
     reference: str | None = None,
     key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Receivable:
     """The core enterprise confirms (确权) the receivable: it owes ``amount`` on ``due_date``,
     undisputed and not assigned elsewhere. Both must equal what the supplier submitted
@@ -259,13 +265,19 @@ def confirm_receivable(
         "supplychain.confirm_receivable",
         run,
         key=key,
+        actor=actor,
         payload=[receivable_id, money.format(), str(due), ref],
         result_type=Receivable,
     )
 
 
 def dispute_receivable(
-    platform: lendkit.Platform, receivable_id: str, reason: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    receivable_id: str,
+    reason: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Receivable:
     """The core enterprise disputes the receivable (wrong amount, goods returned, assigned
     elsewhere): its listing cannot be approved or published. Refused once a loan finances it.
@@ -291,13 +303,18 @@ def dispute_receivable(
         "supplychain.dispute_receivable",
         run,
         key=key,
+        actor=actor,
         payload=[receivable_id, why],
         result_type=Receivable,
     )
 
 
 def cancel_receivable(
-    platform: lendkit.Platform, receivable_id: str, *, key: str | None = None
+    platform: lendkit.Platform,
+    receivable_id: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
 ) -> Receivable:
     """The supplier withdraws a receivable whose listing is not approved; its invoice may then
     finance another listing. ``key``: idempotency."""
@@ -320,12 +337,19 @@ def cancel_receivable(
         "supplychain.cancel_receivable",
         run,
         key=key,
+        actor=actor,
         payload=[receivable_id],
         result_type=Receivable,
     )
 
 
-def pay_early(platform: lendkit.Platform, loan_id: str, *, key: str | None = None) -> PaymentRecord:
+def pay_early(
+    platform: lendkit.Platform,
+    loan_id: str,
+    *,
+    key: str | None = None,
+    actor: Actor | str | None = None,
+) -> PaymentRecord:
     """The core enterprise pays the receivable before its due date: the loan is settled from the
     core enterprise's available balance at the interest accrued to today (``ctx.settle(...,
     interest="accrued")``); investors are paid pro rata to the cent. ``InsufficientFunds`` (nothing
@@ -344,14 +368,19 @@ def pay_early(platform: lendkit.Platform, loan_id: str, *, key: str | None = Non
         return ctx.settle(loan_id, source, interest="accrued")
 
     return platform.command(
-        "supplychain.pay_early", run, key=key, payload=[loan_id], result_type=PaymentRecord
+        "supplychain.pay_early",
+        run,
+        key=key,
+        actor=actor,
+        payload=[loan_id],
+        result_type=PaymentRecord,
     )
 
 
 def get_core_enterprise(platform: lendkit.Platform, core_enterprise_id: str) -> CoreEnterprise:
     """A core enterprise with its credit limit and what is used of it."""
     core_id = check_id(core_enterprise_id, "core enterprise id")
-    return platform.command(
+    return platform.query(
         "supplychain.get_core_enterprise",
         lambda ctx: q.core_record(q.core_row(ctx.conn, core_id)),
     )
@@ -366,7 +395,7 @@ def core_enterprises_of(platform: lendkit.Platform) -> list[CoreEnterprise]:
         ).all()
         return [q.core_record(r) for r in rows]
 
-    return platform.command("supplychain.core_enterprises_of", run)
+    return platform.query("supplychain.core_enterprises_of", run)
 
 
 def receivable_of(platform: lendkit.Platform, ident: str) -> Receivable:
@@ -383,7 +412,7 @@ def receivable_of(platform: lendkit.Platform, ident: str) -> Receivable:
             raise NotFound(f"{ident} is no receivable and finances none")
         return q.receivable_record(row)
 
-    return platform.command("supplychain.receivable_of", run)
+    return platform.query("supplychain.receivable_of", run)
 
 
 def exposure_of(ctx: HookContext, core_id: str) -> Exposure:
@@ -444,7 +473,7 @@ def exposure(platform: lendkit.Platform, core_enterprise_id: str) -> Exposure:
     def run(ctx: HookContext) -> Exposure:
         return exposure_of(ctx, core_id)
 
-    return platform.command("supplychain.exposure", run)
+    return platform.query("supplychain.exposure", run)
 
 
 __all__: list[str] = [
