@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 import lendkit
 from lendkit.plugins.online import lendkit_schema as online_schema
 from lendkit.store import schema
+from lendkit.store.audit import init_audit_chains
 from lendkit.store.db import create_nullpool_engine
 from lendkit.store.tables import metadata
 from lendkit.testing import make_party
@@ -91,6 +92,7 @@ def _truncate_pg() -> None:
             text("INSERT INTO lendkit_ledger_head (id, seq, hash) VALUES (1, 0, :h)"),
             {"h": "0" * 64},
         )
+        init_audit_chains(conn)
     engine.dispose()
 
 

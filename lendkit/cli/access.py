@@ -211,11 +211,11 @@ def audit_command(
         right=(False, False, False, False, False),
         squeeze=3,
         row=lambda e: (
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.at.strftime("%Y-%m-%d %H:%M"),
             e.actor,
-            e.action,
+            e.action if len(e.action) <= 24 else e.action[:23] + "…",
             e.subject,
-            e.outcome if e.error_type is None else f"{e.outcome} {e.error_type}",
+            e.error_type or e.outcome,  # a refusal shows its error class
         ),
         command="lendkit audit",
     )

@@ -86,13 +86,12 @@ def authorize(uow: UnitOfWork, actor: Actor, action: str, subject: Subject) -> N
     (:func:`lendkit.core.access.default_decision`); four-eyes rules apply either way.
     """
     config = uow.platform_config
-    roles = roles_of(uow, actor)
     decision = uow.hooks.authorize(uow, actor, action, subject)
     if decision is None:
         owner = owner_of(uow, subject) if actor.kind == A.PARTY else None
         decision = A.default_decision(
             actor,
-            roles,
+            roles_of(uow, actor),
             action,
             owner,
             roles_of=config.all_roles,
