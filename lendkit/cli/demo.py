@@ -35,14 +35,18 @@ from lendkit.cli.base import (
 from lendkit.cli.db import database_errors, display_url, sqlite_file, tool_engine
 from lendkit.cli.report import render_table
 from lendkit.core import states as S
+from lendkit.core.access import Actor
 from lendkit.core.money import Money, allocate
 from lendkit.core.records import LoanRecord
+from lendkit.core.servicing import MAX_PAGE
 from lendkit.platform import Platform
 from lendkit.store.schema import party_count
 
 __all__ = ["DEMO_FILE", "DemoClock", "demo_command", "run_demo"]
 
 DEMO_FILE = "lendkit-demo.db"
+RISK_DESK = Actor.staff("risk-desk")
+SERVICE_DESK = Actor.staff("service-desk")
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DAYS = 366  # 2026-01-05 .. 2027-01-05: every due date of a 12-month loan started on day one
 
@@ -114,6 +118,9 @@ class Demo:
 
     def register(self) -> tuple[str, str, list[str]]:
         p = self.p
+        # two staff members: who approves a listing may not disburse it (four-eyes)
+        p.staff.add(RISK_DESK.id, "Risk desk (风控)", ["reviewer"])
+        p.staff.add(SERVICE_DESK.id, "Customer service (客服)", ["customer_service"])
         ids = []
         for name, kind in BORROWERS:
             party = p.parties.register(name, kind)
@@ -141,7 +148,9 @@ class Demo:
         listing = p.listings.apply(
             acme, "120000.00", annual_rate="10%", months=12, method="equal-installment"
         )
-        p.listings.approve(listing.id, grade="A", annual_rate="10%", reviewer="risk desk")
+        p.listings.approve(
+            listing.id, grade="A", annual_rate="10%", reviewer="risk desk", actor=RISK_DESK
+        )
         p.listings.publish(listing.id)
         self.listings.append(("1", listing.id))
         order = self.rng.sample(investors, len(investors))
@@ -163,7 +172,7 @@ class Demo:
             f"listing 1 (Acme, 120000.00, fixed 10%, grade A): {count} bids filled it (满标);"
             f" {self.trimmed}"
         )
-        loan = p.loans.disburse(listing.id, reviewer="customer service")
+        loan = p.loans.disburse(listing.id, reviewer="customer service", actor=SERVICE_DESK)
         self.loans.append(("1", loan.id))
         self._spend_proceeds(acme)
         self.event("listing 1 disbursed (放款); Acme received the principal less the service fee")
@@ -176,7 +185,7 @@ class Demo:
         listing = p.listings.apply(
             lotus, "60000.00", months=12, bidding="auction", max_rate="14%", window_days=7
         )
-        p.listings.approve(listing.id, grade="B", reviewer="risk desk")
+        p.listings.approve(listing.id, grade="B", reviewer="risk desk", actor=RISK_DESK)
         p.listings.publish(listing.id)
         self.listings.append(("2", listing.id))
         for investor in self.rng.sample(investors, len(investors)):
@@ -191,7 +200,7 @@ class Demo:
     def failing_listing(self, acme: str, investors: list[str]) -> None:
         p = self.p
         listing = p.listings.apply(acme, "80000.00", annual_rate="11%", months=6, window_days=5)
-        p.listings.approve(listing.id, grade="A", reviewer="risk desk")
+        p.listings.approve(listing.id, grade="A", reviewer="risk desk", actor=RISK_DESK)
         p.listings.publish(listing.id)
         self.listings.append(("3", listing.id))
         bidders = self.rng.sample(investors, 2)
@@ -222,7 +231,7 @@ class Demo:
             f"listing 2 closed: lowest rates win ({won} won, {lost} released);"
             f" average rate {_pct(closed.annual_rate)}"
         )
-        loan = p.loans.disburse(listing_id, reviewer="customer service")
+        loan = p.loans.disburse(listing_id, reviewer="customer service", actor=SERVICE_DESK)
         self.loans.append(("2", loan.id))
         self._spend_proceeds(lotus)
         self.event("listing 2 disbursed; Lotus Tea House received the principal less the fee")
@@ -302,12 +311,12 @@ class Demo:
         bills.verify_bill(p, bill.id, staff="risk desk")
         listed = bills.apply_with_bill(p, bill.id, "3.6%")
         assert listed.listing_id is not None
-        p.listings.approve(listed.listing_id, grade="A", reviewer="risk desk")
+        p.listings.approve(listed.listing_id, grade="A", reviewer="risk desk", actor=RISK_DESK)
         p.listings.publish(listed.listing_id)
         self.listings.append((label, listed.listing_id))
         listing = p.listings.get(listed.listing_id)
         self._fund(listing.id, investors, listing.amount)
-        loan = p.loans.disburse(listing.id, reviewer="customer service")
+        loan = p.loans.disburse(listing.id, reviewer="customer service", actor=SERVICE_DESK)
         self.loans.append((label, loan.id))
         self._spend_proceeds(drawer)
         [inst] = p.loans.schedule(loan.id).installments
@@ -338,11 +347,11 @@ class Demo:
             p, listing.id, supplier, self.core_enterprise, invoice, "100000", due
         )
         supplychain.confirm_receivable(p, receivable.id, "100000", due)
-        p.listings.approve(listing.id, grade="A", reviewer="risk desk")
+        p.listings.approve(listing.id, grade="A", reviewer="risk desk", actor=RISK_DESK)
         p.listings.publish(listing.id)
         self.listings.append((label, listing.id))
         self._fund(listing.id, investors, p.listings.get(listing.id).amount)
-        loan = p.loans.disburse(listing.id, reviewer="customer service")
+        loan = p.loans.disburse(listing.id, reviewer="customer service", actor=SERVICE_DESK)
         self.loans.append((label, loan.id))
         self._spend_proceeds(supplier)
         [inst] = p.loans.schedule(loan.id).installments
@@ -385,11 +394,11 @@ class Demo:
             residual="1000",
         )
         assert lease.listing_id is not None
-        p.listings.approve(lease.listing_id, grade="A", reviewer="risk desk")
+        p.listings.approve(lease.listing_id, grade="A", reviewer="risk desk", actor=RISK_DESK)
         p.listings.publish(lease.listing_id)
         self.listings.append((label, lease.listing_id))
         self._fund(lease.listing_id, investors, lease.amount)
-        loan = p.loans.disburse(lease.listing_id, reviewer="customer service")
+        loan = p.loans.disburse(lease.listing_id, reviewer="customer service", actor=SERVICE_DESK)
         self.loans.append((label, loan.id))
         self._spend_proceeds(roles["dealer"])
         for inst in p.loans.schedule(loan.id).installments:
@@ -415,10 +424,10 @@ class Demo:
             p.custody.deposit(trader.id, "100000")
             account = margin.open_account(p, trader.id, "100000", "1:3", "9%")
             assert account.listing_id is not None
-            p.listings.approve(account.listing_id, grade="A", reviewer="risk desk")
+            p.listings.approve(account.listing_id, grade="A", reviewer="risk desk", actor=RISK_DESK)
             p.listings.publish(account.listing_id)
             self._fund(account.listing_id, investors, account.borrowed)
-            p.loans.disburse(account.listing_id, reviewer="customer service")
+            p.loans.disburse(account.listing_id, reviewer="customer service", actor=SERVICE_DESK)
             self.margin_id = account.id
             margin.push_prices(p, {symbol: (prices[offset], self.clock())})
             margin.buy(p, account.id, symbol, 250)
@@ -645,6 +654,15 @@ class Demo:
             (own if d.plugin == "platform" else plugins).append(shown)
         figures += own + sorted(plugins)  # plugins need not order their figures
         out += self._indent(render_table(("figure", "value"), figures, (False, True)))
+        by_staff = {
+            who: len(p.audit(actor=who, limit=MAX_PAGE)) for who in (RISK_DESK, SERVICE_DESK)
+        }
+        out += [
+            "",
+            f"Audit trail: {by_staff[RISK_DESK]} commands by {RISK_DESK}, {by_staff[SERVICE_DESK]}"
+            f" by {SERVICE_DESK}",
+            "  (`lendkit audit` lists every command, who ran it, refused or not)",
+        ]
         return out
 
     def terms(self, loan_id: str) -> int:
