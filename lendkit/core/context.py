@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from lendkit.core.access import Actor
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, PaymentRecord
@@ -38,6 +39,11 @@ class HookContext(Protocol):
     @property
     def currency(self) -> str:
         """The platform's currency code."""
+
+    @property
+    def actor(self) -> Actor:
+        """Who runs the command (``Actor``: a party, a staff member or ``system``); internal
+        work such as close of business's steps runs as ``system``."""
 
     def config(self, plugin: str) -> Mapping[str, Any]:
         """The configuration the integrator gave for ``plugin`` (empty mapping if none)."""
