@@ -129,40 +129,37 @@ def staff_list(ctx: click.Context, plugins: list[str] | None, as_json_flag: bool
         click.echo(f"{m.id:<16} {m.name:<24} {', '.join(m.roles)}{state}")
 
 
-@loan_group.command("request-write-off")
-@click.argument("loan_id")
-@common()
-@key_option
-@click.pass_context
-def loan_request_write_off(
-    ctx: click.Context, loan_id: str, plugins: list[str] | None, as_json_flag: bool, key: str | None
-) -> None:
-    """Ask for a defaulted loan's write-off (the first of four eyes)."""
-    with platform_of(ctx, plugins) as p:
-        loan = p.loans.request_write_off(loan_id, key=key)
-        cur = p.config.currency
-    if as_json_flag:
-        click.echo(as_json(loan, cur))
-    else:
-        click.echo(f"write-off of loan {loan.id} requested")
+def _write_off_command(name: str, done: str, doc: str) -> None:
+    """``lendkit loan NAME LOAN``: run ``p.loans.<name with _>`` and say ``done``."""
+
+    @loan_group.command(name, help=doc)
+    @click.argument("loan_id")
+    @common()
+    @key_option
+    @click.pass_context
+    def command(
+        ctx: click.Context,
+        loan_id: str,
+        plugins: list[str] | None,
+        as_json_flag: bool,
+        key: str | None,
+    ) -> None:
+        with platform_of(ctx, plugins) as p:
+            loan = getattr(p.loans, name.replace("-", "_"))(loan_id, key=key)
+            cur = p.config.currency
+        click.echo(as_json(loan, cur) if as_json_flag else done.format(loan=loan))
 
 
-@loan_group.command("write-off")
-@click.argument("loan_id")
-@common()
-@key_option
-@click.pass_context
-def loan_write_off(
-    ctx: click.Context, loan_id: str, plugins: list[str] | None, as_json_flag: bool, key: str | None
-) -> None:
-    """Write off (核销) a defaulted loan; with four-eyes, after another staff member's request."""
-    with platform_of(ctx, plugins) as p:
-        loan = p.loans.write_off(loan_id, key=key)
-        cur = p.config.currency
-    if as_json_flag:
-        click.echo(as_json(loan, cur))
-    else:
-        click.echo(f"loan {loan.id} written off ({loan.state})")
+_write_off_command(
+    "request-write-off",
+    "write-off of loan {loan.id} requested",
+    "Ask for a defaulted loan's write-off (the first of four eyes).",
+)
+_write_off_command(
+    "write-off",
+    "loan {loan.id} written off ({loan.state})",
+    "Write off (核销) a defaulted loan; with four-eyes, after another staff member's request.",
+)
 
 
 @main.command("audit")

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from typing import Any
 
 from attrs import field, frozen
 
@@ -285,44 +286,38 @@ def audit_chain_of(subject: str) -> int:
     return int.from_bytes(hashlib.sha256(subject.encode()).digest()[:4], "big") % AUDIT_CHAINS + 1
 
 
-def audit_hash(
-    prev: str,
-    *,
-    chain: int,
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    subject: str,
-    args_digest: str,
-    outcome: str,
-    error_type: str | None,
-    idempotency_key: str | None,
-) -> str:
-    """The hash of one audit row, chained to the previous row's (``GENESIS_HASH`` first)."""
-    body = json.dumps(
-        [
-            prev,
-            chain,
-            seq,
-            at.astimezone(UTC).isoformat(timespec="microseconds"),
-            actor,
-            action,
-            subject,
-            args_digest,
-            outcome,
-            error_type,
-            idempotency_key,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+#: the fields of an audit row its hash covers, in order (with the previous row's hash first)
+AUDIT_HASHED = (
+    "chain",
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "args_digest",
+    "outcome",
+    "error_type",
+    "idempotency_key",
+)
+
+
+def audit_hash(prev: str, fields: Mapping[Any, Any]) -> str:
+    """The hash of one audit row (``fields``: at least :data:`AUDIT_HASHED`), chained to the
+    previous row's (``GENESIS_HASH`` first). Times count as UTC to the microsecond."""
+    values: list[object] = [prev]
+    for name in AUDIT_HASHED:
+        value = fields[name]
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat(timespec="microseconds")
+        values.append(value)
+    body = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 __all__ = [
     "ACTOR_KINDS",
     "AUDIT_CHAINS",
+    "AUDIT_HASHED",
     "DEFAULT_PARTY_ACTIONS",
     "DEFAULT_ROLES",
     "GENESIS_HASH",

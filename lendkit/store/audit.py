@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -66,27 +67,14 @@ def append_audit(
         "error_type": error_type,
         "idempotency_key": idempotency_key,
     }
-    digest = audit_hash(prev, **fields)  # type: ignore[arg-type]
+    digest = audit_hash(prev, fields)
     conn.execute(audit_log.insert().values(**fields, hash=digest))
     conn.execute(_seal, {"c": chain, "h": digest})
     return int(seq)
 
 
-def _entry(row: object) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,  # type: ignore[attr-defined]
-        chain=row.chain,  # type: ignore[attr-defined]
-        seq=row.seq,  # type: ignore[attr-defined]
-        at=row.at,  # type: ignore[attr-defined]
-        actor=row.actor,  # type: ignore[attr-defined]
-        action=row.action,  # type: ignore[attr-defined]
-        subject=row.subject,  # type: ignore[attr-defined]
-        args_digest=row.args_digest,  # type: ignore[attr-defined]
-        outcome=row.outcome,  # type: ignore[attr-defined]
-        error_type=row.error_type,  # type: ignore[attr-defined]
-        idempotency_key=row.idempotency_key,  # type: ignore[attr-defined]
-        hash=row.hash,  # type: ignore[attr-defined]
-    )
+def _entry(row: Row[Any]) -> AuditEntry:
+    return AuditEntry(**row._mapping)
 
 
 def audit_rows(
@@ -153,19 +141,7 @@ def verify_audit(conn: Connection) -> list[str]:
             )
             broken.add(chain)
             continue
-        digest = audit_hash(
-            prev,
-            chain=chain,
-            seq=row.seq,
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            subject=row.subject,
-            args_digest=row.args_digest,
-            outcome=row.outcome,
-            error_type=row.error_type,
-            idempotency_key=row.idempotency_key,
-        )
+        digest = audit_hash(prev, row._mapping)
         if digest != row.hash:
             problems.append(
                 f"audit chain {chain} row {row.seq} (id {row.id}, {row.action} on"
