@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 import lendkit
 from lendkit.cli import main
-from lendkit.cli.base import DB_PARAM
+from lendkit.cli.base import ACTOR_PARAM, DB_PARAM
 
 #: commands that open no database of the operator's, and why
 NO_DATABASE = {
@@ -44,10 +44,16 @@ def database_commands() -> list[tuple[str, ...]]:
 
 
 def required_arguments(path: tuple[str, ...]) -> list[str]:
-    """A placeholder for each required argument of the command (an id, an amount): the
-    database is opened before any of them is looked at."""
+    """A placeholder for each required argument and option of the command (an id, an amount,
+    a name): the database is opened before any of them is looked at."""
     command = dict(leaf_commands())[path]
-    return ["x" for p in command.params if isinstance(p, click.Argument) and p.required]
+    out: list[str] = []
+    for p in command.params:
+        if isinstance(p, click.Argument) and p.required:
+            out.append("x")
+        elif isinstance(p, click.Option) and p.required:
+            out += [p.opts[0], "x"]
+    return out
 
 
 def invoke(path: tuple[str, ...], url: str, how: str, *extra: str) -> Result:
@@ -69,6 +75,8 @@ def test_the_list_is_derived_from_the_group() -> None:
         if path in found:
             options = [p for p in command.params if p.name == DB_PARAM]
             assert options and options[0].opts == ["--db"], f"{path} lacks the shared --db"
+            actor = [p for p in command.params if p.name == ACTOR_PARAM]
+            assert actor and actor[0].opts == ["--actor"], f"{path} lacks the shared --actor"
 
 
 @pytest.mark.parametrize("how", ["before", "after", "environment"])
@@ -116,6 +124,12 @@ CHECKS: dict[tuple[str, ...], tuple[list[str], Callable[[Result], bool]]] = {
     ("party", "list"): (["--json"], lambda r: r.exit_code == 0 and '"Alice"' in r.stdout),
     ("listing", "list"): (["--json"], lambda r: r.exit_code == 0 and '"items": []' in r.stdout),
     ("loan", "list"): (["--json"], lambda r: r.exit_code == 0 and '"items": []' in r.stdout),
+    ("staff", "add"): (
+        ["ann", "--name", "Ann", "--role", "reviewer"],
+        lambda r: r.exit_code == 0 and r.stdout.startswith("staff ann (Ann) added"),
+    ),
+    ("staff", "list"): (["--json"], lambda r: r.exit_code == 0 and '"ann"' in r.stdout),
+    ("audit",): (["--json"], lambda r: r.exit_code == 0 and '"staff.add"' in r.stdout),
     **{
         path: ([ident, *more], lambda r, i=ident: r.exit_code == 2 and i in r.stderr)
         for path, ident, more in [
@@ -125,6 +139,10 @@ CHECKS: dict[tuple[str, ...], tuple[list[str], Callable[[Result], bool]]] = {
             (("listing", "publish"), "lst_none", []),
             (("loan", "show"), "loan_none", []),
             (("loan", "payoff"), "loan_none", []),
+            (("loan", "request-write-off"), "loan_none", []),
+            (("loan", "write-off"), "loan_none", []),
+            (("staff", "roles"), "ghost", ["--role", "finance"]),
+            (("staff", "deactivate"), "ghost", []),
             (("deposit",), "pty_none", ["1"]),
             (("withdraw",), "pty_none", ["1"]),
             (("disburse",), "lst_none", []),
