@@ -129,7 +129,7 @@ CHECKS: dict[tuple[str, ...], tuple[list[str], Callable[[Result], bool]]] = {
         lambda r: r.exit_code == 0 and r.stdout.startswith("staff ann (Ann) added"),
     ),
     ("staff", "list"): (["--json"], lambda r: r.exit_code == 0 and '"ann"' in r.stdout),
-    ("audit",): (["--json"], lambda r: r.exit_code == 0 and '"staff.add"' in r.stdout),
+    ("audit",): (["--json"], lambda r: r.exit_code == 0 and '"parties.register"' in r.stdout),
     **{
         path: ([ident, *more], lambda r, i=ident: r.exit_code == 2 and i in r.stderr)
         for path, ident, more in [
