@@ -285,7 +285,9 @@ def buy(ctx: UnitOfWork, transfer_id: str, buyer_id: str, principal: Money) -> T
     )
     fee = transfer_fee(price, cfg.transfer_fee_rate)
     ctx.hooks.validate_transfer(ctx, transfer_record(t), load_loan(ctx, loan.id), buyer_id, fill)
-    filled = t.sold + units == t.principal
+    # filled: the whole offer is sold, or the seller holds nothing more to sell into it (a
+    # prepayment or repayment while it was open reduced what it holds)
+    filled = units == remaining
     done = ctx.conn.execute(
         update(transfers)
         .where(

@@ -528,3 +528,38 @@ def test_a_product_that_is_not_transferable_is_refused(
         InvalidState,
         r"refused: loan \S+ is a locked loan: that product is not transferable$",
     )
+
+
+def test_a_prepayment_while_a_transfer_is_open_caps_what_can_be_bought(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock, db_url: str
+) -> None:
+    p = make_platform()
+    ids = _book(p, clock)
+    loan, a, b, c = ids["loan"], ids["A"], ids["B"], ids["C"]
+    t = p.market.offer(loan, a, "5526.91", price="5526.91")  # all A holds, at par
+    # the borrower prepays 5000.00 of principal (+ 16.67 interest for 10 days, 50.00 fee);
+    # A's share by outstanding 5526.91 / 3684.60: 3000.00, B's 2000.00
+    paid = p.loans.prepay(loan, "5000")
+    assert paid.amount == M("5066.67")
+    assert p.loans.position(loan, a).outstanding_principal == M("2526.91")
+    cash = _available(p, c)
+    # C asks for the whole offer: it gets what A still holds, at the offer's unit price; no
+    # interest has accrued since the prepayment paid it to date; fee 0.5 % of the price
+    deal = p.market.buy(t.id, c, "5526.91")
+    assert (deal.principal, deal.price, deal.accrued_interest, deal.fee) == (
+        M("2526.91"),
+        M("2526.91"),
+        M("0"),
+        M("12.63"),
+    )
+    assert _available(p, c) == cash - M("2526.91")
+    assert p.market.get(t.id).state == "filled"
+    assert p.loans.position(loan, a).outstanding_principal == M("0")
+    assert p.loans.position(loan, c).outstanding_principal == M("2526.91")
+    assert p.loans.position(loan, b).outstanding_principal == M("1684.60")
+    assert p.loans.get(loan).outstanding_principal == M("4211.51")  # 2526.91 + 1684.60
+    before = dump(db_url)
+    with pytest.raises(InvalidState, match="is filled; only open transfers are bought"):
+        p.market.buy(t.id, ids["D"], "1")
+    assert dump(db_url) == before
+    assert p.verify().ok
