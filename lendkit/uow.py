@@ -734,15 +734,17 @@ class HostRunner(Runner):
         self.conn = conn
         self._pending: list[Callable[[], None]] = []
 
+        # the list is emptied in place: a copy of this runner (``with_actor``) shares it
         @event.listens_for(conn, "commit")
         def _on_commit(_conn: Connection) -> None:
-            callbacks, self._pending = self._pending, []
+            callbacks = list(self._pending)
+            self._pending.clear()
             for cb in callbacks:
                 cb()
 
         @event.listens_for(conn, "rollback")
         def _on_rollback(_conn: Connection) -> None:
-            self._pending = []
+            self._pending.clear()
 
     def run(
         self,

@@ -422,3 +422,28 @@ def test_concurrent_commands_on_one_subject_keep_its_chain(
     assert sorted(r.seq for r in mine) == list(range(1, 43))
     assert p.custody.balance(i).available == lendkit.Money.of("40.00")
     assert p.verify().ok
+
+
+def test_a_host_view_with_an_actor_runs_after_commit_work_once_per_commit(
+    make_platform: Callable[..., lendkit.Platform], db_url: str
+) -> None:
+    p = make_platform()
+    done: list[int] = []
+
+    def command(n: int) -> None:
+        def run(ctx: Any) -> None:
+            assert ctx.actor == Actor.system("desk")
+            ctx.after_commit(lambda: done.append(n))
+
+        host.command("acme.note", run)
+
+    engine = engine_of(db_url)
+    with engine.connect() as conn:
+        host = p.using(conn).as_actor(Actor.system("desk"))
+        for n in (1, 2):  # two host transactions on one connection
+            with conn.begin():
+                command(n)
+                assert done == [n - 1] if n > 1 else done == []
+    engine.dispose()
+    assert done == [1, 2]
+    assert [r.actor for r in audit_rows(db_url)[-2:]] == ["system:desk", "system:desk"]
