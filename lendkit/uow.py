@@ -681,10 +681,12 @@ class OwnRunner(Runner):
                         if key:
                             found, stored = self._replay(conn, key, digest, command)
                             if found:
+                                replayed = _decode(stored, result_type)
                                 if subject is not None:
-                                    self._audit(conn, tx, command, subject, digest, REPLAYED, key)
+                                    named = subject.created(replayed)
+                                    self._audit(conn, tx, command, named, digest, REPLAYED, key)
                                 trans.commit()
-                                return _decode(stored, result_type)  # type: ignore[no-any-return]
+                                return replayed  # type: ignore[no-any-return]
                             self._claim(conn, key, digest, command, tx.now)
                         result = fn(tx)
                         if subject is not None:
@@ -771,10 +773,12 @@ class HostRunner(Runner):
             if key:
                 found, stored = self._replay(conn, key, digest, command)
                 if found:
+                    replayed = _decode(stored, result_type)
                     if subject is not None:
-                        self._audit(conn, tx, command, subject, digest, REPLAYED, key)
+                        named = subject.created(replayed)
+                        self._audit(conn, tx, command, named, digest, REPLAYED, key)
                     savepoint.commit()
-                    return _decode(stored, result_type)  # type: ignore[no-any-return]
+                    return replayed  # type: ignore[no-any-return]
                 self._claim(conn, key, digest, command, tx.now)
             result = fn(tx)
             if subject is not None:
