@@ -439,6 +439,15 @@ class Hooks:
             )
         return decision
 
+    def subject_owner(self, ctx: HookContext, subject: Subject) -> str | None:
+        """The party a plugin says owns ``subject`` (``None``: none answered)."""
+        owner = self._h.lendkit_subject_owner(ctx=ctx, subject=subject)
+        if owner is not None and not isinstance(owner, str):
+            raise PluginError(
+                f"lendkit_subject_owner returned {owner!r}: return a party id or None"
+            )
+        return owner
+
     def transfer_settled(
         self,
         ctx: HookContext,

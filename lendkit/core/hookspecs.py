@@ -898,3 +898,28 @@ def lendkit_authorize(
             return None
     """
     raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def lendkit_subject_owner(ctx: HookContext, subject: Subject) -> str | None:
+    """Name the party that owns a subject of a plugin's own kind, for a party acting for itself.
+
+    Asked when a party actor runs a command on a subject whose ``owner`` the command did not
+    name and whose kind lendkit does not know (it knows ``party``, ``listing``, ``loan``,
+    ``hold``, ``transfer`` and ``rule``). With no answer the subject has no owner, so a party
+    is refused on it.
+
+    :param ctx: the command's unit of work.
+    :param subject: :class:`lendkit.core.access.Subject` (``kind``, ``id``).
+    :return: the owning party's id, or ``None`` (not this plugin's kind, or no owner).
+
+    Example::
+
+        @hookimpl
+        def lendkit_subject_owner(ctx, subject):
+            if subject.kind != "margin_account":
+                return None
+            return ctx.conn.execute(select(accounts.c.trader_id)
+                                    .where(accounts.c.id == subject.id)).scalar()
+    """
+    raise NotImplementedError

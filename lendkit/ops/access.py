@@ -58,7 +58,7 @@ def owner_of(uow: UnitOfWork, subject: Subject) -> str | None:
         return subject.id
     found = _OWNERS.get(subject.kind)
     if found is None:
-        return None
+        return uow.hooks.subject_owner(uow, subject)
     column, key = found
     value = uow.conn.execute(select(column).where(key == subject.id)).scalar()
     return None if value is None else str(value)

@@ -48,6 +48,7 @@ from lendkit.plugins.margin.hooks import (
     lendkit_margin_price,
     lendkit_register_products,
     lendkit_register_settings,
+    lendkit_subject_owner,
     lendkit_validate_listing,
 )
 from lendkit.plugins.margin.records import (
@@ -90,6 +91,7 @@ __all__ = [
     "lendkit_register_products",
     "lendkit_register_settings",
     "lendkit_schema",
+    "lendkit_subject_owner",
     "lendkit_validate_listing",
     "open_account",
     "pledge",

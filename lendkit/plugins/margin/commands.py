@@ -19,7 +19,7 @@ import attrs
 from sqlalchemy import Connection, delete, select, update
 
 import lendkit
-from lendkit.core.access import Actor
+from lendkit.core.access import Actor, Subject
 from lendkit.core.context import HookContext
 from lendkit.core.errors import (
     InsufficientFunds,
@@ -42,7 +42,7 @@ from lendkit.plugins.margin.records import (
     Quote,
     Valuation,
 )
-from lendkit.plugins.margin.settings import PLUGIN, MarginSettings
+from lendkit.plugins.margin.settings import PLUGIN, SUBJECT, MarginSettings
 from lendkit.plugins.margin.tables import accounts, positions, prices, trades
 
 PRODUCT = "margin"
@@ -482,6 +482,7 @@ def open_account(
         run,
         key=key,
         actor=actor,
+        subject=Subject("party", trader),
         payload=[trader, money.format(), lev, str(rate), window_days],
         result_type=MarginAccount,
     )
@@ -539,6 +540,7 @@ def add_margin(
         run,
         key=key,
         actor=actor,
+        subject=Subject(SUBJECT, account_id),
         payload=[account_id, money.format()],
         result_type=MarginAccount,
     )
@@ -584,6 +586,7 @@ def withdraw(
         run,
         key=key,
         actor=actor,
+        subject=Subject(SUBJECT, account_id),
         payload=[account_id, money.format()],
         result_type=MarginAccount,
     )
@@ -619,6 +622,7 @@ def pledge(
         run,
         key=key,
         actor=actor,
+        subject=Subject(SUBJECT, account_id),
         payload=[account_id, sym, qty],
         result_type=MarginAccount,
     )
@@ -658,6 +662,7 @@ def unpledge(
         run,
         key=key,
         actor=actor,
+        subject=Subject(SUBJECT, account_id),
         payload=[account_id, sym, qty],
         result_type=MarginAccount,
     )
@@ -708,6 +713,7 @@ def buy(
         run,
         key=key,
         actor=actor,
+        subject=Subject(SUBJECT, account_id),
         payload=[account_id, sym, qty],
         result_type=MarginAccount,
     )
@@ -747,6 +753,7 @@ def sell(
         run,
         key=key,
         actor=actor,
+        subject=Subject(SUBJECT, account_id),
         payload=[account_id, sym, qty],
         result_type=MarginAccount,
     )
@@ -778,6 +785,7 @@ def repay_principal(
         run,
         key=key,
         actor=actor,
+        subject=Subject(SUBJECT, account_id),
         payload=[account_id, money.format()],
         result_type=PaymentRecord,
     )

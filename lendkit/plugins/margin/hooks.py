@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 import lendkit
+from lendkit.core.access import Subject
 from lendkit.core.context import HookContext
 from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
@@ -33,7 +34,7 @@ from lendkit.plugins.margin.commands import (
     trading,
 )
 from lendkit.plugins.margin.records import Fill, MarginAccount, Position, Quote
-from lendkit.plugins.margin.settings import PLUGIN, MarginSettings
+from lendkit.plugins.margin.settings import PLUGIN, SUBJECT, MarginSettings
 from lendkit.plugins.margin.tables import accounts
 
 #: the margin loan's terms: interest accrues daily (ACT/360) and is charged on the 1st of each
@@ -50,6 +51,16 @@ def lendkit_register_settings() -> PluginSettings:
     """``config.plugins["margin"]`` is structured into :class:`MarginSettings` when the
     Platform opens (a bad value is refused there)."""
     return PluginSettings(PLUGIN, MarginSettings)
+
+
+@lendkit.hookimpl
+def lendkit_subject_owner(ctx: HookContext, subject: Subject) -> str | None:
+    """A margin account belongs to its trader: a trader acting for itself may run the
+    commands ``party_actions`` allows (``margin.buy``...) on its own account only."""
+    if subject.kind != SUBJECT:
+        return None
+    owner = ctx.conn.execute(select(accounts.c.trader_id).where(accounts.c.id == subject.id))
+    return owner.scalar()
 
 
 @lendkit.hookimpl

@@ -12,6 +12,9 @@ from lendkit.core.inputs import check_int
 from lendkit.core.money import to_decimal
 
 PLUGIN = "margin"
+#: the subject kind of a margin account in the audit trail (``margin_account:<id>``); its owner
+#: is the trader (``lendkit_subject_owner``), so a trader may act on its own account
+SUBJECT = "margin_account"
 #: no setting lets the leverage cap go above this
 HIGHEST_CAP = 10
 #: the longest a price may be trusted, in seconds (a week)

@@ -402,3 +402,32 @@ def test_a_margin_loans_lenders_stay_who_funded_it(
         p.market.offer(acct.loan_id, i1, "1000")
     assert everything(p) == before
     assert p.verify().ok
+
+
+def test_a_trader_acts_for_itself_on_its_own_account_only(
+    make_platform: Callable[..., lendkit.Platform], clock: FixedClock
+) -> None:
+    watcher = Watcher()
+    p, acct, trader, i1, _ = open_funded(make_platform, clock, watcher)
+    me = lendkit.Actor.party(trader)
+    # by default a party may not run the plugin's commands at all
+    with pytest.raises(lendkit.PermissionDenied, match="a party may not do this"):
+        margin.add_margin(p, acct.id, "100", actor=me)
+    # the integrator lets traders manage their own accounts: the plugin names the owner
+    q = make_platform(
+        plugins=["margin", watcher],
+        config={
+            **CONFIG,
+            "party_actions": [*lendkit.core.access.DEFAULT_PARTY_ACTIONS, "margin.*"],
+        },
+    )
+    before = everything(q)
+    with pytest.raises(lendkit.PermissionDenied, match=f"party {trader}'s accounts"):
+        margin.add_margin(q, acct.id, "100", actor=lendkit.Actor.party(i1))
+    assert everything(q) == before
+    assert margin.add_margin(q, acct.id, "100", actor=me).cash == acct.cash + M("100")
+    rows = q.audit(subject=f"margin_account:{acct.id}")
+    assert [(r.actor, r.outcome) for r in rows][-2:] == [
+        (f"party:{i1}", "refused"),
+        (f"party:{trader}", "ok"),
+    ]
