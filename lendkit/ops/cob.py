@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from contextlib import nullcontext
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +166,7 @@ class _CollectionBatch:
                 late, dflt = overdue_handling(self.ctx, loan_id, self.run_date, watch)
                 self.late += late
                 self.defaulted += dflt
-                if watch.seen:
+                if watch.count:
                     return index + 1, False
         self._flush()
         return None
@@ -345,16 +344,17 @@ def overdue_handling(
 ) -> tuple[int, int]:
     """After the day's collection: mark what is unpaid past the grace days overdue, accrue its
     penalty, notify the plugins, default the loan past the threshold and run the waterfall;
-    (overdue installments, 1 if the loan defaulted). ``watch`` is entered around each hook
-    call (see ``_CoreWrites``)."""
+    (overdue installments, 1 if the loan defaulted). ``watch`` (a new one if not given) is
+    entered around each hook call (see ``_CoreWrites``): an installment is read again for the
+    waterfall only if a hook may have changed it since it was read."""
     cfg = ctx.platform_config
-    hooks: Any = watch if watch is not None else nullcontext()
+    hooks = watch if watch is not None else _CoreWrites(ctx.conn)
     loan = get_row(ctx.conn, loans, loan_id, "loan")
     late = 0
     worst = 0
     record = None
     penalty_rate = cfg.penalty_daily_rate
-    to_cover: list[tuple[int, int]] = []
+    to_cover: list[tuple[Any, int]] = []
     for r in installment_rows(ctx, loan_id, unpaid=True):
         if r.due_date > run_date:
             break
@@ -388,7 +388,7 @@ def overdue_handling(
         with hooks:
             ctx.hooks.installment_overdue(ctx, record, inst, days)
         if cfg.waterfall and days >= cfg.cover_after_days:
-            to_cover.append((r.period, days))
+            to_cover.append((r, days))  # its penalty changes, not what investors are owed
     defaulted = 0
     if worst >= cfg.default_after_days and loan.state != S.DEFAULTED:
         ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.DEFAULTED))
@@ -398,29 +398,35 @@ def overdue_handling(
     # the waterfall runs after the default decision, so cover that pays only on default
     # (general liability, default-triggered policies) pays on the day the loan defaults
     reason = "default" if defaulted or loan.state == S.DEFAULTED else "overdue"
-    for period, days in to_cover:
-        row = ctx.conn.execute(
-            select(installments).where(
-                installments.c.loan_id == loan_id, installments.c.period == period
-            )
-        ).one()
+    for row, days in to_cover:
+        period = row.period
+        if hooks.count:  # a hook wrote a core table: what investors are owed may have changed
+            row = _installment_row(ctx, loan_id, period)
         left = owed_of(row)
         owed_p, owed_i = left.investors_principal, left.investors_interest
         if owed_p or owed_i:
             cur = loan.currency
-            with hooks:
-                waterfall(
-                    ctx,
-                    Claim(
-                        loan_id,
-                        period,
-                        reason,
-                        days,
-                        Money.from_minor(owed_p, cur),
-                        Money.from_minor(owed_i, cur),
-                    ),
-                )
+            waterfall(
+                ctx,
+                Claim(
+                    loan_id,
+                    period,
+                    reason,
+                    days,
+                    Money.from_minor(owed_p, cur),
+                    Money.from_minor(owed_i, cur),
+                ),
+                hooks,
+            )
     return late, defaulted
+
+
+def _installment_row(ctx: UnitOfWork, loan_id: str, period: int) -> Any:
+    return ctx.conn.execute(
+        select(installments).where(
+            installments.c.loan_id == loan_id, installments.c.period == period
+        )
+    ).one()
 
 
 #: ``_CollectionBatch._plan``'s answers
@@ -431,14 +437,15 @@ _READ_ONLY = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK TO")
 
 
 class _CoreWrites:
-    """Entered around plugins' hook calls (re-entrant): ``seen`` turns true once a statement
-    run inside may have changed what the batch read for its later loans: a write to loans,
-    installments, positions or accounts (a balance), or any statement that is not a plain
-    read or a write to another table (raw SQL: assumed to write anything)."""
+    """Entered around plugins' hook calls (re-entrant): ``count`` counts the statements run
+    inside that may have changed what close of business read (the batch for its later loans,
+    the waterfall for its claim): writes to loans, installments, positions or accounts (a
+    balance), and any statement that is neither a plain read nor a write to another table
+    (raw SQL: assumed to write anything)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.seen = False
+        self.count = 0
         self._depth = 0
 
     def __enter__(self) -> _CoreWrites:
@@ -455,14 +462,14 @@ class _CoreWrites:
     def _check(
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        if self.seen or statement.lstrip().upper().startswith(_READ_ONLY):
+        if statement.lstrip().upper().startswith(_READ_ONLY):
             return
         compiled = getattr(context, "compiled", None)
         table = getattr(getattr(compiled, "statement", None), "table", None)
         name = getattr(table, "name", None)
         dml = context is not None and (context.isinsert or context.isupdate or context.isdelete)
         if not dml or name is None or name in _BATCH_READS:
-            self.seen = True
+            self.count += 1
 
 
 def collect_from_sources(ctx: UnitOfWork, loan: Any, due_rows: list[Any]) -> int:
@@ -549,25 +556,26 @@ def collect(ctx: UnitOfWork, loan: Any, owed: int, payer: str) -> int:
     return 0
 
 
-def waterfall(ctx: UnitOfWork, claim: Claim) -> Money:
+def waterfall(ctx: UnitOfWork, claim: Claim, watch: _CoreWrites | None = None) -> Money:
     """Ask each covering plugin in the configured order to pay what is still unpaid.
 
-    The claim each plugin sees is re-read after the previous one paid, so no part of an
-    installment is paid twice.
+    The claim each plugin sees is re-read after the previous one paid (wrote a core table, as
+    ``watch`` sees it), so no part of an installment is paid twice.
     """
+    watch = watch if watch is not None else _CoreWrites(ctx.conn)
     paid_total = Money.zero(claim.principal.currency)
     for _name, impl in ctx.hooks.coverers(ctx.platform_config.waterfall):
         if not (claim.principal + claim.interest).is_positive():
             break
-        paid = ctx.hooks.cover_claim(impl, ctx, claim)
+        before = watch.count
+        with watch:
+            paid = ctx.hooks.cover_claim(impl, ctx, claim)
         if isinstance(paid, Money):
             paid_total = paid_total + paid
-        row = ctx.conn.execute(
-            select(installments).where(
-                installments.c.loan_id == claim.loan_id, installments.c.period == claim.period
-            )
-        ).one()
-        owed = owed_of(row)
+        if watch.count == before:
+            continue  # nothing written: the claim stands as it was
+        assert claim.period is not None
+        owed = owed_of(_installment_row(ctx, claim.loan_id, claim.period))
         owed_p, owed_i = owed.investors_principal, owed.investors_interest
         cur = claim.principal.currency
         claim = Claim(
