@@ -7,6 +7,7 @@ import zlib
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from sqlalchemy import Connection, event, select, update
 
 from lendkit.core import states as S
@@ -28,6 +29,8 @@ from lendkit.ops.loans import (
     load_loan,
     loan_basis,
     owed_of,
+    record_of,
+    unpaid_interest_of,
 )
 from lendkit.ops.parties import require_party
 from lendkit.ops.repayment import (
@@ -160,10 +163,19 @@ class _CollectionBatch:
             if planned is _OVERDUE:
                 # the loan's collection (if any) is queued: write it and everything before
                 # it, so the hooks see what the one-loan path would show them, then handle
-                # the overdue rows exactly as process_loan does
+                # the overdue rows exactly as process_loan does (from the rows read, unless
+                # the loan paid something: then they are read again)
+                paid = bool(self._booked) and self._booked[-1].loan_id == loan_id
                 self._flush()
                 watch = _CoreWrites(self.ctx.conn)
-                late, dflt = overdue_handling(self.ctx, loan_id, self.run_date, watch)
+                known = None
+                if not paid:
+                    known = (
+                        self.loans[loan_id],
+                        self.rows.get(loan_id, []),
+                        self.pos.get(loan_id, []),
+                    )
+                late, dflt = overdue_handling(self.ctx, loan_id, self.run_date, watch, known)
                 self.late += late
                 self.defaulted += dflt
                 if watch.count:
@@ -340,22 +352,33 @@ def process_loan(ctx: UnitOfWork, loan_id: str, run_date: date) -> tuple[int, in
 
 
 def overdue_handling(
-    ctx: UnitOfWork, loan_id: str, run_date: date, watch: _CoreWrites | None = None
+    ctx: UnitOfWork,
+    loan_id: str,
+    run_date: date,
+    watch: _CoreWrites | None = None,
+    known: tuple[Any, list[Any], list[Any]] | None = None,
 ) -> tuple[int, int]:
     """After the day's collection: mark what is unpaid past the grace days overdue, accrue its
     penalty, notify the plugins, default the loan past the threshold and run the waterfall;
     (overdue installments, 1 if the loan defaulted). ``watch`` (a new one if not given) is
     entered around each hook call (see ``_CoreWrites``): an installment is read again for the
-    waterfall only if a hook may have changed it since it was read."""
+    waterfall only if a hook may have changed it since it was read. ``known``: the loan's row,
+    its unpaid installments' rows and its positions' rows as they stand (the batch read them and
+    nothing wrote them since), instead of reading them again."""
     cfg = ctx.platform_config
     hooks = watch if watch is not None else _CoreWrites(ctx.conn)
-    loan = get_row(ctx.conn, loans, loan_id, "loan")
+    start = hooks.count
+    if known is None:
+        loan = get_row(ctx.conn, loans, loan_id, "loan")
+        rows = installment_rows(ctx, loan_id, unpaid=True)
+    else:
+        loan, rows, _ = known
     late = 0
     worst = 0
     record = None
     penalty_rate = cfg.penalty_daily_rate
     to_cover: list[tuple[Any, int]] = []
-    for r in installment_rows(ctx, loan_id, unpaid=True):
+    for r in rows:
         if r.due_date > run_date:
             break
         days = (run_date - r.due_date).days
@@ -365,9 +388,17 @@ def overdue_handling(
         worst = max(worst, days)
         inst = _installment(r, loan.currency)
         if record is None:
-            if loan.state == S.ACTIVE:
+            state = loan.state
+            if state == S.ACTIVE:
                 ctx.conn.execute(update(loans).where(loans.c.id == loan_id).values(state=S.OVERDUE))
-            record = load_loan(ctx, loan_id)
+                state = S.OVERDUE
+            if known is None or hooks.count != start:
+                record = load_loan(ctx, loan_id)
+            else:
+                loan_row, unpaid, pos = known
+                record = attrs.evolve(
+                    record_of(loan_row, pos, unpaid_interest_of(unpaid)), state=state
+                )
             # asked once per loan and run (the oldest overdue row), not per row
             with hooks:
                 penalty_rate = ctx.hooks.penalty_rate(ctx, record, inst, cfg.penalty_daily_rate)
@@ -400,7 +431,7 @@ def overdue_handling(
     reason = "default" if defaulted or loan.state == S.DEFAULTED else "overdue"
     for row, days in to_cover:
         period = row.period
-        if hooks.count:  # a hook wrote a core table: what investors are owed may have changed
+        if hooks.count != start:  # a hook wrote a core table: what investors are owed may differ
             row = _installment_row(ctx, loan_id, period)
         left = owed_of(row)
         owed_p, owed_i = left.investors_principal, left.investors_interest

@@ -228,9 +228,11 @@ def test_cob_bulk_and_one_loan_paths_agree_with_plugin_covers(
     in_batch = [0]  # overdue loans handled inside the bulk batch
     overdue_handling = cob_module.overdue_handling
 
-    def counting(ctx: Any, loan_id: str, run_date: date, watch: Any = None) -> Any:
+    def counting(
+        ctx: Any, loan_id: str, run_date: date, watch: Any = None, known: Any = None
+    ) -> Any:
         in_batch[0] += watch is not None
-        return overdue_handling(ctx, loan_id, run_date, watch)
+        return overdue_handling(ctx, loan_id, run_date, watch, known)
 
     monkeypatch.setattr(cob_module, "overdue_handling", counting)
 
