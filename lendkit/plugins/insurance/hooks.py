@@ -166,8 +166,9 @@ def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment
     refs: dict[str, AccountRef] = {}  # each investor's account, found once per batch
     movements: list[tuple[str, list[tuple[AccountRef, Money]]]] = []
     collected = []
+    records = ctx.loans(sorted(owing))
     for loan_id in sorted(owing):
-        loan = ctx.loan(loan_id)
+        loan = records[loan_id]
         if not loan.positions:
             continue
         for row in owing[loan_id]:
