@@ -115,6 +115,8 @@ class PluginOperations(Protocol):
 
     def loan(self, uow: UnitOfWork, loan_id: str) -> LoanRecord: ...
 
+    def loans(self, uow: UnitOfWork, loan_ids: Sequence[str]) -> dict[str, LoanRecord]: ...
+
     def loan_for_listing(self, uow: UnitOfWork, listing_id: str) -> LoanRecord: ...
 
     def schedule(self, uow: UnitOfWork, loan_id: str) -> Schedule: ...
@@ -250,6 +252,11 @@ class UnitOfWork:
     def loan(self, loan_id: str) -> LoanRecord:
         """See ``HookContext.loan``."""
         return self.env.operations.loan(self, check_id(loan_id, "loan"))
+
+    def loans(self, loan_ids: Sequence[str]) -> dict[str, LoanRecord]:
+        """See ``HookContext.loans``."""
+        ids = [check_id(loan_id, "loan") for loan_id in loan_ids]
+        return self.env.operations.loans(self, ids)
 
     def loan_for_listing(self, listing_id: str) -> LoanRecord:
         """See ``HookContext.loan_for_listing``."""

@@ -57,6 +57,11 @@ class HookContext(Protocol):
         """The loan ``loan_id`` with its positions, as it is now in this unit of work
         (``NotFound`` if there is none)."""
 
+    def loans(self, loan_ids: Sequence[str]) -> dict[str, LoanRecord]:
+        """``loan`` for many loans at once (a few reads however many): the records by id,
+        the ids with no loan left out. For a hook that handles a batch
+        (``lendkit_repayments_received``)."""
+
     def loan_for_listing(self, listing_id: str) -> LoanRecord:
         """The loan the listing ``listing_id`` became (``NotFound`` if it was not disbursed)."""
 

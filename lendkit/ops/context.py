@@ -6,7 +6,7 @@ The unit of work sits below the operations, so it cannot import them; the platfo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lendkit.core.access import Actor, Subject
@@ -16,7 +16,14 @@ from lendkit.core.records import Bid, ListingRecord, LoanRecord, PartyRecord, Pa
 from lendkit.core.schedule import Schedule
 from lendkit.ops import access, listings, settlement
 from lendkit.ops.bidding import find_bids
-from lendkit.ops.loans import installment_rows, load_loan, load_schedule, loan_for_listing, owed_of
+from lendkit.ops.loans import (
+    installment_rows,
+    load_loan,
+    load_loans,
+    load_schedule,
+    loan_for_listing,
+    owed_of,
+)
 from lendkit.ops.parties import load_party
 from lendkit.ops.records import load_listing
 from lendkit.ops.repayment import pay_investors_from, repay, repay_principal
@@ -64,6 +71,9 @@ class Operations:
 
     def loan(self, uow: UnitOfWork, loan_id: str) -> LoanRecord:
         return load_loan(uow, loan_id)
+
+    def loans(self, uow: UnitOfWork, loan_ids: Sequence[str]) -> dict[str, LoanRecord]:
+        return load_loans(uow, loan_ids)
 
     def loan_for_listing(self, uow: UnitOfWork, listing_id: str) -> LoanRecord:
         return loan_for_listing(uow, listing_id)

@@ -116,7 +116,6 @@ def load_loan(ctx: UnitOfWork, loan_id: str, investor_id: str | None = None) -> 
     positions' ``received_principal``; interest nets it here.
     """
     loan = get_row(ctx.conn, loans, loan_id, "loan")
-    cur = loan.currency
     pos = ctx.conn.execute(
         select(positions).where(positions.c.loan_id == loan_id).order_by(positions.c.seq)
     ).all()
@@ -134,8 +133,55 @@ def load_loan(ctx: UnitOfWork, loan_id: str, investor_id: str | None = None) -> 
             installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),
         )
     ).scalar_one()
+    return record_of(loan, pos, int(unpaid_interest), investor_id)
+
+
+def load_loans(ctx: UnitOfWork, loan_ids: Sequence[str]) -> dict[str, LoanRecord]:
+    """``load_loan`` for many loans in three reads per 500 (the ids not found are left out)."""
+    out: dict[str, LoanRecord] = {}
+    wanted = sorted(set(loan_ids))
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        rows = {r.id: r for r in ctx.conn.execute(select(loans).where(loans.c.id.in_(part)))}
+        pos: dict[str, list[Any]] = {}
+        for p in ctx.conn.execute(
+            select(positions)
+            .where(positions.c.loan_id.in_(part))
+            .order_by(positions.c.loan_id, positions.c.seq)
+        ):
+            pos.setdefault(p.loan_id, []).append(p)
+        unpaid: dict[str, list[Any]] = {}
+        for r in ctx.conn.execute(
+            select(installments).where(
+                installments.c.loan_id.in_(part),
+                installments.c.state.notin_((S.INST_PAID, S.INST_CANCELLED)),
+            )
+        ):
+            unpaid.setdefault(r.loan_id, []).append(r)
+        for loan_id, row in rows.items():
+            out[loan_id] = record_of(
+                row, pos.get(loan_id, []), unpaid_interest_of(unpaid.get(loan_id, []))
+            )
+    return out
+
+
+def unpaid_interest_of(rows: Sequence[Any]) -> int:
+    """What ``load_loan`` sums in SQL over installment rows ``rows`` (those neither paid nor
+    cancelled): the interest unpaid and not covered by a third party."""
+    return sum(
+        r.interest - r.paid_interest - (r.covered_interest - r.recovered_interest) for r in rows
+    )
+
+
+def record_of(
+    loan: Any, pos: Sequence[Any], unpaid_interest: int, investor_id: str | None = None
+) -> LoanRecord:
+    """``load_loan``'s record from rows already read: the loan's row, its positions' rows (in
+    ``seq`` order) and the interest still unpaid (``unpaid_interest_of``)."""
+    loan_id = loan.id
+    cur = loan.currency
     interest_shares = (
-        allocate_minor(int(unpaid_interest), interest_weights(stakes_of(pos))) if pos else []
+        allocate_minor(unpaid_interest, interest_weights(stakes_of(pos))) if pos else []
     )
     records = tuple(
         PositionRecord(

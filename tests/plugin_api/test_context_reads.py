@@ -189,6 +189,27 @@ def test_reads_inside_a_command(make_platform: Callable[..., lendkit.Platform]) 
         p.command("test.reads", lambda ctx: ctx.bids(state="gone"))
 
 
+def test_loans_reads_many_loans_as_loan_reads_each(
+    make_platform: Callable[..., lendkit.Platform],
+) -> None:
+    """``ctx.loans`` (for batch hooks) gives what ``ctx.loan`` gives for each id, after a
+    partial repayment (the positions' received amounts and the interest still owed split over
+    them), and leaves out ids with no loan."""
+    p = make_platform()
+    first, _b, _i = loan_of(p)
+    second, _b2, _i2 = loan_of(p, "700")
+    p.loans.repay(second, "30")
+
+    def run(ctx: HookContext) -> tuple[dict[str, Any], list[Any]]:
+        return ctx.loans([second, first, "loan_ghost", first]), [ctx.loan(first), ctx.loan(second)]
+
+    got, each = p.command("test.loans", run)
+    assert got == {first: each[0], second: each[1]}
+    assert got[second].positions[0].received_interest.is_positive()
+    with pytest.raises(InvalidValue):
+        p.command("test.loans", lambda ctx: ctx.loans([""]))
+
+
 def test_repay_from_a_plugins_account_pays_investors_as_the_borrower_would(
     make_platform: Callable[..., lendkit.Platform], db_url: str
 ) -> None:

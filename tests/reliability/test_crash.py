@@ -8,11 +8,15 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from sqlalchemy import select, text
 
 import lendkit
 from lendkit import Money
+from lendkit.store.tables import installments
 
 KILLER = textwrap.dedent(
     """
@@ -111,6 +115,50 @@ def test_cob_killed_at_a_random_point_pays_once(
         assert got == lendkit.allocate(first.principal, [1] * len(invs))
         borrower = p.loans.get(loan_id).borrower_id
         assert p.custody.balance(borrower).available == cash[loan_id] - first.payment  # once
+    assert p.verify().ok
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cob_killed_with_an_overdue_loan_in_the_batch_pays_and_accrues_once(
+    make_platform: Callable[..., lendkit.Platform], db_url: str, seed: int
+) -> None:
+    """The same with one borrower who cannot pay: its loan is marked overdue, accrues its
+    penalty and is heard by ``online`` inside the bulk batch; wherever the run dies, the rerun
+    leaves one penalty accrual and one collection record, and the others paid once."""
+    p = make_platform()
+    book = _build(p, loans=8, investors=3)
+    late = book[2][0]
+    borrower = p.loans.get(late).borrower_id
+    p.custody.withdraw(borrower, p.custody.balance(borrower).available)
+    due = p.loans.schedule(late).installments[0].due_date
+    day = due + timedelta(days=5)  # past the 3 grace days
+    cash = {
+        loan_id: p.custody.balance(p.loans.get(loan_id).borrower_id).available
+        for loan_id, _ in book
+    }
+    died = _kill(db_url, "cob", random.Random(seed).randint(1, 40), day.isoformat())
+    assert died
+    p.cob.run(day, allow_future=True)
+    assert p.cob.run(day, allow_future=True).already_done
+    for loan_id, invs in book:
+        if loan_id == late:
+            continue
+        first = p.loans.schedule(loan_id).installments[0]
+        got = [p.loans.position(loan_id, inv).received_principal for inv in invs]
+        assert got == lendkit.allocate(first.principal, [1] * len(invs))
+        owner = p.loans.get(loan_id).borrower_id
+        assert p.custody.balance(owner).available == cash[loan_id] - first.payment  # once
+    assert p.loans.get(late).state == "overdue"
+    with p.engine.connect() as conn:
+        row = conn.execute(
+            select(installments).where(installments.c.loan_id == late, installments.c.period == 1)
+        ).one()
+        records = conn.execute(
+            text("SELECT period FROM lendkit_online_collections WHERE loan_id = :l"), {"l": late}
+        ).all()
+    base = Decimal(row.principal + row.interest)
+    assert row.penalty == int((base * 5 * Decimal("0.0005")).quantize(Decimal(1), ROUND_HALF_UP))
+    assert [r.period for r in records] == [1]
     assert p.verify().ok
 
 

@@ -5,13 +5,17 @@ sends only those one by one, one that names none sends every loan one by one."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select, text
 
 import lendkit
 from lendkit.core.errors import PluginError
 from lendkit.ops import cob as cob_module
+from lendkit.store.tables import installments
 from tests.conftest import party
 
 
@@ -148,6 +152,63 @@ def test_every_builtin_plugin_loaded_keeps_plain_loans_on_the_bulk_path(
     p.cob.run(due, allow_future=True)
     assert bulk_count[0] == 3
     for loan_id in loans:
+        first = p.loans.schedule(loan_id).installments[0]
+        assert p.loans.get(loan_id).outstanding_principal == (
+            lendkit.Money.of("1000") - first.principal
+        )
+    assert p.verify().ok
+
+
+def test_an_overdue_loan_stays_in_the_batch_with_every_builtin_plugin_loaded(
+    make_platform: Callable[..., lendkit.Platform],
+    bulk_count: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loan whose borrower cannot pay is marked overdue, accrues its penalty and is heard by
+    the plugins (online records the collection stage) inside the bulk batch: no one-loan path,
+    and the loans after it are not read again (its hooks wrote no loan, installment, position
+    or balance)."""
+    from lendkit.plugin_manager import available_plugins
+
+    one_by_one: list[str] = []
+    loads = [0]
+    process_loan, load = cob_module.process_loan, cob_module._CollectionBatch._load
+
+    def counting_process(ctx: Any, loan_id: str, run_date: Any) -> Any:
+        one_by_one.append(loan_id)
+        return process_loan(ctx, loan_id, run_date)
+
+    def counting_load(self: Any) -> None:
+        loads[0] += 1
+        load(self)
+
+    monkeypatch.setattr(cob_module, "process_loan", counting_process)
+    monkeypatch.setattr(cob_module._CollectionBatch, "_load", counting_load)
+    p = make_platform(plugins=sorted(available_plugins()))
+    loans, due = three_loans(p)
+    late = p.loans.get(loans[1])
+    p.custody.withdraw(late.borrower_id, p.custody.balance(late.borrower_id).available)
+    day = due + timedelta(days=5)  # past the 3 grace days
+    result = p.cob.run(day, allow_future=True)
+    assert (result.collected, result.overdue, result.defaulted) == (2, 1, 0)
+    assert one_by_one == [] and loads[0] == 1 and bulk_count[0] == 2
+    assert p.loans.get(loans[1]).state == "overdue"
+    with p.engine.connect() as conn:
+        row = conn.execute(
+            select(installments).where(
+                installments.c.loan_id == loans[1], installments.c.period == 1
+            )
+        ).one()
+    # the overdue base x 5 days (from the due date) x the default 0.05 % a day, rounded once
+    base = Decimal(row.principal + row.interest)
+    assert row.state == "overdue" and row.penalty_through == day
+    assert row.penalty == int((base * 5 * Decimal("0.0005")).quantize(Decimal(1), ROUND_HALF_UP))
+    with p.engine.connect() as conn:
+        stages = conn.execute(
+            text("SELECT loan_id, period, stage FROM lendkit_online_collections")
+        ).all()
+    assert [(r.loan_id, r.period) for r in stages] == [(loans[1], 1)]  # online heard it
+    for loan_id in (loans[0], loans[2]):
         first = p.loans.schedule(loan_id).installments[0]
         assert p.loans.get(loan_id).outstanding_principal == (
             lendkit.Money.of("1000") - first.principal

@@ -227,6 +227,16 @@ def test_cob_bulk_and_one_loan_paths_agree_with_plugin_covers(
     plugins (bulk path, chunk-level hooks) and the same with every loan sent one by one write
     every table (the plugins' too) identically."""
     fresh, bulk_written = _deterministic(backend, tmp_path, sqlite_template, monkeypatch)
+    in_batch = [0]  # overdue loans handled inside the bulk batch
+    overdue_handling = cob_module.overdue_handling
+
+    def counting(
+        ctx: Any, loan_id: str, run_date: date, watch: Any = None, known: Any = None
+    ) -> Any:
+        in_batch[0] += watch is not None
+        return overdue_handling(ctx, loan_id, run_date, watch, known)
+
+    monkeypatch.setattr(cob_module, "overdue_handling", counting)
 
     @settings(
         max_examples=8,
@@ -268,6 +278,7 @@ def test_cob_bulk_and_one_loan_paths_agree_with_plugin_covers(
 
     check()
     assert bulk_written[0] > 0  # plugins loaded, loans covered: the bulk path still ran
+    assert in_batch[0] > 0  # and overdue loans were handled in the batch
 
 
 @pytest.mark.parametrize(

@@ -171,6 +171,8 @@ def lendkit_collection_sources(
     ctx: HookContext, loan: LoanRecord, installment: Installment
 ) -> Sequence[str] | None:
     """The acceptor bank pays a bill at maturity; after the recourse grace the drawer too."""
+    if loan.product != PRODUCT:
+        return None  # only bill listings (always of the product bill) finance a bill
     row = row_for(ctx.conn, loan_id=loan.id)
     if row is None:
         return None
@@ -184,6 +186,8 @@ def lendkit_collection_sources(
 @lendkit.hookimpl
 def lendkit_penalty_rate(ctx: HookContext, loan: LoanRecord) -> Decimal | None:
     """An overdue bill accrues the bill's own daily penalty rate."""
+    if loan.product != PRODUCT:
+        return None
     row = row_for(ctx.conn, loan_id=loan.id)
     return None if row is None else Decimal(row.penalty_rate)
 
@@ -191,6 +195,8 @@ def lendkit_penalty_rate(ctx: HookContext, loan: LoanRecord) -> Decimal | None:
 @lendkit.hookimpl
 def lendkit_installment_overdue(ctx: HookContext, loan: LoanRecord) -> None:
     """The acceptor did not pay at maturity: the bill is overdue."""
+    if loan.product != PRODUCT:
+        return
     row = row_for(ctx.conn, loan_id=loan.id)
     if row is not None and row.state == R.FUNDED:
         _set(ctx, row.id, state=R.OVERDUE)

@@ -7,7 +7,7 @@ import contextlib
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 import lendkit
 from lendkit.core.access import Actor
@@ -612,21 +612,19 @@ def pay_loan_claim(
 
 
 def loan_policies(ctx: HookContext, loan_id: str) -> list[Any]:
-    own = ctx.conn.execute(
-        select(policies)
-        .where(
-            policies.c.loan_id == loan_id,
-            policies.c.kind == "credit",
-            policies.c.state == IN_FORCE,
-        )
-        .order_by(policies.c.created_at, policies.c.id)
-    ).all()
-    wide = ctx.conn.execute(
-        select(policies)
-        .where(policies.c.kind == "platform", policies.c.state == IN_FORCE)
-        .order_by(policies.c.created_at, policies.c.id)
-    ).all()
-    return [*own, *wide]
+    """The loan's credit policies in force, then the platform policies in force (each in the
+    order written), in one read."""
+    wide = policies.c.kind == "platform"
+    return list(
+        ctx.conn.execute(
+            select(policies)
+            .where(
+                policies.c.state == IN_FORCE,
+                or_(and_(policies.c.loan_id == loan_id, policies.c.kind == "credit"), wide),
+            )
+            .order_by(case((wide, 1), else_=0), policies.c.created_at, policies.c.id)
+        ).all()
+    )
 
 
 def claim_asset_loss(

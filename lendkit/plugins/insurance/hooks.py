@@ -163,14 +163,16 @@ def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment
         ):
             owing.setdefault(row.loan_id, []).append(row)
     balances: dict[int, Money] = {}  # what each investor has left, as the withholdings go
+    refs: dict[str, AccountRef] = {}  # each investor's account, found once per batch
     movements: list[tuple[str, list[tuple[AccountRef, Money]]]] = []
     collected = []
+    records = ctx.loans(sorted(owing))
     for loan_id in sorted(owing):
-        loan = ctx.loan(loan_id)
+        loan = records[loan_id]
         if not loan.positions:
             continue
         for row in owing[loan_id]:
-            legs = _premium_legs(ctx, loan, row, balances)
+            legs = _premium_legs(ctx, loan, row, balances, refs)
             if legs:
                 got = sum((-money for _, money in legs), Money.zero(loan.principal.currency))
                 legs.append((insurance_custody(ctx, row.insurer_id, got.currency), got))
@@ -187,10 +189,15 @@ def lendkit_repayments_received(ctx: HookContext, repayments: Sequence[Repayment
 
 
 def _premium_legs(
-    ctx: HookContext, loan: LoanRecord, row: Any, balances: dict[int, Money]
+    ctx: HookContext,
+    loan: LoanRecord,
+    row: Any,
+    balances: dict[int, Money],
+    refs: dict[str, AccountRef],
 ) -> list[tuple[AccountRef, Money]]:
     """The investors' legs of policy ``row``'s premium due on the interest they received so
-    far (what each has, at most); ``balances`` is what the earlier ones left them."""
+    far (what each has, at most); ``balances`` is what the earlier ones left them, ``refs``
+    the investors' accounts found so far."""
     if not row.total_interest:
         return []
     cur = loan.principal.currency
@@ -211,7 +218,9 @@ def _premium_legs(
     for position, share in zip(
         loan.positions, allocate(Money.from_minor(take, cur), weights), strict=True
     ):
-        account = ctx.party_account(position.investor_id, cur)
+        account = refs.get(position.investor_id)
+        if account is None:
+            account = refs[position.investor_id] = ctx.party_account(position.investor_id, cur)
         if account.id not in balances:
             balances[account.id] = ctx.balance(account)
         part = min(share, balances[account.id])

@@ -357,6 +357,8 @@ def lendkit_collection_sources(
 ) -> Sequence[str] | None:
     """The core enterprise pays the receivable; after ``recourse_grace_days`` past the due date
     the supplier (the borrower) is collected from too, as recourse payer."""
+    if loan.product != PRODUCT:
+        return None  # a receivable is financed only by a listing of this product
     row = q.for_loan(ctx.conn, loan.id)
     if row is None:
         return None
@@ -387,6 +389,8 @@ def lendkit_repayment_received(ctx: HookContext, loan: LoanRecord, payment: Paym
 @lendkit.hookimpl
 def lendkit_installment_overdue(ctx: HookContext, loan: LoanRecord) -> None:
     """Mark the receivable's loan overdue (disclosed, and shown in the stress view)."""
+    if loan.product != PRODUCT:
+        return
     ctx.conn.execute(
         update(receivables)
         .where(receivables.c.loan_id == loan.id, receivables.c.overdue.is_(False))
