@@ -304,6 +304,7 @@ class Platform:
         with self.engine.connect() as conn, conn.begin():
             uow = UnitOfWork(conn, self.env)
             yield uow
+            uow.flush()  # a refusal of what the block booked is raised here, then rolled back
         uow.run_after_commit()
 
     # -- reads ------------------------------------------------------------------------------------

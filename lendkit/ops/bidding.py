@@ -18,16 +18,16 @@ from sqlalchemy import func, select, update
 
 from lendkit.core import states as S
 from lendkit.core.config import GRADES
-from lendkit.core.errors import Forbidden, InvalidRate, InvalidState, LimitExceeded
+from lendkit.core.errors import Forbidden, InvalidRate, InvalidState, LimitExceeded, NotFound
 from lendkit.core.inputs import check_choice, check_id
+from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import Bid, ListingRecord
 from lendkit.ops.holds import freeze
-from lendkit.ops.parties import require_party
+from lendkit.ops.parties import check_verified, checks_passed
 from lendkit.ops.records import bid_record, listing_record
-from lendkit.store import ledger as store_ledger
-from lendkit.store.rows import get_row, new_id
-from lendkit.store.tables import bids, listings
+from lendkit.store.rows import new_id
+from lendkit.store.tables import accounts, bids, listings, parties
 from lendkit.uow import UnitOfWork
 
 
@@ -46,7 +46,7 @@ def place_bid(
 
     ``auto`` records that an auto-bid rule placed it. Returns the bid as filled.
     """
-    row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+    row = _listing_and_investor(ctx, listing_id, investor_id)
     if row.state != S.PUBLISHED:
         raise InvalidState(
             f"listing {listing_id} is {row.state}; bids are taken only while published"
@@ -57,7 +57,8 @@ def place_bid(
         )
     if investor_id == row.borrower_id:
         raise Forbidden(f"party {investor_id} cannot bid on its own listing {listing_id}")
-    investor = require_party(ctx, investor_id, verified=True, action="bid")
+    check_verified(investor_id, row.investor_found is not None, row.investor_passed, "bid")
+    investor = _Investor(investor_id, row.investor_risk)
     _check_risk(ctx, investor, row)
     cur = row.currency
     remaining = row.amount - row.bid_total
@@ -106,7 +107,7 @@ def place_bid(
         raise LimitExceeded(
             f"listing {listing_id} no longer has {Money.from_minor(fill, cur)} left"
         )
-    destination = store_ledger.account_by_id(ctx.conn, row.account_id)
+    destination = AccountRef(row.account_id, row.dest_code, row.dest_currency, row.dest_negative)
     bid_id, hold_id = new_id("bid"), new_id("hld")
     ctx.conn.execute(
         bids.insert().values(
@@ -164,6 +165,41 @@ def place_bid(
     if funded:
         ctx.hooks.listing_funded(ctx, after)
     return bid
+
+
+@attrs.frozen
+class _Investor:
+    id: str
+    risk_level: int | None
+
+
+def _listing_and_investor(ctx: UnitOfWork, listing_id: str, investor_id: str) -> Any:
+    """One statement for a bid's checks: the listing (locked on PostgreSQL), whether the
+    investor exists, its risk level and how many required checks it passed, and the listing's
+    escrow account (the hold's destination). ``NotFound`` if the listing does not exist."""
+    stmt = (
+        select(
+            listings,
+            parties.c.id.label("investor_found"),
+            parties.c.risk_level.label("investor_risk"),
+            checks_passed(investor_id).label("investor_passed"),
+            accounts.c.code.label("dest_code"),
+            accounts.c.currency.label("dest_currency"),
+            accounts.c.allow_negative.label("dest_negative"),
+        )
+        .select_from(
+            listings.join(accounts, accounts.c.id == listings.c.account_id).outerjoin(
+                parties, parties.c.id == investor_id
+            )
+        )
+        .where(listings.c.id == listing_id)
+    )
+    if ctx.conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=listings)
+    row = ctx.conn.execute(stmt).first()
+    if row is None:
+        raise NotFound(f"listing {listing_id!r} does not exist")
+    return row
 
 
 def _check_risk(ctx: UnitOfWork, investor: Any, listing: Any) -> None:

@@ -235,6 +235,7 @@ def expire_holds(ctx: UnitOfWork, now: datetime | None = None, limit: int | None
 def balance_of(ctx: UnitOfWork, party_id: str, currency: str) -> Balance:
     """A party's available and frozen balances in ``currency`` (zero for accounts not opened)."""
     codes = [f"party:{party_id}:available:{currency}", f"party:{party_id}:frozen:{currency}"]
+    ctx.flush()  # with what this unit of work booked
     found = dict(
         ctx.conn.execute(
             select(accounts.c.code, accounts.c.balance).where(accounts.c.code.in_(codes))
