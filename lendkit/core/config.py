@@ -83,16 +83,16 @@ class PlatformConfig:
     plugins: dict[str, dict[str, Any]] = Factory(dict)
     #: chunk size of close-of-business bulk work
     cob_chunk: int = field(default=500)
-    #: PostgreSQL: the most hash chains the journal spreads concurrent writers over (each
-    #: transaction holds one chain until it ends; a chain is opened when every existing one is
-    #: held; with more writers at once than chains, one waits). SQLite writes chain 1. 1..1048576
+    #: PostgreSQL: how many hash chains the journal spreads concurrent writers over (each
+    #: transaction holds one chain until it ends; their head rows are created when the Platform
+    #: opens; with more writers at once than chains, one waits). SQLite writes chain 1. 1..4096
     ledger_chains: int = field(default=64)
 
     @ledger_chains.validator
     def _check_chains(self, _attribute: Any, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 20:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
             raise ConfigError(
-                f"ledger_chains {value!r} is invalid: use a whole number from 1 to 1048576"
+                f"ledger_chains {value!r} is invalid: use a whole number from 1 to 4096"
             )
 
     # -- secondary market (debt transfer, 债权转让; docs/market.md) ----------------------------------

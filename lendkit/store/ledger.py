@@ -445,16 +445,13 @@ _take_free = (
 )
 
 
-_chain_ids = select(ledger_head.c.id).where(
-    ledger_head.c.id >= 1, ledger_head.c.id <= bindparam("n")
-)
-
-
-def _add_chain(conn: Connection, chain: int) -> None:
+def _add_chains(conn: Connection, count: int) -> None:
     conn.execute(
-        _insert(conn)(ledger_head)
-        .values(id=chain, seq=chain_base(chain), hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["id"])
+        _insert(conn)(ledger_head).on_conflict_do_nothing(index_elements=["id"]),
+        [
+            {"id": chain, "seq": chain_base(chain), "hash": GENESIS_HASH}
+            for chain in range(1, count + 1)
+        ],
     )
 
 
@@ -488,19 +485,11 @@ def _take_chain(
             return
     row = None
     if pg:
+        # chains are created up front (``init_head``), never inside a writer's transaction: a
+        # head row inserted on a second connection while this one holds account locks would
+        # wait on, or be waited on by, a transaction PostgreSQL cannot see is ours (a deadlock
+        # nobody detects)
         row = conn.execute(_take_free, {"n": chains}).first()
-        for _attempt in range(chains):
-            if row is not None:
-                break
-            # every chain there is, is held: open the next one while there are fewer than asked,
-            # in a transaction of its own (committed at once: nobody waits for it)
-            have = set(conn.execute(_chain_ids, {"n": chains}).scalars())
-            missing = next((c for c in range(1, chains + 1) if c not in have), None)
-            if missing is None:
-                break
-            with conn.engine.connect() as other, other.begin():
-                _add_chain(other, missing)
-            row = conn.execute(_take_free, {"n": chains}).first()
     if row is None:  # SQLite, or every chain is held: wait for this process's own
         row = conn.execute(_lock_head, {"c": chain}).first()
         if row is None:
@@ -600,10 +589,12 @@ def append_entry(
     return append_entries(conn, [NewEntry(kind, reference, legs, memo)], now, chains=chains)[0]
 
 
-def init_head(conn: Connection) -> None:
-    """Create chain 1's head row if the database has none (idempotent; another chain's row is
-    created when a writer finds every existing chain held by others)."""
-    _add_chain(conn, 1)
+def init_head(conn: Connection, chains: int = 1) -> None:
+    """Create the head rows of chains 1..``chains`` that do not exist yet (idempotent; SQLite
+    writes chain 1 only). Run before writers start (``Platform.open``): a writer finding every
+    chain held waits for its own, it never creates one inside its transaction."""
+    count = max(1, min(chains, MAX_CHAINS)) if conn.dialect.name == "postgresql" else 1
+    _add_chains(conn, count)
 
 
 @frozen
