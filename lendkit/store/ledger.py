@@ -129,6 +129,15 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> None:
     touch, so its row locks are taken in one global order (accounts by id; the flush locks them
     in the same order; a ledger chain is taken without waiting, ``SKIP LOCKED``) and two
     commands can never wait for each other in a circle.
+
+    The lock is ``FOR NO KEY UPDATE``, the one the balance ``UPDATE`` itself takes, not ``FOR
+    UPDATE``: every foreign-key check on a row that references an account (a hold's three
+    accounts, a posting's, a listing's escrow) takes ``FOR KEY SHARE`` on the account, in the
+    order of the referencing columns, not by id. ``FOR UPDATE`` conflicts with that, so a hold
+    inserted for a bid (key-share on the investor's accounts) and a withdrawal locking the same
+    accounts by id waited for each other in a circle (PostgreSQL detected it, the runner
+    retried). ``FOR NO KEY UPDATE`` does not conflict with key-share locks: account row locks
+    are then taken by id only, and foreign-key checks never wait for them.
     """
     if conn.dialect.name != "postgresql" or not account_ids:
         return
@@ -136,7 +145,7 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> None:
         select(accounts.c.id)
         .where(accounts.c.id.in_(sorted(set(account_ids))))
         .order_by(accounts.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
     ).all()
 
 
