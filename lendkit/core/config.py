@@ -85,14 +85,17 @@ class PlatformConfig:
     cob_chunk: int = field(default=500)
     #: PostgreSQL: how many hash chains the journal spreads concurrent writers over (each
     #: transaction holds one chain until it ends; their head rows are created when the Platform
-    #: opens; with more writers at once than chains, one waits). SQLite writes chain 1. 1..4096
-    ledger_chains: int = field(default=64)
+    #: opens). 0 (default): as many as the server's ``max_connections``, so a writer always finds
+    #: a free chain and never waits for one; 1..4096: that many (with more writers at once, one
+    #: waits for its chain). SQLite writes chain 1.
+    ledger_chains: int = field(default=0)
 
     @ledger_chains.validator
     def _check_chains(self, _attribute: Any, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4096:
             raise ConfigError(
-                f"ledger_chains {value!r} is invalid: use a whole number from 1 to 4096"
+                f"ledger_chains {value!r} is invalid: use a whole number from 0 (as many as"
+                " the server's max_connections) to 4096"
             )
 
     # -- secondary market (debt transfer, 债权转让; docs/market.md) ----------------------------------

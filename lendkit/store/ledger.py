@@ -472,11 +472,17 @@ def _take_chain(
     On PostgreSQL the chain this process used last is taken with one compare-and-set when the
     head is where this process left it and no other transaction holds it; otherwise the first
     chain no other transaction holds (``SKIP LOCKED``: writers never queue behind each other
-    while fewer than ``chains`` write at once). SQLite has one writer at a time: chain 1.
+    while fewer than ``chains`` write at once). With ``chains`` 0 (the default) the Platform
+    created as many chains as the server takes connections (:func:`init_head`), so there is
+    always a free one and a writer never waits for a chain while it holds row locks. Only with
+    fewer chains configured than transactions writing at once does one wait for its chain
+    (PostgreSQL detects a cycle through it; the runner retries). SQLite has one writer at a
+    time: chain 1.
     """
     pg = conn.dialect.name == "postgresql"
     engine_key = id(conn.engine)
-    chains = max(1, min(chains, MAX_CHAINS)) if pg else 1
+    # 0: every chain the Platform created (as many as the server takes connections)
+    chains = (max(1, min(chains, MAX_CHAINS)) if chains else MAX_CHAINS) if pg else 1
     chain = _preferred.get(engine_key, 1)
     if chain > chains:
         chain = 1
@@ -598,12 +604,23 @@ def append_entry(
     return append_entries(conn, [NewEntry(kind, reference, legs, memo)], now, chains=chains)[0]
 
 
+def chain_count(conn: Connection, chains: int) -> int:
+    """How many chains the journal has on this database for the ``ledger_chains`` setting:
+    1 on SQLite; ``chains`` on PostgreSQL, or with 0 the server's ``max_connections`` (no more
+    transactions than that can write at once, so one of that many chains is always free)."""
+    if conn.dialect.name != "postgresql":
+        return 1
+    if not chains:
+        chains = int(conn.exec_driver_sql("SHOW max_connections").scalar() or 1)
+    return max(1, min(chains, MAX_CHAINS))
+
+
 def init_head(conn: Connection, chains: int = 1) -> None:
-    """Create the head rows of chains 1..``chains`` that do not exist yet (idempotent; SQLite
-    writes chain 1 only). Run before writers start (``Platform.open``): a writer finding every
-    chain held waits for its own, it never creates one inside its transaction."""
-    count = max(1, min(chains, MAX_CHAINS)) if conn.dialect.name == "postgresql" else 1
-    _add_chains(conn, count)
+    """Create the head rows of the journal's chains (:func:`chain_count`) that do not exist
+    yet (idempotent). Run before writers start (``Platform.open``): a writer never creates a
+    chain inside its transaction (a head row inserted on a second connection while the writer
+    holds account locks is a wait cycle PostgreSQL cannot see)."""
+    _add_chains(conn, chain_count(conn, chains))
 
 
 @frozen

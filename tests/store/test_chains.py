@@ -322,7 +322,22 @@ def test_a_ledger_written_before_chains_verifies_and_grows(
 def test_chains_config_is_checked(make_platform: Callable[..., lendkit.Platform]) -> None:
     from lendkit.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="ledger_chains 0 is invalid"):
-        make_platform(config={"ledger_chains": 0})
+    for bad in (-1, 4097):
+        with pytest.raises(ConfigError, match=f"ledger_chains {bad!r} is invalid"):
+            make_platform(config={"ledger_chains": bad})
     p = make_platform(config={"ledger_chains": 1})
     assert p.config.ledger_chains == 1
+
+
+def test_by_default_there_is_a_chain_for_every_connection_the_server_takes(
+    platform: lendkit.Platform, db_url: str
+) -> None:
+    """No more transactions than ``max_connections`` can write at once, so with that many
+    chains a writer always finds a free one and never waits for a chain while it holds row
+    locks (a wait that could close a cycle with the chain's holder)."""
+    assert platform.config.ledger_chains == 0
+    heads = _sql(db_url, "SELECT count(*) FROM lendkit_ledger_head")[0][0]
+    if db_url.startswith("postgresql"):
+        assert heads == int(_sql(db_url, "SHOW max_connections")[0][0])
+    else:
+        assert heads == 1
