@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from lendkit.core import states as S
 from lendkit.core.config import GRADES
@@ -97,12 +97,8 @@ def place_bid(
                 f" {listing_id} above the maximum bid {Money.from_minor(row.max_bid, cur)}"
             )
     ctx.hooks.validate_bid(ctx, listing_record(row), investor_id, Money.from_minor(fill, cur), rate)
-    guard = update(listings).where(listings.c.id == listing_id, listings.c.state == S.PUBLISHED)
-    if row.bidding == "fixed":
-        guard = guard.where(listings.c.bid_total + fill <= listings.c.amount)
-    result = ctx.conn.execute(
-        guard.values(bid_total=listings.c.bid_total + fill, bid_count=listings.c.bid_count + 1)
-    )
+    # guarded: still published and, for a fixed-rate listing, the fill still fits
+    result = ctx.conn.execute(_TAKE[row.bidding == "fixed"], {"lid": listing_id, "fill": fill})
     if result.rowcount != 1:
         raise LimitExceeded(
             f"listing {listing_id} no longer has {Money.from_minor(fill, cur)} left"
@@ -110,20 +106,21 @@ def place_bid(
     destination = AccountRef(row.account_id, row.dest_code, row.dest_currency, row.dest_negative)
     bid_id, hold_id = new_id("bid"), new_id("hld")
     ctx.conn.execute(
-        bids.insert().values(
-            id=bid_id,
-            listing_id=listing_id,
-            investor_id=investor_id,
-            seq=row.bid_count + 1,
-            requested=money.minor,
-            amount=fill,
-            filled=0,
-            rate=None if rate is None else str(rate),
-            hold_id=hold_id,
-            state=S.BID_OPEN,
-            auto=auto,
-            created_at=ctx.now,
-        )
+        _INSERT_BID,
+        {
+            "id": bid_id,
+            "listing_id": listing_id,
+            "investor_id": investor_id,
+            "seq": row.bid_count + 1,
+            "requested": money.minor,
+            "amount": fill,
+            "filled": 0,
+            "rate": None if rate is None else str(rate),
+            "hold_id": hold_id,
+            "state": S.BID_OPEN,
+            "auto": auto,
+            "created_at": ctx.now,
+        },
     )
     # the hold's journal entry comes last: the ledger head is locked only until commit
     hold = freeze(
@@ -173,30 +170,49 @@ class _Investor:
     risk_level: int | None
 
 
-def _listing_and_investor(ctx: UnitOfWork, listing_id: str, investor_id: str) -> Any:
-    """One statement for a bid's checks: the listing (locked on PostgreSQL), whether the
-    investor exists, its risk level and how many required checks it passed, and the listing's
-    escrow account (the hold's destination). ``NotFound`` if the listing does not exist."""
+def _listing_and_investor_statement(lock: bool) -> Any:
     stmt = (
         select(
             listings,
             parties.c.id.label("investor_found"),
             parties.c.risk_level.label("investor_risk"),
-            checks_passed(investor_id).label("investor_passed"),
+            checks_passed(bindparam("iid")).label("investor_passed"),
             accounts.c.code.label("dest_code"),
             accounts.c.currency.label("dest_currency"),
             accounts.c.allow_negative.label("dest_negative"),
         )
         .select_from(
             listings.join(accounts, accounts.c.id == listings.c.account_id).outerjoin(
-                parties, parties.c.id == investor_id
+                parties, parties.c.id == bindparam("iid")
             )
         )
-        .where(listings.c.id == listing_id)
+        .where(listings.c.id == bindparam("lid"))
     )
-    if ctx.conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=listings)
-    row = ctx.conn.execute(stmt).first()
+    return stmt.with_for_update(of=listings) if lock else stmt
+
+
+# built once: a bid's statements take their values as parameters, so SQLAlchemy compiles each
+# once per process instead of building and hashing a new statement per bid
+_READ = {False: _listing_and_investor_statement(False), True: _listing_and_investor_statement(True)}
+_TAKE = {
+    fixed: update(listings)
+    .where(
+        listings.c.id == bindparam("lid"),
+        listings.c.state == S.PUBLISHED,
+        *([listings.c.bid_total + bindparam("fill") <= listings.c.amount] if fixed else []),
+    )
+    .values(bid_total=listings.c.bid_total + bindparam("fill"), bid_count=listings.c.bid_count + 1)
+    for fixed in (False, True)
+}
+_INSERT_BID = bids.insert()
+
+
+def _listing_and_investor(ctx: UnitOfWork, listing_id: str, investor_id: str) -> Any:
+    """One statement for a bid's checks: the listing (locked on PostgreSQL), whether the
+    investor exists, its risk level and how many required checks it passed, and the listing's
+    escrow account (the hold's destination). ``NotFound`` if the listing does not exist."""
+    stmt = _READ[ctx.conn.dialect.name == "postgresql"]
+    row = ctx.conn.execute(stmt, {"lid": listing_id, "iid": investor_id}).first()
     if row is None:
         raise NotFound(f"listing {listing_id!r} does not exist")
     return row
