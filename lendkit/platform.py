@@ -33,7 +33,7 @@ from lendkit.services.parties import PartiesService
 from lendkit.store import schema
 from lendkit.store.audit import verify_audit
 from lendkit.store.db import check_sqlite_directory, create_lendkit_engine, sqlite_path
-from lendkit.store.ledger import AccountCache, VerifyReport, verify_ledger
+from lendkit.store.ledger import AccountCache, VerifyReport, init_head, verify_ledger
 from lendkit.uow import Environment, HostRunner, OwnRunner, Runner, UnitOfWork
 
 if TYPE_CHECKING:
@@ -217,6 +217,8 @@ class Platform:
                         f"database schema is behind ({len(todo)} migrations pending:"
                         f" {', '.join(todo[:5])}): run `lendkit db upgrade`"
                     )
+            with engine.begin() as conn:  # the ledger's chains exist before any writer starts
+                init_head(conn, platform.config.ledger_chains)
             # gateway requests a killed process committed but never sent go out now, once
             platform.custody.recover()
             return platform
@@ -363,6 +365,7 @@ class Platform:
         with self.engine.connect() as conn, conn.begin():
             uow = UnitOfWork(conn, self.env)
             yield uow
+            uow.flush()  # a refusal of what the block booked is raised here, then rolled back
         uow.run_after_commit()
 
     # -- reads ------------------------------------------------------------------------------------

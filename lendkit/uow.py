@@ -288,12 +288,18 @@ class UnitOfWork:
     ) -> PaymentRecord:
         """See ``HookContext.repay``."""
         money = None if amount is None else parse_amount(amount, self.currency, "repayment")
-        return self.env.operations.repay(self, check_id(loan_id, "loan"), money, source)
+        payment = self.env.operations.repay(self, check_id(loan_id, "loan"), money, source)
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return payment
 
     def repay_principal(self, loan_id: str, amount: Money, *, source: AccountRef) -> PaymentRecord:
         """See ``HookContext.repay_principal``."""
         money = parse_amount(amount, self.currency, "principal repayment")
-        return self.env.operations.repay_principal(self, check_id(loan_id, "loan"), money, source)
+        payment = self.env.operations.repay_principal(
+            self, check_id(loan_id, "loan"), money, source
+        )
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return payment
 
     def amount_due(self, loan_id: str) -> Money:
         """See ``HookContext.amount_due``."""
@@ -319,11 +325,13 @@ class UnitOfWork:
         """Run the block in a SAVEPOINT: an exception rolls back only the block's writes (and
         drops the after-commit callbacks it registered), then propagates."""
         registered = len(self._after)
+        store_ledger.flush(self.conn)  # a refusal of what was booked before belongs outside
         deferred = self.deferred_repayments
         booked = None if deferred is None else len(deferred)
         nested = self.conn.begin_nested()
         try:
             yield
+            store_ledger.flush(self.conn)  # ... and one of what the block booked, inside
         except BaseException:
             nested.rollback()
             del self._after[registered:]
@@ -426,7 +434,9 @@ class UnitOfWork:
         problem = plugin_movement_violation(minor)
         if problem:
             raise Forbidden(f"{kind} {reference}: {problem}")
-        return self.post(kind, reference, minor)
+        seq = self.post(kind, reference, minor)
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return seq
 
     def transfer_many(
         self, kind: str, movements: Sequence[tuple[str, Sequence[tuple[AccountRef, Money]]]]
@@ -441,17 +451,32 @@ class UnitOfWork:
             if problem:
                 raise Forbidden(f"{kind} {reference}: {problem}")
             entries.append(store_ledger.NewEntry(kind, reference, minor))
-        return self.post_many(entries)
+        seqs = self.post_many(entries)
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return seqs
 
     def post(self, kind: str, reference: str, legs: Sequence[Leg], memo: str = "") -> int:
         """Book one balanced entry from minor-unit legs."""
         return store_ledger.append_entry(
-            self.conn, kind=kind, reference=reference, legs=legs, now=self.now, memo=memo
+            self.conn,
+            kind=kind,
+            reference=reference,
+            legs=legs,
+            now=self.now,
+            memo=memo,
+            chains=self.env.config.ledger_chains,
         )
+
+    def flush(self) -> None:
+        """Write what this unit of work booked so far (balances first, with their guards:
+        ``InsufficientFunds`` here). Commit, :meth:`savepoint` and balance reads do it."""
+        store_ledger.flush(self.conn)
 
     def post_many(self, entries: Sequence[store_ledger.NewEntry]) -> list[int]:
         """Book several balanced entries in order (as ``post`` each would) in a few statements."""
-        return store_ledger.append_entries(self.conn, entries, self.now)
+        return store_ledger.append_entries(
+            self.conn, entries, self.now, chains=self.env.config.ledger_chains
+        )
 
     def pay_investors(
         self,
@@ -466,7 +491,7 @@ class UnitOfWork:
         penalty: Money | None = None,
     ) -> Money:
         """See ``HookContext.pay_investors``."""
-        return self.env.operations.pay_investors(
+        paid = self.env.operations.pay_investors(
             self,
             loan_id,
             source,
@@ -477,6 +502,8 @@ class UnitOfWork:
             include_future=include_future,
             penalty=penalty,
         )
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return paid
 
     def settle(
         self,
@@ -486,7 +513,9 @@ class UnitOfWork:
         fee: Money | None = None,
     ) -> PaymentRecord:
         """See ``HookContext.settle``."""
-        return self.env.operations.settle(self, loan_id, source, interest=interest, fee=fee)
+        payment = self.env.operations.settle(self, loan_id, source, interest=interest, fee=fee)
+        self.flush()  # a plugin learns of a refusal from the call that caused it
+        return payment
 
 
 def payload_digest(command: str, payload: Any) -> str:
@@ -659,6 +688,7 @@ class OwnRunner(Runner):
     def __init__(self, env: Environment, engine: Engine, actor: Actor | None = None) -> None:
         super().__init__(env, actor)
         self.engine = engine
+        store_ledger.track(engine)
 
     def run(
         self,
@@ -696,7 +726,8 @@ class OwnRunner(Runner):
                                 return replayed  # type: ignore[no-any-return]
                             self._claim(conn, key, digest, command, tx.now)
                         result = fn(tx)
-                        if subject is not None:
+                        store_ledger.flush(conn)  # a refusal is raised here, not at commit
+                        if subject is not None:  # the last write: after every ledger lock
                             self._audit(conn, tx, command, subject.created(result), digest, OK, key)
                         if key:
                             self._complete(conn, key, _encode(result, result_type))
@@ -741,6 +772,7 @@ class HostRunner(Runner):
     def __init__(self, env: Environment, conn: Connection, actor: Actor | None = None) -> None:
         super().__init__(env, actor)
         self.conn = conn
+        store_ledger.track(conn.engine)
         self._pending: list[Callable[[], None]] = []
 
         # the list is emptied in place: a copy of this runner (``with_actor``) shares it
@@ -788,7 +820,8 @@ class HostRunner(Runner):
                     return replayed  # type: ignore[no-any-return]
                 self._claim(conn, key, digest, command, tx.now)
             result = fn(tx)
-            if subject is not None:
+            store_ledger.flush(conn)  # a refusal is raised here, inside the savepoint
+            if subject is not None:  # the last write: after every ledger lock
                 self._audit(conn, tx, command, subject.created(result), digest, OK, key)
             if key:
                 self._complete(conn, key, _encode(result, result_type))

@@ -5,7 +5,7 @@ every problem), 2 when it cannot be checked (bad URL, unreachable database, sche
 behind). The ledger is lendkit's own tables; the plugins the database remembers (or ``--plugins``,
 which must agree with them) are loaded only to check that their tables are migrated too.
 
-A sound ledger's head is printed as ``head: SEQ:HASH``. Kept somewhere else (a log, a ticket, a
+A sound ledger's head is printed as ``head: SEQ:HASH`` (one per hash chain, comma-separated). Kept somewhere else (a log, a ticket, a
 notarised mail), it is an anchor: ``lendkit verify --anchor SEQ:HASH`` fails if the journal up to
 SEQ was rewritten since, even if every later hash was recomputed to keep the chain consistent.
 """
@@ -30,7 +30,7 @@ from lendkit.cli.db import (
     tool_engine,
 )
 from lendkit.core.errors import SchemaOutOfDate
-from lendkit.store.ledger import VerifyReport, parse_anchor, verify_ledger
+from lendkit.store.ledger import VerifyReport, parse_anchors, verify_ledger
 
 __all__ = ["problem_lines", "report_dict", "run_verify", "verify_command"]
 
@@ -44,7 +44,7 @@ def run_verify(
 
     ``plugins``: as ``--plugins`` (``None``: the ones the database remembers).
     """
-    kept = parse_anchor(anchor) if anchor is not None else None
+    kept = parse_anchors(anchor) if anchor is not None else None
     engine = tool_engine(url)  # checks the URL and driver; connects to nothing yet
     try:
         path = sqlite_file(url)
@@ -87,8 +87,9 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
 @click.option(
     "--anchor",
     default=None,
-    metavar="SEQ:HASH",
-    help="A head printed by an earlier run: fail if the journal up to SEQ was rewritten since.",
+    metavar="SEQ:HASH[,...]",
+    help="A head printed by an earlier run (one SEQ:HASH per hash chain): fail if a chain up to"
+    " its SEQ was rewritten since.",
 )
 @click.pass_context
 def verify_command(

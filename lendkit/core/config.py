@@ -84,6 +84,21 @@ class PlatformConfig:
     plugins: dict[str, dict[str, Any]] = Factory(dict)
     #: chunk size of close-of-business bulk work
     cob_chunk: int = field(default=500)
+    #: PostgreSQL: how many hash chains the journal spreads concurrent writers over (each
+    #: transaction holds one chain until it ends; their head rows are created when the Platform
+    #: opens). 0 (default): as many as the server's ``max_connections``, so a writer always finds
+    #: a free chain and never waits for one; 1..4096: that many (with more writers at once, one
+    #: waits for its chain). SQLite writes chain 1.
+    ledger_chains: int = field(default=0)
+
+    @ledger_chains.validator
+    def _check_chains(self, _attribute: Any, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4096:
+            raise ConfigError(
+                f"ledger_chains {value!r} is invalid: use a whole number from 0 (as many as"
+                " the server's max_connections) to 4096"
+            )
+
     # -- secondary market (debt transfer, 债权转让; docs/market.md) ----------------------------------
     #: the unit a transfer's principal is offered and bought in (an amount of the currency): a
     #: position is sold in multiples of it, or all of what is left

@@ -14,20 +14,20 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from lendkit.core import states as S
 from lendkit.core.config import GRADES
-from lendkit.core.errors import Forbidden, InvalidRate, InvalidState, LimitExceeded
+from lendkit.core.errors import Forbidden, InvalidRate, InvalidState, LimitExceeded, NotFound
 from lendkit.core.inputs import check_choice, check_id
+from lendkit.core.ledger import AccountRef
 from lendkit.core.money import Money
 from lendkit.core.records import Bid, ListingRecord
 from lendkit.ops.holds import freeze
-from lendkit.ops.parties import require_party
+from lendkit.ops.parties import check_verified, checks_passed
 from lendkit.ops.records import bid_record, listing_record
-from lendkit.store import ledger as store_ledger
-from lendkit.store.rows import get_row, new_id
-from lendkit.store.tables import bids, listings
+from lendkit.store.rows import new_id
+from lendkit.store.tables import accounts, bids, listings, parties
 from lendkit.uow import UnitOfWork
 
 
@@ -46,7 +46,7 @@ def place_bid(
 
     ``auto`` records that an auto-bid rule placed it. Returns the bid as filled.
     """
-    row = get_row(ctx.conn, listings, listing_id, "listing", lock=True)
+    row = _listing_and_investor(ctx, listing_id, investor_id)
     if row.state != S.PUBLISHED:
         raise InvalidState(
             f"listing {listing_id} is {row.state}; bids are taken only while published"
@@ -57,7 +57,8 @@ def place_bid(
         )
     if investor_id == row.borrower_id:
         raise Forbidden(f"party {investor_id} cannot bid on its own listing {listing_id}")
-    investor = require_party(ctx, investor_id, verified=True, action="bid")
+    check_verified(investor_id, row.investor_found is not None, row.investor_passed, "bid")
+    investor = _Investor(investor_id, row.investor_risk)
     _check_risk(ctx, investor, row)
     cur = row.currency
     remaining = row.amount - row.bid_total
@@ -96,33 +97,30 @@ def place_bid(
                 f" {listing_id} above the maximum bid {Money.from_minor(row.max_bid, cur)}"
             )
     ctx.hooks.validate_bid(ctx, listing_record(row), investor_id, Money.from_minor(fill, cur), rate)
-    guard = update(listings).where(listings.c.id == listing_id, listings.c.state == S.PUBLISHED)
-    if row.bidding == "fixed":
-        guard = guard.where(listings.c.bid_total + fill <= listings.c.amount)
-    result = ctx.conn.execute(
-        guard.values(bid_total=listings.c.bid_total + fill, bid_count=listings.c.bid_count + 1)
-    )
+    # guarded: still published and, for a fixed-rate listing, the fill still fits
+    result = ctx.conn.execute(_TAKE[row.bidding == "fixed"], {"lid": listing_id, "fill": fill})
     if result.rowcount != 1:
         raise LimitExceeded(
             f"listing {listing_id} no longer has {Money.from_minor(fill, cur)} left"
         )
-    destination = store_ledger.account_by_id(ctx.conn, row.account_id)
+    destination = AccountRef(row.account_id, row.dest_code, row.dest_currency, row.dest_negative)
     bid_id, hold_id = new_id("bid"), new_id("hld")
     ctx.conn.execute(
-        bids.insert().values(
-            id=bid_id,
-            listing_id=listing_id,
-            investor_id=investor_id,
-            seq=row.bid_count + 1,
-            requested=money.minor,
-            amount=fill,
-            filled=0,
-            rate=None if rate is None else str(rate),
-            hold_id=hold_id,
-            state=S.BID_OPEN,
-            auto=auto,
-            created_at=ctx.now,
-        )
+        _INSERT_BID,
+        {
+            "id": bid_id,
+            "listing_id": listing_id,
+            "investor_id": investor_id,
+            "seq": row.bid_count + 1,
+            "requested": money.minor,
+            "amount": fill,
+            "filled": 0,
+            "rate": None if rate is None else str(rate),
+            "hold_id": hold_id,
+            "state": S.BID_OPEN,
+            "auto": auto,
+            "created_at": ctx.now,
+        },
     )
     # the hold's journal entry comes last: the ledger head is locked only until commit
     hold = freeze(
@@ -164,6 +162,60 @@ def place_bid(
     if funded:
         ctx.hooks.listing_funded(ctx, after)
     return bid
+
+
+@attrs.frozen
+class _Investor:
+    id: str
+    risk_level: int | None
+
+
+def _listing_and_investor_statement(lock: bool) -> Any:
+    stmt = (
+        select(
+            listings,
+            parties.c.id.label("investor_found"),
+            parties.c.risk_level.label("investor_risk"),
+            checks_passed(bindparam("iid")).label("investor_passed"),
+            accounts.c.code.label("dest_code"),
+            accounts.c.currency.label("dest_currency"),
+            accounts.c.allow_negative.label("dest_negative"),
+        )
+        .select_from(
+            listings.join(accounts, accounts.c.id == listings.c.account_id).outerjoin(
+                parties, parties.c.id == bindparam("iid")
+            )
+        )
+        .where(listings.c.id == bindparam("lid"))
+    )
+    return stmt.with_for_update(of=listings) if lock else stmt
+
+
+# built once: a bid's statements take their values as parameters, so SQLAlchemy compiles each
+# once per process instead of building and hashing a new statement per bid
+_READ = {False: _listing_and_investor_statement(False), True: _listing_and_investor_statement(True)}
+_TAKE = {
+    fixed: update(listings)
+    .where(
+        listings.c.id == bindparam("lid"),
+        listings.c.state == S.PUBLISHED,
+        *([listings.c.bid_total + bindparam("fill") <= listings.c.amount] if fixed else []),
+    )
+    .values(bid_total=listings.c.bid_total + bindparam("fill"), bid_count=listings.c.bid_count + 1)
+    for fixed in (False, True)
+}
+_INSERT_BID = bids.insert()
+
+
+def _listing_and_investor(ctx: UnitOfWork, listing_id: str, investor_id: str) -> Any:
+    """One statement for a bid's checks: the listing (locked on PostgreSQL), whether the
+    investor exists, its risk level and how many required checks it passed, and the listing's
+    escrow account (the hold's destination). ``NotFound`` if the listing does not exist."""
+    stmt = _READ[ctx.conn.dialect.name == "postgresql"]
+    row = ctx.conn.execute(stmt, {"lid": listing_id, "iid": investor_id}).first()
+    if row is None:
+        raise NotFound(f"listing {listing_id!r} does not exist")
+    return row
 
 
 def _check_risk(ctx: UnitOfWork, investor: Any, listing: Any) -> None:

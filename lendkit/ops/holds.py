@@ -27,6 +27,7 @@ from lendkit.uow import UnitOfWork
 HOLD_OPEN, HOLD_POSTED, HOLD_VOIDED, HOLD_EXPIRED = "open", "posted", "voided", "expired"
 #: the reason recorded on holds the platform operator made (the only ones ``unfreeze`` releases)
 OPERATOR_REASON = "operator"
+_INSERT_HOLD = holds.insert()
 
 
 def hold_record(row: Any, destination_code: str | None = None) -> HoldRecord:
@@ -69,21 +70,22 @@ def freeze(
     frozen_acct = ctx.party_frozen(party_id, amount.currency)
     hold_id = hold_id or new_id("hld")
     ctx.conn.execute(
-        holds.insert().values(
-            id=hold_id,
-            owner_id=party_id,
-            currency=amount.currency,
-            amount=amount.minor,
-            source_account_id=available.id,
-            frozen_account_id=frozen_acct.id,
-            destination_account_id=destination.id,
-            reference=reference,
-            reason=reason,
-            state=HOLD_OPEN,
-            posted_amount=0,
-            created_at=ctx.now,
-            expires_at=expires_at,
-        )
+        _INSERT_HOLD,  # values as parameters: compiled once per process
+        {
+            "id": hold_id,
+            "owner_id": party_id,
+            "currency": amount.currency,
+            "amount": amount.minor,
+            "source_account_id": available.id,
+            "frozen_account_id": frozen_acct.id,
+            "destination_account_id": destination.id,
+            "reference": reference,
+            "reason": reason,
+            "state": HOLD_OPEN,
+            "posted_amount": 0,
+            "created_at": ctx.now,
+            "expires_at": expires_at,
+        },
     )
     routing = hold_routing(
         party_id, amount.currency, amount.minor, available.id, frozen_acct.id, destination.id
@@ -235,6 +237,7 @@ def expire_holds(ctx: UnitOfWork, now: datetime | None = None, limit: int | None
 def balance_of(ctx: UnitOfWork, party_id: str, currency: str) -> Balance:
     """A party's available and frozen balances in ``currency`` (zero for accounts not opened)."""
     codes = [f"party:{party_id}:available:{currency}", f"party:{party_id}:frozen:{currency}"]
+    ctx.flush()  # with what this unit of work booked
     found = dict(
         ctx.conn.execute(
             select(accounts.c.code, accounts.c.balance).where(accounts.c.code.in_(codes))

@@ -35,6 +35,32 @@ def check_name(name: object, what: str = "name", max_length: int = MAX_NAME_LENG
     return check_text(name, what, max_length)
 
 
+def checks_passed(party_id: Any) -> Any:
+    """A scalar subquery: how many of ``REQUIRED_CHECKS`` ``party_id`` (a value or a column)
+    passed, to read with the party in the same statement."""
+    return (
+        select(func.count())
+        .where(
+            verifications.c.party_id == party_id,
+            verifications.c.check.in_(REQUIRED_CHECKS),
+            verifications.c.state == "verified",
+        )
+        .scalar_subquery()
+    )
+
+
+def check_verified(party_id: str, found: bool, passed: int, action: str = "") -> None:
+    """``NotFound`` if the party does not exist, ``Forbidden`` (naming ``action``) if it has not
+    passed every check in ``REQUIRED_CHECKS``."""
+    if not found:
+        raise NotFound(f"party {party_id!r} does not exist")
+    if passed < len(REQUIRED_CHECKS):
+        raise Forbidden(
+            f"party {party_id} is not verified ({', '.join(REQUIRED_CHECKS)} needed) and may not"
+            f" {action or 'do this'}"
+        )
+
+
 def require_party(
     ctx: UnitOfWork, party_id: str, *, verified: bool = False, action: str = ""
 ) -> Any:
@@ -46,27 +72,11 @@ def require_party(
     if not verified:
         return get_row(ctx.conn, parties, party_id, "party")
     # one query: the party and how many of the required checks it passed
-    passed = (
-        select(func.count())
-        .where(
-            verifications.c.party_id == parties.c.id,
-            verifications.c.check.in_(REQUIRED_CHECKS),
-            verifications.c.state == "verified",
-        )
-        .scalar_subquery()
-    )
     found = ctx.conn.execute(
-        select(parties, passed.label("passed")).where(parties.c.id == party_id)
+        select(parties, checks_passed(parties.c.id).label("passed")).where(parties.c.id == party_id)
     ).first()
-    if found is None:
-        raise NotFound(f"party {party_id!r} does not exist")
-    row = found
-    if row.passed < len(REQUIRED_CHECKS):
-        raise Forbidden(
-            f"party {party_id} is not verified ({', '.join(REQUIRED_CHECKS)} needed) and may not"
-            f" {action or 'do this'}"
-        )
-    return row
+    check_verified(party_id, found is not None, 0 if found is None else found.passed, action)
+    return found
 
 
 def register(ctx: UnitOfWork, name: str, kind: str) -> PartyRecord:

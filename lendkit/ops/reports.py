@@ -15,6 +15,7 @@ from lendkit.core.money import Money
 from lendkit.core.records import Disclosure, Receipt
 from lendkit.ops.market import disclosures as market_disclosures
 from lendkit.ops.market import transfer_receipts
+from lendkit.store.ledger import flush
 from lendkit.store.rows import get_row
 from lendkit.store.tables import (
     accounts,
@@ -93,6 +94,7 @@ def totals(ctx: UnitOfWork) -> PlatformTotals:
             loans.c.state == S.DEFAULTED
         )
     )
+    flush(ctx.conn)  # balances with what this unit of work booked
     revenue = money(
         select(func.coalesce(func.sum(accounts.c.balance), 0)).where(
             accounts.c.code == f"platform:revenue:revenue:{cur}"
@@ -164,6 +166,7 @@ def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Re
     if not holders:
         raise NotFound(f"investor {investor_id} has no position in loan {loan_id}")
     codes = [f"{PARTY_OWNER}:{h}:{AVAILABLE}:{loan.currency}" for h in holders]
+    flush(ctx.conn)  # entries this unit of work booked are written at commit: read them too
     received = ctx.conn.execute(
         select(
             payments.c.id,
@@ -175,8 +178,15 @@ def position_history(ctx: UnitOfWork, loan_id: str, investor_id: str) -> list[Re
         .join(postings, postings.c.entry_seq == payments.c.entry_seq)
         .join(accounts, accounts.c.id == postings.c.account_id)
         .where(payments.c.loan_id == loan_id, accounts.c.code.in_(codes))
-        .group_by(payments.c.id, payments.c.paid_on, payments.c.kind, payments.c.entry_seq)
-        .order_by(payments.c.entry_seq)
+        .group_by(
+            payments.c.id,
+            payments.c.paid_on,
+            payments.c.kind,
+            payments.c.entry_seq,
+            payments.c.created_at,
+        )
+        # sequence numbers order entries within a chain; concurrent writers use several chains
+        .order_by(payments.c.created_at, payments.c.entry_seq)
     ).all()
     seqs = [r.entry_seq for r in received]
     paying: dict[int, tuple[int, str]] = {}  # entry -> (amount, code) of its largest debit

@@ -6,15 +6,16 @@ All functions take the current ``Connection`` (the unit of work's); none commits
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 
-from attrs import frozen
-from sqlalchemy import Connection, bindparam, func, select, update
+from attrs import define, field, frozen
+from sqlalchemy import Connection, Engine, bindparam, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from lendkit.core.errors import InsufficientFunds, InvalidValue, NotFound
+from lendkit.core.errors import InsufficientFunds, InvalidValue, LedgerError, NotFound
 from lendkit.core.ledger import (
     GENESIS_HASH,
     AccountRef,
@@ -125,8 +126,18 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> None:
     """Lock these account rows now, in id order (PostgreSQL; SQLite's write lock covers all).
 
     A unit of work that books several entries calls this first with every account it will
-    touch, so its row locks are taken in one global order (accounts by id, the ledger head last)
-    and two commands can never wait for each other in a circle.
+    touch, so its row locks are taken in one global order (accounts by id; the flush locks them
+    in the same order; a ledger chain is taken without waiting, ``SKIP LOCKED``) and two
+    commands can never wait for each other in a circle.
+
+    The lock is ``FOR NO KEY UPDATE``, the one the balance ``UPDATE`` itself takes, not ``FOR
+    UPDATE``: every foreign-key check on a row that references an account (a hold's three
+    accounts, a posting's, a listing's escrow) takes ``FOR KEY SHARE`` on the account, in the
+    order of the referencing columns, not by id. ``FOR UPDATE`` conflicts with that, so a hold
+    inserted for a bid (key-share on the investor's accounts) and a withdrawal locking the same
+    accounts by id waited for each other in a circle (PostgreSQL detected it, the runner
+    retried). ``FOR NO KEY UPDATE`` does not conflict with key-share locks: account row locks
+    are then taken by id only, and foreign-key checks never wait for them.
     """
     if conn.dialect.name != "postgresql" or not account_ids:
         return
@@ -134,11 +145,13 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> None:
         select(accounts.c.id)
         .where(accounts.c.id.in_(sorted(set(account_ids))))
         .order_by(accounts.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
     ).all()
 
 
 def balance_of(conn: Connection, account_id: int) -> int:
+    """An account's balance, with what this transaction booked (written first)."""
+    flush(conn)
     value = conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar()
     return int(value or 0)
 
@@ -155,18 +168,8 @@ _plain = (
     .values(balance=accounts.c.balance + bindparam("d"))
 )
 _balance = select(accounts.c.balance).where(accounts.c.id == bindparam("aid"))
-_take_head = (
-    update(ledger_head)
-    .where(ledger_head.c.id == 1)
-    .values(seq=ledger_head.c.seq + bindparam("n"))
-    .returning(ledger_head.c.seq, ledger_head.c.hash)
-)
-_set_head = (
-    update(ledger_head).where(ledger_head.c.id == 1).values(seq=bindparam("s"), hash=bindparam("h"))
-)
 _insert_entries = journal_entries.insert()
 _insert_postings = postings.insert()
-_HEAD_KEY = "lendkit.ledger_head"
 
 
 def _refuse(conn: Connection, account: AccountRef, need: int) -> InsufficientFunds:
@@ -224,28 +227,298 @@ def apply_legs(conn: Connection, legs: Sequence[Leg]) -> None:
     Guarded debits are single statements (``... WHERE balance + :d >= 0``) checked by rowcount,
     so two concurrent debits can never both pass on either database.
     """
+    flush(conn)
     _apply_steps(conn, [merge_legs(legs)])
 
 
-def _head(conn: Connection, n: int) -> tuple[int, str]:
-    """Reserve ``n`` sequence numbers: (last seq before them, hash of that entry).
+# -- chains --------------------------------------------------------------------------------------
 
-    The head row is locked by the first movement of a transaction (PostgreSQL row lock, SQLite
-    write lock) and stays locked until it ends, so later movements of the same transaction (or
-    savepoint) continue from the state this connection last wrote without reading it again.
+#: entries of chain ``c`` have sequence numbers ``(c - 1) * CHAIN_SPAN + 1, + 2, ...``: chain 1 is
+#: the journal as every lendkit before chains wrote it (1, 2, 3, ...), so an existing ledger is
+#: chain 1 as it stands. A sequence number names its chain (``chain_of``) and its place in it.
+CHAIN_SPAN = 1 << 40
+#: the most chains a ledger may have (sequence numbers stay below 2**63)
+MAX_CHAINS = 1 << 20
+
+
+def chain_of(seq: int) -> int:
+    """The chain an entry's sequence number belongs to (1 for 0 .. CHAIN_SPAN - 1)."""
+    return seq // CHAIN_SPAN + 1
+
+
+def chain_base(chain: int) -> int:
+    """The head's sequence number of an empty ``chain`` (its first entry is one more)."""
+    return (chain - 1) * CHAIN_SPAN
+
+
+_PENDING = "lendkit.ledger_pending"
+_MARKS = "lendkit.ledger_marks"
+#: process-wide: the last head this process wrote or read, per (database, chain), and the chain it
+#: last used per database. Only a hint: a head is taken with a compare-and-set against it, so a
+#: stale value costs a second statement, never a wrong chain.
+_known_heads: dict[tuple[int, int], tuple[int, str]] = {}
+_preferred: dict[int, int] = {}
+_tracked: weakref.WeakSet[Engine] = weakref.WeakSet()
+_track_lock = threading.Lock()
+
+
+#: where a transaction's chain stood when a savepoint began: (chain, seq, hash, stored)
+_Mark = tuple[int, int, str, tuple[int, str] | None]
+
+
+@define
+class _Booked:
+    """What one transaction has booked and not yet written: the chain it holds, where that chain
+    stands (``seq``, ``hash``: its last entry so far), what the head row says now inside the
+    transaction (``stored``), the entries' balance changes (``steps``, in order) and the journal
+    and posting rows to insert at flush; ``refused``: the refusal a flush met (the transaction
+    may then never commit, even if someone caught it)."""
+
+    trans: object
+    chain: int = 0
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    stored: tuple[int, str] | None = None
+    entries: list[dict[str, object]] = field(factory=list)
+    postings: list[dict[str, object]] = field(factory=list)
+    steps: list[list[Leg]] = field(factory=list)
+    refused: InsufficientFunds | None = None
+
+
+def _booked(conn: Connection) -> _Booked:
+    root = conn.get_transaction()
+    booked = conn.info.get(_PENDING)
+    if booked is None or booked.trans is not root:
+        booked = _Booked(root)
+        conn.info[_PENDING] = booked
+        marks = conn.info.get(_MARKS)
+        if marks is None or marks[0] is not root:  # savepoints begun before are remembered
+            conn.info[_MARKS] = (root, [])
+        track(conn.engine)
+    return booked
+
+
+def _current(conn: Connection) -> _Booked | None:
+    booked = conn.info.get(_PENDING)
+    if booked is None or booked.trans is not conn.get_transaction():
+        return None
+    return booked  # type: ignore[no-any-return]
+
+
+def flush(conn: Connection) -> None:
+    """Write what this transaction booked and has not written yet: its chain's head, then every
+    journal entry and every posting in one ``executemany`` each.
+
+    Balances first: one statement per account for every entry booked (``_apply_steps``: the
+    same guards as applying the entries one after another), so a debit that would drive a
+    guarded account negative is refused here (``InsufficientFunds``) and the transaction can
+    then not commit. Runs by itself before the transaction commits and before a SAVEPOINT
+    begins; :meth:`UnitOfWork.savepoint` and the runners call it so a refusal is raised where
+    it can be handled; :func:`balance_of` and ``verify`` call it before they read.
     """
-    trans = conn.get_nested_transaction() or conn.get_transaction()
-    cached = conn.info.get(_HEAD_KEY)
-    if cached is not None and trans is not None and cached[0] is trans and trans.is_active:
-        return int(cached[1]), str(cached[2])
-    head = conn.execute(_take_head, {"n": 0}).one()
-    return int(head.seq), str(head.hash)
+    booked = _current(conn)
+    if booked is None:
+        return
+    if booked.refused is not None:
+        raise InsufficientFunds(str(booked.refused))
+    if not booked.entries:
+        return
+    if booked.steps:
+        steps, booked.steps = booked.steps, []
+        try:
+            _apply_steps(conn, steps)
+        except InsufficientFunds as exc:
+            booked.refused = exc
+            raise
+    if booked.stored != (booked.seq, booked.hash):
+        conn.execute(_set_head, {"c": booked.chain, "s": booked.seq, "h": booked.hash})
+        booked.stored = (booked.seq, booked.hash)
+    entries, rows = booked.entries, booked.postings
+    booked.entries, booked.postings = [], []
+    conn.execute(_insert_entries, entries)
+    conn.execute(_insert_postings, rows)
+    _known_heads[(id(conn.engine), booked.chain)] = (booked.seq, booked.hash)
 
 
-def _remember_head(conn: Connection, seq: int, digest: str) -> None:
-    conn.execute(_set_head, {"s": seq, "h": digest})
-    trans = conn.get_nested_transaction() or conn.get_transaction()
-    conn.info[_HEAD_KEY] = (trans, seq, digest)
+def _on_commit(conn: Connection) -> None:
+    flush(conn)
+    conn.info.pop(_PENDING, None)
+    conn.info.pop(_MARKS, None)
+
+
+def _on_rollback(conn: Connection) -> None:
+    conn.info.pop(_PENDING, None)
+    conn.info.pop(_MARKS, None)
+
+
+def _on_savepoint(conn: Connection, name: object) -> None:
+    flush(conn)  # nothing booked before the savepoint is lost if it rolls back
+    booked = _current(conn)
+    root = conn.get_transaction()
+    marks = conn.info.get(_MARKS)
+    if marks is None or marks[0] is not root:  # the first savepoint of this transaction
+        fresh: list[_Mark | None] = []
+        conn.info[_MARKS] = marks = (root, fresh)
+    marks[1].append(
+        None if booked is None else (booked.chain, booked.seq, booked.hash, booked.stored)
+    )
+
+
+def _on_rollback_savepoint(conn: Connection, name: object, context: object) -> None:
+    marks = conn.info.get(_MARKS)
+    if marks is None or marks[0] is not conn.get_transaction() or not marks[1]:
+        return
+    mark = marks[1].pop()
+    booked = _current(conn)
+    if booked is None:
+        return
+    if mark is None:
+        conn.info.pop(_PENDING, None)  # everything was booked inside the savepoint
+        return
+    # the database undid the savepoint's writes: its entries, and the chain's head to the mark
+    booked.chain, booked.seq, booked.hash, booked.stored = mark
+    booked.entries, booked.postings, booked.steps = [], [], []
+    booked.refused = None
+
+
+def _on_release_savepoint(conn: Connection, name: object, context: object) -> None:
+    marks = conn.info.get(_MARKS)
+    if marks is not None and marks[0] is conn.get_transaction() and marks[1]:
+        marks[1].pop()
+
+
+def track(engine: Engine) -> None:
+    """Listen to ``engine``'s transactions (once): write what was booked before commit and
+    before a savepoint, forget it at rollback. The runners call it when they are made, so the
+    savepoints of the first unit of work are seen too."""
+    if engine in _tracked:
+        return
+    with _track_lock:
+        if engine in _tracked:
+            return
+        if not event.contains(engine, "commit", _on_commit):
+            event.listen(engine, "commit", _on_commit)
+            event.listen(engine, "rollback", _on_rollback)
+            event.listen(engine, "savepoint", _on_savepoint)
+            event.listen(engine, "rollback_savepoint", _on_rollback_savepoint)
+            event.listen(engine, "release_savepoint", _on_release_savepoint)
+        _tracked.add(engine)
+
+
+_set_head = (
+    update(ledger_head)
+    .where(ledger_head.c.id == bindparam("c"))
+    .values(seq=bindparam("s"), hash=bindparam("h"))
+)
+_lock_head = (
+    update(ledger_head)
+    .where(ledger_head.c.id == bindparam("c"))
+    .values(seq=ledger_head.c.seq)
+    .returning(ledger_head.c.id, ledger_head.c.seq, ledger_head.c.hash)
+)
+_cas_sqlite = (
+    update(ledger_head)
+    .where(
+        ledger_head.c.id == bindparam("c"),
+        ledger_head.c.seq == bindparam("old"),
+        ledger_head.c.hash == bindparam("oldh"),
+    )
+    .values(seq=bindparam("s"), hash=bindparam("h"))
+)
+# PostgreSQL: never wait for a chain another transaction holds (SKIP LOCKED)
+_free_one = (
+    select(ledger_head.c.id)
+    .where(ledger_head.c.id == bindparam("c"))
+    .where(ledger_head.c.seq == bindparam("old"), ledger_head.c.hash == bindparam("oldh"))
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_cas_pg = (
+    update(ledger_head)
+    .where(ledger_head.c.id == _free_one)
+    .values(seq=bindparam("s"), hash=bindparam("h"))
+)
+_first_free = (
+    select(ledger_head.c.id)
+    .where(ledger_head.c.id >= 1, ledger_head.c.id <= bindparam("n"))
+    .order_by(ledger_head.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_take_free = (
+    update(ledger_head)
+    .where(ledger_head.c.id == _first_free)
+    .values(seq=ledger_head.c.seq)
+    .returning(ledger_head.c.id, ledger_head.c.seq, ledger_head.c.hash)
+)
+
+
+def _add_chains(conn: Connection, count: int) -> None:
+    conn.execute(
+        _insert(conn)(ledger_head).on_conflict_do_nothing(index_elements=["id"]),
+        [
+            {"id": chain, "seq": chain_base(chain), "hash": GENESIS_HASH}
+            for chain in range(1, count + 1)
+        ],
+    )
+
+
+def _take_chain(
+    conn: Connection, booked: _Booked, chains: int, first: tuple[NewEntry, list[Leg]]
+) -> None:
+    """Take a chain for this transaction; it keeps it until it ends.
+
+    On PostgreSQL the chain this process used last is taken with one compare-and-set when the
+    head is where this process left it and no other transaction holds it; otherwise the first
+    chain no other transaction holds (``SKIP LOCKED``: writers never queue behind each other
+    while fewer than ``chains`` write at once). With ``chains`` 0 (the default) the Platform
+    created as many chains as the server takes connections (:func:`init_head`), so there is
+    always a free one and a writer never waits for a chain while it holds row locks. Only with
+    fewer chains configured than transactions writing at once does one wait for its chain
+    (PostgreSQL detects a cycle through it; the runner retries). SQLite has one writer at a
+    time: chain 1.
+    """
+    pg = conn.dialect.name == "postgresql"
+    engine_key = id(conn.engine)
+    # 0: every chain the Platform created (as many as the server takes connections)
+    chains = (max(1, min(chains, MAX_CHAINS)) if chains else MAX_CHAINS) if pg else 1
+    chain = _preferred.get(engine_key, 1)
+    if chain > chains:
+        chain = 1
+    known = _known_heads.get((engine_key, chain))
+    if known is not None:
+        old, oldh = known
+        entry, merged = first
+        seq = old + 1
+        digest = entry_hash(oldh, seq, entry.kind, entry.reference, _pairs(merged), entry.detail)
+        stmt = _cas_pg if pg else _cas_sqlite
+        params = {"c": chain, "old": old, "oldh": oldh, "s": seq, "h": digest}
+        if conn.execute(stmt, params).rowcount == 1:
+            booked.chain, booked.seq, booked.hash = chain, old, oldh
+            booked.stored = (seq, digest)
+            return
+    row = None
+    if pg:
+        # chains are created up front (``init_head``), never inside a writer's transaction: a
+        # head row inserted on a second connection while this one holds account locks would
+        # wait on, or be waited on by, a transaction PostgreSQL cannot see is ours (a deadlock
+        # nobody detects)
+        row = conn.execute(_take_free, {"n": chains}).first()
+    if row is None:  # SQLite, or every chain is held: wait for this process's own
+        row = conn.execute(_lock_head, {"c": chain}).first()
+        if row is None:
+            raise LedgerError(
+                f"the ledger has no head row for chain {chain}; run `lendkit db upgrade`"
+            )
+    booked.chain, booked.seq, booked.hash = int(row.id), int(row.seq), str(row.hash)
+    booked.stored = (booked.seq, booked.hash)
+    _preferred[engine_key] = booked.chain
+    _known_heads[(engine_key, booked.chain)] = booked.stored
+
+
+def _pairs(merged: Sequence[Leg]) -> list[tuple[int, int]]:
+    return [(leg.account.id, leg.amount) for leg in merged]
 
 
 @frozen
@@ -260,11 +533,19 @@ class NewEntry:
     detail: str = ""
 
 
-def append_entries(conn: Connection, entries: Sequence[NewEntry], now: datetime) -> list[int]:
-    """Write balanced journal entries in order and update balances; returns their sequence numbers.
+def append_entries(
+    conn: Connection, entries: Sequence[NewEntry], now: datetime, *, chains: int = 1
+) -> list[int]:
+    """Book balanced journal entries in order; returns their sequence numbers.
 
-    Equivalent to ``append_entry`` for each entry in turn (same guards, seqs, hashes) in a few
-    statements: one balance update per account, the head advanced once, two inserts.
+    The entries take the next places in the chain this transaction holds (one statement for the
+    first entry of a transaction, none after). Their balance changes and their journal and
+    posting rows are written at :func:`flush` (before commit, before a savepoint, before a
+    balance is read): one statement per account touched, with the guard of applying the
+    entries one after another (a debit that would drive a guarded account negative is refused
+    there), and one ``executemany`` for the entries and one for the postings, however many
+    entries the transaction booked. ``chains``: how many chains writers spread over
+    (PostgreSQL).
     """
     prepared: list[tuple[NewEntry, list[Leg]]] = []
     for entry in entries:
@@ -275,14 +556,19 @@ def append_entries(conn: Connection, entries: Sequence[NewEntry], now: datetime)
         prepared.append((entry, merged))
     if not prepared:
         return []
-    _apply_steps(conn, [merged for _, merged in prepared])
-    seq, prev = _head(conn, len(prepared))
-    entry_rows: list[dict[str, object]] = []
-    posting_rows: list[dict[str, object]] = []
+    booked = _booked(conn)
+    booked.steps.extend(merged for _, merged in prepared)
+    if not booked.chain:
+        _take_chain(conn, booked, chains, prepared[0])
+    seq, prev = booked.seq, booked.hash
+    limit = chain_base(booked.chain) + CHAIN_SPAN - 1
+    entry_rows, posting_rows = booked.entries, booked.postings
     seqs = []
     for entry, merged in prepared:
         seq += 1
-        pairs = [(leg.account.id, leg.amount) for leg in merged]
+        if seq > limit:
+            raise LedgerError(f"chain {booked.chain} is full ({CHAIN_SPAN - 1} entries)")
+        pairs = _pairs(merged)
         digest = entry_hash(prev, seq, entry.kind, entry.reference, pairs, entry.detail)
         entry_rows.append(
             {
@@ -299,9 +585,7 @@ def append_entries(conn: Connection, entries: Sequence[NewEntry], now: datetime)
         posting_rows.extend({"entry_seq": seq, "account_id": a, "amount": m} for a, m in pairs)
         seqs.append(seq)
         prev = digest
-    _remember_head(conn, seq, prev)
-    conn.execute(_insert_entries, entry_rows)
-    conn.execute(_insert_postings, posting_rows)
+    booked.seq, booked.hash = seq, prev
     return seqs
 
 
@@ -313,31 +597,41 @@ def append_entry(
     legs: Sequence[Leg],
     now: datetime,
     memo: str = "",
+    chains: int = 1,
 ) -> int:
-    """Write one balanced journal entry and update balances; returns its sequence number.
-
-    The head row (one per database) carries the last sequence number and hash; taking it is the
-    last write of the movement so its lock is held as briefly as possible.
-    """
-    return append_entries(conn, [NewEntry(kind, reference, legs, memo)], now)[0]
+    """Book one balanced journal entry and update balances; returns its sequence number (see
+    :func:`append_entries`)."""
+    return append_entries(conn, [NewEntry(kind, reference, legs, memo)], now, chains=chains)[0]
 
 
-def init_head(conn: Connection) -> None:
-    """Create the chain head row if the database has none (idempotent)."""
-    conn.execute(
-        _insert(conn)(ledger_head)
-        .values(id=1, seq=0, hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
+def chain_count(conn: Connection, chains: int) -> int:
+    """How many chains the journal has on this database for the ``ledger_chains`` setting:
+    1 on SQLite; ``chains`` on PostgreSQL, or with 0 the server's ``max_connections`` (no more
+    transactions than that can write at once, so one of that many chains is always free)."""
+    if conn.dialect.name != "postgresql":
+        return 1
+    if not chains:
+        chains = int(conn.exec_driver_sql("SHOW max_connections").scalar() or 1)
+    return max(1, min(chains, MAX_CHAINS))
+
+
+def init_head(conn: Connection, chains: int = 1) -> None:
+    """Create the head rows of the journal's chains (:func:`chain_count`) that do not exist
+    yet (idempotent). Run before writers start (``Platform.open``): a writer never creates a
+    chain inside its transaction (a head row inserted on a second connection while the writer
+    holds account locks is a wait cycle PostgreSQL cannot see)."""
+    _add_chains(conn, chain_count(conn, chains))
 
 
 @frozen
 class VerifyReport:
     """Outcome of ``verify()``: ``ok`` and every problem found, the first bad entry named.
 
-    ``head_seq`` and ``head_hash`` are the last entry's sequence number and hash: keep them
-    (``head``, ``SEQ:HASH``) somewhere else and pass them back as an anchor later, so a rewrite
-    of the journal up to there is detected even if every later hash was recomputed.
+    ``heads`` holds each non-empty chain's last entry ``(seq, hash)`` in chain order; ``head``
+    writes them as ``SEQ:HASH[,SEQ:HASH...]``: keep it somewhere else and pass it back as an
+    anchor later, so a rewrite of any chain up to there is detected even if every later hash was
+    recomputed. ``head_seq`` and ``head_hash`` are chain 1's (the whole journal when writers
+    never overlapped, and on SQLite).
     """
 
     ok: bool
@@ -347,11 +641,15 @@ class VerifyReport:
     first_bad_entry: int | None
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
+    heads: tuple[tuple[int, str], ...] = ()
 
     @property
     def head(self) -> str:
-        """The anchor text ``SEQ:HASH`` of the last entry (``0:000...`` for an empty journal)."""
-        return f"{self.head_seq}:{self.head_hash}"
+        """The anchor text ``SEQ:HASH`` of each chain's last entry, comma-separated
+        (``0:000...`` for an empty journal)."""
+        if not self.heads:
+            return f"{self.head_seq}:{self.head_hash}"
+        return ",".join(f"{seq}:{digest}" for seq, digest in self.heads)
 
 
 def parse_anchor(text: object) -> tuple[int, str]:
@@ -375,18 +673,38 @@ def parse_anchor(text: object) -> tuple[int, str]:
     return int(seq_text), digest
 
 
-def verify_ledger(conn: Connection, anchor: str | tuple[int, str] | None = None) -> VerifyReport:
+def parse_anchors(text: object) -> list[tuple[int, str]]:
+    """``"SEQ:HASH[,SEQ:HASH...]"`` (``report.head``, one per chain) -> ``[(seq, hash), ...]``."""
+    if isinstance(text, tuple):
+        return [parse_anchor(text)]
+    if isinstance(text, list):
+        return [parse_anchor(t) for t in text]
+    if not isinstance(text, str):
+        return [parse_anchor(text)]
+    parts = [t for t in text.split(",") if t.strip()]
+    if not parts or len(parts) > MAX_CHAINS:
+        raise InvalidValue(f"anchor {text[:80]!r} is not SEQ:HASH[,SEQ:HASH...]")
+    return [parse_anchor(t) for t in parts]
+
+
+Anchor = str | tuple[int, str] | list[tuple[int, str]]
+
+
+def verify_ledger(conn: Connection, anchor: Anchor | None = None) -> VerifyReport:
     """Rebuild every balance from the journal and check every invariant of the ledger.
 
-    Checks: each entry's postings sum to zero per currency; entry sequence numbers run 1..n without
-    gaps; the hash chain holds (an edited, inserted or deleted row breaks it at that entry); cached
-    balances equal the journal's fold; no guarded account is negative; every frozen account equals
-    the sum of its open holds; every hold's owner, amount and accounts (source, frozen,
-    destination) equal what the hashed entry that froze it recorded; the head row matches the
-    last entry; and, given an ``anchor`` (``SEQ:HASH`` from an earlier run), that entry SEQ still
-    has that hash, so a consistent rewrite of the journal up to SEQ is detected too.
+    Checks: each entry's postings sum to zero per currency; in each chain, entries run from the
+    chain's first sequence number without gaps and the hash chain holds (an edited, inserted or
+    deleted row breaks it at that entry); each chain's head row matches its last entry (entries
+    deleted at the end); cached balances equal the journal's fold; no guarded account is
+    negative; every frozen account equals the sum of its open holds; every hold's owner, amount
+    and accounts (source, frozen, destination) equal what the hashed entry that froze it
+    recorded; and, given an ``anchor`` (``SEQ:HASH[,...]`` from an earlier run), each entry SEQ
+    still has that hash, so a consistent rewrite of a chain up to SEQ is detected too.
     """
-    kept = parse_anchor(anchor) if anchor is not None else None
+    flush(conn)
+    kept = parse_anchors(anchor) if anchor is not None else []
+    wanted = {seq: digest for seq, digest in kept}
     problems: list[str] = []
     bad_entries: list[int] = []
     acct_rows = conn.execute(
@@ -402,10 +720,13 @@ def verify_ledger(conn: Connection, anchor: str | tuple[int, str] | None = None)
     currency_of = {r.id: r.currency for r in acct_rows}
     rebuilt: dict[int, int] = {}
 
+    #: chain -> (last seq, last hash) as the journal has it
+    ends: dict[int, tuple[int, str]] = {}
+    chain = 0
     prev = GENESIS_HASH
     expected_seq = 1
     count = 0
-    anchored: str | None = GENESIS_HASH if kept is not None and kept[0] == 0 else None
+    anchored: dict[int, str] = {s: GENESIS_HASH for s in wanted if s % CHAIN_SPAN == 0}
     entry_rows = conn.execute(
         select(
             journal_entries.c.seq,
@@ -432,8 +753,14 @@ def verify_ledger(conn: Connection, anchor: str | tuple[int, str] | None = None)
         count += 1
         seq = int(e.seq)
         seen.add(seq)
+        if chain_of(seq) != chain:
+            if chain:
+                ends[chain] = (expected_seq - 1, prev)
+            chain = chain_of(seq)
+            prev, expected_seq = GENESIS_HASH, chain_base(chain) + 1
+        where = "" if chain == 1 else f" (chain {chain})"
         if seq != expected_seq:
-            problems.append(f"entry {expected_seq} is missing (next entry found is {seq})")
+            problems.append(f"entry {expected_seq}{where} is missing (next entry found is {seq})")
             bad_entries.append(expected_seq)
         expected_seq = seq + 1
         pairs = by_entry.get(seq, [])
@@ -445,7 +772,7 @@ def verify_ledger(conn: Connection, anchor: str | tuple[int, str] | None = None)
             problems.append(f"entry {seq} ({e.kind} {e.reference}) does not balance: {sums}")
             bad_entries.append(seq)
         if e.prev_hash != prev:
-            problems.append(f"entry {seq}: hash chain broken (previous hash does not match)")
+            problems.append(f"entry {seq}{where}: hash chain broken (previous hash does not match)")
             bad_entries.append(seq)
         digest = entry_hash(e.prev_hash, seq, e.kind, e.reference, pairs, e.detail or "")
         if digest != e.hash:
@@ -453,30 +780,47 @@ def verify_ledger(conn: Connection, anchor: str | tuple[int, str] | None = None)
             bad_entries.append(seq)
         if e.kind == "hold.freeze":
             freezes[str(e.reference)] = (seq, str(e.detail or ""), pairs)
-        if kept is not None and seq == kept[0]:
-            anchored = str(e.hash)
+        if seq in wanted:
+            anchored[seq] = str(e.hash)
         prev = e.hash
+    if chain:
+        ends[chain] = (expected_seq - 1, prev)
     orphans = sorted(set(by_entry) - seen)
     if orphans:
         problems.append(f"postings reference entries that do not exist: {orphans[:5]}")
         bad_entries.append(orphans[0])
-    head = conn.execute(select(ledger_head.c.seq, ledger_head.c.hash)).first()
-    if head is not None and (int(head.seq) != expected_seq - 1 or head.hash != prev):
-        problems.append(
-            f"ledger head says {head.seq} entries but the journal ends at {expected_seq - 1}"
-            " (entries deleted or inserted at the end)"
-        )
-        bad_entries.append(min(int(head.seq), expected_seq - 1) + 1)
-    if kept is not None:
-        if anchored is None:
+    head_rows = conn.execute(
+        select(ledger_head.c.id, ledger_head.c.seq, ledger_head.c.hash).order_by(ledger_head.c.id)
+    ).all()
+    with_head = set()
+    for head in head_rows:
+        c = int(head.id)
+        with_head.add(c)
+        end_seq, end_hash = ends.get(c, (chain_base(c), GENESIS_HASH))
+        if int(head.seq) != end_seq or head.hash != end_hash:
+            label = "ledger head" if c == 1 else f"ledger head of chain {c}"
             problems.append(
-                f"anchor {kept[0]}:{kept[1][:12]}...: the journal has no entry {kept[0]}"
-                f" (it ends at {expected_seq - 1}): entries were deleted"
+                f"{label} says {head.seq} entries but the journal ends at {end_seq}"
+                " (entries deleted or inserted at the end)"
             )
-        elif anchored != kept[1]:
+            bad_entries.append(min(int(head.seq), end_seq) + 1)
+    for c in sorted(set(ends) - with_head):
+        if c == 1 and not head_rows:
+            continue  # a journal written before head rows existed (checked as it always was)
+        problems.append(f"chain {c} has entries up to {ends[c][0]} but no head row")
+        bad_entries.append(ends[c][0])
+    for seq, digest in kept:
+        found = anchored.get(seq)
+        if found is None:
             problems.append(
-                f"anchor {kept[0]}:{kept[1][:12]}... does not match: entry {kept[0]} now has hash"
-                f" {anchored[:12]}...: the journal up to entry {kept[0]} was rewritten"
+                f"anchor {seq}:{digest[:12]}...: the journal has no entry {seq}"
+                f" (its chain ends at {ends.get(chain_of(seq), (chain_base(chain_of(seq)), ''))[0]}):"
+                " entries were deleted"
+            )
+        elif found != digest:
+            problems.append(
+                f"anchor {seq}:{digest[:12]}... does not match: entry {seq} now has hash"
+                f" {found[:12]}...: the journal up to entry {seq} was rewritten"
             )
 
     for r in acct_rows:
@@ -512,8 +856,9 @@ def verify_ledger(conn: Connection, anchor: str | tuple[int, str] | None = None)
         entries=count,
         accounts=len(acct_rows),
         first_bad_entry=first,
-        head_seq=expected_seq - 1,
-        head_hash=prev,
+        head_seq=ends.get(1, (0, GENESIS_HASH))[0],
+        head_hash=ends.get(1, (0, GENESIS_HASH))[1],
+        heads=tuple(ends[c] for c in sorted(ends)),
     )
 
 

@@ -1,7 +1,8 @@
 """Deposits, withdrawals, bids and refunds from 16 threads on PostgreSQL: no deadlock at all.
 
-Every unit of work locks the rows it changes in one global order (accounts by id, the ledger head
-last), so two commands never wait for each other in a circle. A deadlock would be retried by the
+Every unit of work locks the accounts it changes in one global order (by id, ``FOR NO KEY UPDATE``
+so foreign-key checks on them never wait) and takes a ledger chain without waiting (``SKIP
+LOCKED``), so two commands never wait for each other in a circle. A deadlock would be retried by the
 runner and go unnoticed in the balances, so the test counts the retryable errors themselves.
 """
 
@@ -17,6 +18,8 @@ from sqlalchemy.exc import DBAPIError
 
 import lendkit
 from lendkit import Money, uow
+from lendkit.store import ledger as store_ledger
+from lendkit.store.tables import holds
 
 SEED = 20261130
 THREADS = 16
@@ -108,3 +111,47 @@ def test_sixteen_threads_mixing_custody_and_bids_never_deadlock(
         bal = p.custody.balance(inv)
         assert (bal.available.minor, bal.frozen.minor) == tuple(model[inv])
     assert p.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # row locks: PostgreSQL only
+def test_account_locks_and_foreign_key_checks_never_wait_for_each_other(
+    platform: lendkit.Platform, funded: Callable[..., str]
+) -> None:
+    """The cycle PostgreSQL detected under load: a bid's hold insert takes key-share locks on
+    the investor's accounts in the order of its columns (source, frozen, destination) while a
+    withdrawal locks the same accounts by id. Account locks must not conflict with the
+    key-share locks of foreign-key checks at all, in either order (each side gives up after
+    5 s instead of waiting: it may not wait)."""
+    investor = funded("100", name="inv")
+    with platform.transaction() as ctx:
+        source, frozen = ctx.party_account(investor).id, ctx.party_frozen(investor).id
+    hold = {
+        "owner_id": investor,
+        "currency": "CNY",
+        "amount": 1,
+        "source_account_id": source,
+        "frozen_account_id": frozen,
+        "destination_account_id": source,
+        "reference": "t",
+        "reason": "test",
+        "state": "open",
+        "posted_amount": 0,
+        "created_at": platform.clock(),
+    }
+    with platform.engine.connect() as locker, platform.engine.connect() as other:
+        # accounts locked first, then a row referencing them is inserted
+        with locker.begin():
+            store_ledger.lock_accounts(locker, [source, frozen])
+            with other.begin() as trans:
+                other.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                other.execute(holds.insert().values(id="hld_a", **hold))
+                trans.rollback()
+        # a row referencing them inserted first, then the accounts are locked
+        with other.begin() as trans:
+            other.execute(holds.insert().values(id="hld_b", **hold))
+            with locker.begin():
+                locker.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                store_ledger.lock_accounts(locker, [source, frozen])
+            trans.rollback()
+    assert platform.verify().ok

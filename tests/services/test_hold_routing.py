@@ -131,7 +131,7 @@ def _rewrite_from(db_url: str, seq: int) -> None:
                 {"p": prev, "h": digest, "s": r.seq},
             )
             prev = digest
-        conn.execute(text("UPDATE lendkit_ledger_head SET hash = :h"), {"h": prev})
+        conn.execute(text("UPDATE lendkit_ledger_head SET hash = :h WHERE id = 1"), {"h": prev})
     engine.dispose()
 
 
