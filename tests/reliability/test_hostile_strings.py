@@ -24,10 +24,16 @@ from tests.conftest import party as _party
 BAD = ["\x00", "\ud800", "\x1b"]
 
 #: the services and their public methods, found by introspection (a new one is tested too)
-SERVICES = ("parties", "custody", "listings", "bidding", "loans", "cob", "reports")
+SERVICES = ("parties", "custody", "listings", "bidding", "loans", "cob", "reports", "staff")
 
 #: what each parameter's refusal must name (a word of the field's description)
 FIELD = {
+    "actor": "actor",
+    "subject": "audit subject",
+    "action": "audit action",
+    "outcome": "audit outcome",
+    "staff_id": "staff member",
+    "roles": "role",
     "party_id": "party",
     "investor_id": "investor",
     "borrower_id": "borrower",
@@ -93,7 +99,15 @@ def _valid_arguments(p: lendkit.Platform) -> dict[str, Any]:
     hold = p.custody.operator_freeze(i, "10", "court order")
     movement = p.custody.withdraw(i, "10")
     rule = p.bidding.add_rule(i, "10")
+    p.staff.add("s1", "Staff One", ["reviewer"])
     return {
+        "actor": "system",
+        "subject": "party:x",
+        "action": "parties.register",
+        "outcome": "ok",
+        "staff_id": "s1",
+        "roles": "reviewer",
+        "active": True,
         "party_id": i,
         "investor_id": i,
         "borrower_id": b,
