@@ -188,7 +188,8 @@ def _listing_and_investor_statement(lock: bool) -> Any:
         )
         .where(listings.c.id == bindparam("lid"))
     )
-    return stmt.with_for_update(of=listings) if lock else stmt
+    # FOR NO KEY UPDATE (see store.rows): a bid's insert checks its foreign key to the listing
+    return stmt.with_for_update(of=listings, key_share=True) if lock else stmt
 
 
 # built once: a bid's statements take their values as parameters, so SQLAlchemy compiles each

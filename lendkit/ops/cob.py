@@ -109,7 +109,7 @@ class _CollectionBatch:
             part = ids[start : start + 500]
             stmt = select(loans).where(loans.c.id.in_(part)).order_by(loans.c.id)
             if conn.dialect.name == "postgresql":
-                stmt = stmt.with_for_update()
+                stmt = stmt.with_for_update(key_share=True)  # FOR NO KEY UPDATE (store.rows)
             for r in conn.execute(stmt):
                 self.loans[r.id] = r
             for r in conn.execute(

@@ -146,7 +146,7 @@ def _held_rows(ctx: UnitOfWork, loan: Any, holder_id: str, *, lock: bool = False
         .order_by(positions.c.seq)
     )
     if lock and ctx.conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)  # FOR NO KEY UPDATE (see store.rows)
     return [r for r in ctx.conn.execute(stmt).all() if holding_of(r).outstanding > 0]
 
 

@@ -24,7 +24,9 @@ def get_row(conn: Connection, table: Table, row_id: str, what: str, *, lock: boo
     """The row with primary key ``id``; ``NotFound`` naming it otherwise."""
     stmt = select(table).where(table.c.id == row_id)
     if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        # FOR NO KEY UPDATE: it serializes writers of the row as FOR UPDATE does, but never
+        # waits for (or blocks) the key-share locks foreign-key checks of other inserts take
+        stmt = stmt.with_for_update(key_share=True)
     row = conn.execute(stmt).first()
     if row is None:
         raise NotFound(f"{what} {row_id!r} does not exist")

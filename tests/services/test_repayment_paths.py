@@ -243,6 +243,9 @@ def test_cob_bulk_and_one_loan_paths_agree_with_plugin_covers(
         deadline=None,
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        # the same examples every run: the checks below, that they reached the bulk path and an
+        # overdue loan in the batch, must not depend on what a random draw happened to contain
+        derandomize=True,
     )
     @given(
         book=loan_specs,
