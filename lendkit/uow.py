@@ -613,6 +613,40 @@ class Runner:
             idempotency_key=key,
         )
 
+    def _body(
+        self,
+        conn: Connection,
+        tx: UnitOfWork,
+        command: str,
+        fn: Callable[[UnitOfWork], T],
+        *,
+        key: str | None,
+        digest: str,
+        subject: Subject | None,
+        result_type: Any,
+    ) -> T:
+        """The command inside the transaction its runner owns: authorize, replay the key (or
+        claim it), run, flush the ledger, write the audit row (the last write, after every
+        ledger lock) and complete the key."""
+        if subject is not None:
+            self._authorize(tx, tx.actor, command, subject)
+        if key:
+            found, stored = self._replay(conn, key, digest, command)
+            if found:
+                replayed: T = _decode(stored, result_type)
+                if subject is not None:
+                    named = subject.created(replayed)
+                    self._audit(conn, tx, command, named, digest, REPLAYED, key)
+                return replayed
+            self._claim(conn, key, digest, command, tx.now)
+        result = fn(tx)
+        store_ledger.flush(conn)  # a refusal is raised here, not at commit
+        if subject is not None:
+            self._audit(conn, tx, command, subject.created(result), digest, OK, key)
+        if key:
+            self._complete(conn, key, _encode(result, result_type))
+        return result
+
     # -- idempotency helpers shared by both runners ---------------------------------------------
 
     @staticmethod
@@ -713,24 +747,16 @@ class OwnRunner(Runner):
                     tx = UnitOfWork(conn, self.env)
                     tx.actor = who
                     try:
-                        if subject is not None:
-                            self._authorize(tx, who, command, subject)
-                        if key:
-                            found, stored = self._replay(conn, key, digest, command)
-                            if found:
-                                replayed = _decode(stored, result_type)
-                                if subject is not None:
-                                    named = subject.created(replayed)
-                                    self._audit(conn, tx, command, named, digest, REPLAYED, key)
-                                trans.commit()
-                                return replayed  # type: ignore[no-any-return]
-                            self._claim(conn, key, digest, command, tx.now)
-                        result = fn(tx)
-                        store_ledger.flush(conn)  # a refusal is raised here, not at commit
-                        if subject is not None:  # the last write: after every ledger lock
-                            self._audit(conn, tx, command, subject.created(result), digest, OK, key)
-                        if key:
-                            self._complete(conn, key, _encode(result, result_type))
+                        result = self._body(
+                            conn,
+                            tx,
+                            command,
+                            fn,
+                            key=key,
+                            digest=digest,
+                            subject=subject,
+                            result_type=result_type,
+                        )
                         trans.commit()
                     except LendkitError as exc:
                         trans.rollback()
@@ -807,24 +833,16 @@ class HostRunner(Runner):
         _start_sqlite_transaction(conn)
         savepoint = conn.begin_nested()
         try:
-            if subject is not None:
-                self._authorize(tx, who, command, subject)
-            if key:
-                found, stored = self._replay(conn, key, digest, command)
-                if found:
-                    replayed = _decode(stored, result_type)
-                    if subject is not None:
-                        named = subject.created(replayed)
-                        self._audit(conn, tx, command, named, digest, REPLAYED, key)
-                    savepoint.commit()
-                    return replayed  # type: ignore[no-any-return]
-                self._claim(conn, key, digest, command, tx.now)
-            result = fn(tx)
-            store_ledger.flush(conn)  # a refusal is raised here, inside the savepoint
-            if subject is not None:  # the last write: after every ledger lock
-                self._audit(conn, tx, command, subject.created(result), digest, OK, key)
-            if key:
-                self._complete(conn, key, _encode(result, result_type))
+            result = self._body(
+                conn,
+                tx,
+                command,
+                fn,
+                key=key,
+                digest=digest,
+                subject=subject,
+                result_type=result_type,
+            )
         except LendkitError as exc:
             savepoint.rollback()
             if subject is not None:
