@@ -1,4 +1,4 @@
-"""The audit trail's rows and chains, and the staff register's rows.
+"""The audit trail's rows and chains.
 
 Rows are spread over :data:`~lendkit.core.access.AUDIT_CHAINS` hash chains by subject (one
 subject's history is one chain), each with a head row made at upgrade, so that writers on
