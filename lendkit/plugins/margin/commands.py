@@ -10,10 +10,10 @@ account, the ledger's accounts), never a facade.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from sqlalchemy import Connection, delete, select, update
@@ -399,6 +399,32 @@ def _pay_due(ctx: HookContext, loan_id: str, source: AccountRef) -> None:
 # -- commands -------------------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
+def _on_account(
+    platform: lendkit.Platform,
+    name: str,
+    account_id: str,
+    run: Callable[[HookContext], T],
+    payload: list[Any],
+    key: str | None,
+    actor: Actor | str | None,
+    result_type: Any = MarginAccount,
+) -> T:
+    """Run ``run`` as the command ``margin.<name>`` on the account: its subject is
+    ``margin_account:<id>``, which the trader owns (``lendkit_subject_owner``)."""
+    return platform.command(
+        f"margin.{name}",
+        run,
+        key=key,
+        actor=actor,
+        subject=Subject(SUBJECT, account_id),
+        payload=payload,
+        result_type=result_type,
+    )
+
+
 def open_account(
     platform: lendkit.Platform,
     trader_id: str,
@@ -535,14 +561,8 @@ def add_margin(
         evaluate_quietly(ctx, ctx.settings(PLUGIN), account_row(ctx.conn, account_id))
         return to_account(ctx, account_row(ctx.conn, account_id))
 
-    return platform.command(
-        "margin.add_margin",
-        run,
-        key=key,
-        actor=actor,
-        subject=Subject(SUBJECT, account_id),
-        payload=[account_id, money.format()],
-        result_type=MarginAccount,
+    return _on_account(
+        platform, "add_margin", account_id, run, [account_id, money.format()], key, actor
     )
 
 
@@ -581,14 +601,8 @@ def withdraw(
         )
         return to_account(ctx, account_row(ctx.conn, account_id))
 
-    return platform.command(
-        "margin.withdraw",
-        run,
-        key=key,
-        actor=actor,
-        subject=Subject(SUBJECT, account_id),
-        payload=[account_id, money.format()],
-        result_type=MarginAccount,
+    return _on_account(
+        platform, "withdraw", account_id, run, [account_id, money.format()], key, actor
     )
 
 
@@ -617,15 +631,7 @@ def pledge(
         _trade(ctx, account_id, "pledge", sym, qty, None, Money.zero(row.currency))
         return to_account(ctx, account_row(ctx.conn, account_id))
 
-    return platform.command(
-        "margin.pledge",
-        run,
-        key=key,
-        actor=actor,
-        subject=Subject(SUBJECT, account_id),
-        payload=[account_id, sym, qty],
-        result_type=MarginAccount,
-    )
+    return _on_account(platform, "pledge", account_id, run, [account_id, sym, qty], key, actor)
 
 
 def unpledge(
@@ -657,15 +663,7 @@ def unpledge(
         _trade(ctx, account_id, "unpledge", sym, qty, None, Money.zero(row.currency))
         return to_account(ctx, account_row(ctx.conn, account_id))
 
-    return platform.command(
-        "margin.unpledge",
-        run,
-        key=key,
-        actor=actor,
-        subject=Subject(SUBJECT, account_id),
-        payload=[account_id, sym, qty],
-        result_type=MarginAccount,
-    )
+    return _on_account(platform, "unpledge", account_id, run, [account_id, sym, qty], key, actor)
 
 
 def buy(
@@ -708,15 +706,7 @@ def buy(
         _trade(ctx, account_id, "buy", sym, qty, price, cost)
         return to_account(ctx, account_row(ctx.conn, account_id))
 
-    return platform.command(
-        "margin.buy",
-        run,
-        key=key,
-        actor=actor,
-        subject=Subject(SUBJECT, account_id),
-        payload=[account_id, sym, qty],
-        result_type=MarginAccount,
-    )
+    return _on_account(platform, "buy", account_id, run, [account_id, sym, qty], key, actor)
 
 
 def sell(
@@ -748,15 +738,7 @@ def sell(
         _trade(ctx, account_id, "sell", sym, qty, price, got)
         return to_account(ctx, account_row(ctx.conn, account_id))
 
-    return platform.command(
-        "margin.sell",
-        run,
-        key=key,
-        actor=actor,
-        subject=Subject(SUBJECT, account_id),
-        payload=[account_id, sym, qty],
-        result_type=MarginAccount,
-    )
+    return _on_account(platform, "sell", account_id, run, [account_id, sym, qty], key, actor)
 
 
 def repay_principal(
@@ -780,13 +762,14 @@ def repay_principal(
             row.loan_id, money, source=trading(ctx, account_id, row.currency)
         )
 
-    return platform.command(
-        "margin.repay_principal",
+    return _on_account(
+        platform,
+        "repay_principal",
+        account_id,
         run,
-        key=key,
-        actor=actor,
-        subject=Subject(SUBJECT, account_id),
-        payload=[account_id, money.format()],
+        [account_id, money.format()],
+        key,
+        actor,
         result_type=PaymentRecord,
     )
 
