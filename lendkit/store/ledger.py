@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from attrs import define, field, frozen
-from sqlalchemy import Connection, Engine, bindparam, event, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -168,6 +168,19 @@ _plain = (
     .values(balance=accounts.c.balance + bindparam("d"))
 )
 _balance = select(accounts.c.balance).where(accounts.c.id == bindparam("aid"))
+#: PostgreSQL: every account's change in one statement (``floor``: the least balance the row must
+#: hold before the change, the guard; bigint's minimum for an unguarded account), returning the
+#: rows it changed; the rows are locked first, in id order (``lock_accounts``)
+_set_balances = text(
+    f"UPDATE {accounts.name} AS a SET balance = a.balance + v.d"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:ds AS bigint[]), CAST(:floors AS bigint[]))"
+    " AS v(id, d, floor) WHERE a.id = v.id AND a.balance >= v.floor RETURNING a.id"
+)
+#: an unguarded account's floor (bigint's least value: every balance is at least it)
+_NO_FLOOR = -(1 << 63)
+#: from this many accounts on, a PostgreSQL flush sets balances in one statement (after locking
+#: the rows): one round trip instead of one per guarded debit and per run of credits
+SET_BALANCES_FROM = 4
 _insert_entries = journal_entries.insert()
 _insert_postings = postings.insert()
 
@@ -205,6 +218,9 @@ def _apply_steps(conn: Connection, steps: Sequence[Sequence[Leg]]) -> None:
                 low[aid] = min(0, total)
             elif total < low[aid]:
                 low[aid] = total
+    if len(net) >= SET_BALANCES_FROM and conn.dialect.name == "postgresql":
+        _set_all(conn, net, low, refs)
+        return
     credits: list[dict[str, int]] = []
     for aid in sorted(net):
         ref = refs[aid]
@@ -219,6 +235,30 @@ def _apply_steps(conn: Connection, steps: Sequence[Sequence[Leg]]) -> None:
             credits.append({"aid": aid, "d": d})
     if credits:
         conn.execute(_plain, credits)
+
+
+def _set_all(
+    conn: Connection, net: dict[int, int], low: dict[int, int], refs: dict[int, AccountRef]
+) -> None:
+    """``_apply_steps`` on PostgreSQL for many accounts: lock the rows in id order, then one
+    ``UPDATE ... FROM unnest(...)`` with each guarded account's floor; an account the statement
+    did not change was refused (the first such one, by id, is named)."""
+    ids = sorted(aid for aid in net if net[aid] or low[aid] < 0)
+    if not ids:
+        return
+    lock_accounts(conn, ids)
+    floors = [
+        -low[aid] if low[aid] < 0 and not refs[aid].allow_negative else _NO_FLOOR for aid in ids
+    ]
+    changed = {
+        int(r[0])
+        for r in conn.execute(
+            _set_balances, {"ids": ids, "ds": [net[aid] for aid in ids], "floors": floors}
+        )
+    }
+    for aid, floor in zip(ids, floors, strict=True):
+        if aid not in changed:
+            raise _refuse(conn, refs[aid], floor if floor != _NO_FLOOR else 0)
 
 
 def apply_legs(conn: Connection, legs: Sequence[Leg]) -> None:

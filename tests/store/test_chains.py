@@ -345,3 +345,43 @@ def test_by_default_there_is_a_chain_for_every_connection_the_server_takes(
         assert heads == int(_sql(db_url, "SHOW max_connections")[0][0])
     else:
         assert heads == 1
+
+
+def test_many_accounts_are_set_in_one_statement_with_every_guard_kept(
+    platform: lendkit.Platform, funded: Callable[..., str], db_url: str
+) -> None:
+    """A flush touching many accounts (a distribution) keeps each guarded debit's check: on
+    PostgreSQL it is one ``UPDATE ... FROM unnest`` after the rows are locked in id order; a
+    refused debit is named, with what it needs, and nothing is written."""
+    names = [funded("50", name=f"p{i}") for i in range(6)]
+    before = platform.verify().entries
+    with platform.transaction() as ctx:
+        refs = [ctx.party_account(n) for n in names]
+        # p0 pays 40.00 out in two entries whose running total dips to -45.00 before a 5.00
+        # refund; everyone else receives
+        ctx.post("test.move", "out", [Leg(refs[0], -4500), *[Leg(r, 900) for r in refs[1:]]])
+        ctx.post("test.move", "back", [Leg(refs[1], -500), Leg(refs[0], 500)])
+    report = platform.verify()
+    assert report.ok and report.entries == before + 2
+    got = [platform.custody.balance(n).available for n in names]
+    assert got == [Money.of("10.00"), Money.of("54.00")] + [Money.of("59.00")] * 4
+    # the lowest point is what is checked: 10.00 can go out, 10.01 cannot, even if refunded
+    with pytest.raises(InsufficientFunds) as refused, platform.transaction() as ctx:
+        refs = [ctx.party_account(n) for n in names]
+        ctx.post("test.move", "big", [Leg(refs[3], -1001), Leg(refs[4], 1001)])
+        ctx.post("test.move", "spread", [Leg(refs[0], -1001), Leg(refs[5], 1001)])
+        ctx.post("test.move", "refund", [Leg(refs[5], -1001), Leg(refs[0], 1001)])
+        ctx.post("test.more", "more", [Leg(refs[1], -100), Leg(refs[2], 100)])
+    assert str(refused.value) == f"account {refs[0].code} holds 10.00 CNY, 10.01 CNY is needed"
+    assert [platform.custody.balance(n).available for n in names] == got
+    assert platform.verify().entries == before + 2
+    # a flush over six accounts: on PostgreSQL the lock and one UPDATE, never one per account
+    with _statements(platform) as seen, platform.transaction() as ctx:
+        refs = [ctx.party_account(n) for n in names]
+        fan = [Leg(r, 100) for r in refs[:1] + refs[2:]]
+        ctx.post("test.move", "fan", [Leg(refs[1], -500), *fan])
+    updates = [s for s, _ in seen if s.lstrip().upper().startswith("UPDATE LENDKIT_ACCOUNTS")]
+    if "postgresql" in db_url:
+        assert len(updates) == 1 and "unnest" in updates[0]
+    assert platform.custody.balance(names[1]).available == Money.of("49.00")
+    assert platform.verify().ok
