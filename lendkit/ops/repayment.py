@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from attrs import define
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, text, update
 
 from lendkit.core import states as S
 from lendkit.core.errors import (
@@ -498,6 +498,50 @@ POSITIONS_RECEIVED = (
 )
 
 
+#: PostgreSQL, many positions at once: the same change in one statement (every position's sums
+#: once: ``UPDATE ... FROM`` applies one source row per target row)
+_POSITIONS_RECEIVED_SET = text(
+    f"UPDATE {positions.name} AS t SET"
+    " received_principal = t.received_principal + v.p,"
+    " received_penalty = t.received_penalty + v.n,"
+    " received_interest = t.received_interest + v.i,"
+    " fees_paid = t.fees_paid + v.f"
+    " FROM unnest(CAST(:pid AS text[]), CAST(:p AS bigint[]), CAST(:n AS bigint[]),"
+    " CAST(:i AS bigint[]), CAST(:f AS bigint[])) AS v(pid, p, n, i, f) WHERE t.id = v.pid"
+)
+#: from this many position updates on, PostgreSQL takes them in one statement
+POSITIONS_SET_FROM = 16
+
+
+def summed_position_updates(updates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``POSITIONS_RECEIVED`` parameters with one row per position (``pid``), its amounts
+    (``p``, ``n``, ``i``, ``f``) summed, in first-seen order."""
+    out: dict[str, dict[str, Any]] = {}
+    for u in updates:
+        row = out.get(u["pid"])
+        if row is None:
+            out[u["pid"]] = dict(u)
+        else:
+            for k in ("p", "n", "i", "f"):
+                row[k] += u[k]
+    return list(out.values())
+
+
+def write_position_updates(conn: Connection, updates: Sequence[Mapping[str, Any]]) -> None:
+    """Add received amounts to positions (``POSITIONS_RECEIVED`` parameters): an
+    ``executemany``, or on PostgreSQL for many positions one ``UPDATE ... FROM unnest`` of their
+    sums (the loans' rows are locked by every writer of their positions first, so the order in
+    which one statement takes the positions' row locks does not matter)."""
+    if len(updates) < POSITIONS_SET_FROM or conn.dialect.name != "postgresql":
+        conn.execute(POSITIONS_RECEIVED, list(updates))
+        return
+    rows = summed_position_updates(updates)
+    conn.execute(
+        _POSITIONS_RECEIVED_SET,
+        {k: [r[k] for r in rows] for k in ("pid", "p", "n", "i", "f")},
+    )
+
+
 #: executemany with the updates installments_paid() returns
 INSTALLMENTS_PAID = (
     update(installments)
@@ -657,7 +701,7 @@ def write_payments(
         b.payment["entry_seq"] = seq
     updates = [u for b in booked for u in b.positions]
     if updates:
-        conn.execute(POSITIONS_RECEIVED, updates)
+        write_position_updates(conn, updates)
     conn.execute(payments.insert(), [b.payment for b in booked])
     repaid = [{"lid": b.loan_id, "p": b.repaid} for b in booked if b.repaid is not None]
     if repaid:

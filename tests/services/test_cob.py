@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import lendkit
 from lendkit import Money
 from lendkit.core.errors import CobRunning, InvalidState, InvalidValue
 from lendkit.ops import cob as cob_module
 from lendkit.ops import holds as holds_module
+from lendkit.ops.repayment import summed_position_updates
 from lendkit.store.tables import installments
 from tests import conftest
 from tests.conftest import FixedClock, dump, party
@@ -414,3 +415,68 @@ def test_any_pattern_of_cob_dates_gives_the_daily_penalty(
             assert first.penalty == round_half_up(34002 * RATE * days)
 
     check()
+
+
+# -- many positions in one statement (PostgreSQL) ---------------------------------------------------
+
+
+def test_a_chunk_pays_every_position_to_the_cent_in_one_statement(
+    platform: lendkit.Platform, clock: FixedClock, db_url: str
+) -> None:
+    """Three loans of seven investors each: COB pays every position its share (equal stakes:
+    shares a cent apart at most, summing to what the installment took); on PostgreSQL the 21
+    positions take one ``UPDATE ... FROM unnest``, not 21 statements."""
+    p = platform
+    loan_ids = []
+    for k in range(3):
+        borrower = party(p, f"many-borrower-{k}")
+        investors = [party(p, f"many-investor-{k}-{i}", "100") for i in range(7)]
+        listing = p.listings.apply(borrower, amount="700", annual_rate="12.5%", months=3)
+        p.listings.approve(listing.id, grade="A")
+        p.listings.publish(listing.id)
+        for inv in investors:
+            p.bidding.bid(listing.id, inv, "100")
+        loan_ids.append(p.loans.disburse(listing.id).id)
+    due = p.loans.schedule(loan_ids[0]).installments[0].due_date
+    at(clock, due)
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        seen.append(sql)
+
+    event.listen(p.engine, "before_cursor_execute", record)
+    try:
+        assert p.cob.run(due).collected == 3
+    finally:
+        event.remove(p.engine, "before_cursor_execute", record)
+    for loan_id in loan_ids:
+        [first, *_] = inst_rows(p, loan_id)
+        assert first.state == "paid"
+        got = p.loans.get(loan_id).positions
+        assert len(got) == 7
+        principal = [x.received_principal.minor for x in got]
+        taken = [x.received_interest.minor + x.fees_paid.minor for x in got]
+        assert sum(principal) == first.paid_principal and max(principal) - min(principal) <= 1
+        assert sum(taken) == first.paid_interest and max(taken) - min(taken) <= 1
+    updates = [s for s in seen if s.lstrip().upper().startswith("UPDATE LENDKIT_POSITIONS")]
+    if "postgresql" in db_url:
+        assert len(updates) == 1 and "unnest" in updates[0]
+    assert p.verify().ok
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), *[st.integers(-(10**12), 10**12)] * 4),
+        max_size=12,
+    )
+)
+def test_position_updates_are_summed_per_position(
+    rows: list[tuple[str, int, int, int, int]],
+) -> None:
+    updates = [{"pid": r[0], "p": r[1], "n": r[2], "i": r[3], "f": r[4]} for r in rows]
+    got = summed_position_updates(updates)
+    assert [g["pid"] for g in got] == list(dict.fromkeys(r[0] for r in rows))
+    for g in got:
+        mine = [u for u in updates if u["pid"] == g["pid"]]
+        assert all(g[k] == sum(u[k] for u in mine) for k in ("p", "n", "i", "f"))
+    assert updates == [{"pid": r[0], "p": r[1], "n": r[2], "i": r[3], "f": r[4]} for r in rows]
