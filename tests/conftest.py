@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 import lendkit
@@ -206,3 +207,18 @@ def funded(platform: lendkit.Platform) -> Callable[..., str]:
 def party(p: lendkit.Platform, name: str, deposit: str | None = None) -> str:
     """A registered, verified party with ``deposit`` (if any) in its account; its id."""
     return make_party(p, deposit or "0", name)
+
+
+@contextmanager
+def statements(p: lendkit.Platform) -> Iterator[list[tuple[str, bool]]]:
+    """Every statement the platform's engine executes inside the block: (sql, executemany)."""
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        seen.append((sql, many))
+
+    event.listen(p.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(p.engine, "before_cursor_execute", record)

@@ -59,6 +59,12 @@ def bench_date() -> date:
     return datetime.now(UTC).date()
 
 
+def round_dates(rounds: int) -> list[date]:
+    """``rounds`` consecutive dates ending on :func:`bench_date`, one close of business each."""
+    day = bench_date()
+    return [day - timedelta(days=rounds - 1 - k) for k in range(rounds)]
+
+
 def core_cob(
     engine: Engine, loan_ids: list[str], run_date: date, chunk: int, fee_rate: Decimal
 ) -> int:
@@ -282,7 +288,7 @@ def run_distributions(db: Database, sizes: Sizes) -> Result:
     # each round: lendkit's COB of the loans due on one of `rounds` consecutive dates, then the
     # baseline over its own loans (due after today, so no COB reaches them); medians are kept
     rounds = max(1, sizes.rounds)
-    dates = [day - timedelta(days=rounds - 1 - k) for k in range(rounds)]
+    dates = round_dates(rounds)
     base_day = day + timedelta(days=1)
     lk_rates: list[float] = []
     core_rates: list[float] = []
@@ -349,7 +355,7 @@ def _cob_cost(db: Database, sizes: Sizes, positions_total: int, label: str) -> t
     rounds = max(1, sizes.rounds)
     rest = positions_total // m - due_n * rounds
     day = bench_date()
-    dates = [day - timedelta(days=rounds - 1 - k) for k in range(rounds)]
+    dates = round_dates(rounds)
     costs: list[float] = []
     dist = 0
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 import lendkit
 from lendkit import Money
@@ -27,7 +27,7 @@ from lendkit.ops import holds as holds_module
 from lendkit.ops.repayment import summed_position_updates
 from lendkit.store.tables import installments
 from tests import conftest
-from tests.conftest import FixedClock, dump, party
+from tests.conftest import FixedClock, dump, party, statements
 
 M = Money.of
 
@@ -439,16 +439,8 @@ def test_a_chunk_pays_every_position_to_the_cent_in_one_statement(
         loan_ids.append(p.loans.disburse(listing.id).id)
     due = p.loans.schedule(loan_ids[0]).installments[0].due_date
     at(clock, due)
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        seen.append(sql)
-
-    event.listen(p.engine, "before_cursor_execute", record)
-    try:
+    with statements(p) as seen:
         assert p.cob.run(due).collected == 3
-    finally:
-        event.remove(p.engine, "before_cursor_execute", record)
     for loan_id in loan_ids:
         [first, *_] = inst_rows(p, loan_id)
         assert first.state == "paid"
@@ -458,7 +450,7 @@ def test_a_chunk_pays_every_position_to_the_cent_in_one_statement(
         taken = [x.received_interest.minor + x.fees_paid.minor for x in got]
         assert sum(principal) == first.paid_principal and max(principal) - min(principal) <= 1
         assert sum(taken) == first.paid_interest and max(taken) - min(taken) <= 1
-    updates = [s for s in seen if s.lstrip().upper().startswith("UPDATE LENDKIT_POSITIONS")]
+    updates = [s for s, _ in seen if s.lstrip().upper().startswith("UPDATE LENDKIT_POSITIONS")]
     if "postgresql" in db_url:
         assert len(updates) == 1 and "unnest" in updates[0]
     assert p.verify().ok

@@ -8,13 +8,12 @@ the first bad entry; an anchor (``report.head``) covers every chain.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 import lendkit
 from lendkit import Money
@@ -22,6 +21,7 @@ from lendkit.core.errors import InsufficientFunds
 from lendkit.core.ledger import Leg, entry_hash
 from lendkit.store.db import create_nullpool_engine
 from lendkit.store.ledger import CHAIN_SPAN, chain_of, verify_ledger
+from tests.conftest import statements
 
 
 def _sql(db_url: str, sql: str, **params: object) -> list[Any]:
@@ -34,21 +34,6 @@ def _sql(db_url: str, sql: str, **params: object) -> list[Any]:
         engine.dispose()
 
 
-@contextmanager
-def _statements(p: lendkit.Platform) -> Iterator[list[tuple[str, bool]]]:
-    """Every statement the platform's engine executes inside the block: (sql, executemany)."""
-    seen: list[tuple[str, bool]] = []
-
-    def record(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
-        seen.append((sql, many))
-
-    event.listen(p.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(p.engine, "before_cursor_execute", record)
-
-
 def _two_parties(p: lendkit.Platform, funded: Callable[..., str]) -> tuple[str, str]:
     return funded("100", name="a"), funded("0", name="b")
 
@@ -58,7 +43,7 @@ def test_a_unit_of_work_writes_its_entries_in_one_executemany(
 ) -> None:
     a, b = _two_parties(platform, funded)
     before = platform.verify().entries
-    with _statements(platform) as seen, platform.transaction() as ctx:
+    with statements(platform) as seen, platform.transaction() as ctx:
         x, y = ctx.party_account(a), ctx.party_account(b)
         seqs = [ctx.post("test.move", f"m{i}", [Leg(x, -100), Leg(y, 100)]) for i in range(30)]
     inserts = [s for s, _ in seen if "INSERT INTO lendkit_journal_entries" in s]
@@ -151,7 +136,7 @@ def test_a_caught_refusal_still_keeps_the_unit_of_work_from_committing(
     assert platform.custody.balance(b).available == Money.of("0.00")
 
 
-def test_a_bid_is_at_most_ten_statements(
+def test_a_bid_is_at_most_tenstatements(
     platform: lendkit.Platform, funded: Callable[..., str]
 ) -> None:
     borrower, investor = funded("0", name="borrower"), funded("1000", name="investor")
@@ -159,7 +144,7 @@ def test_a_bid_is_at_most_ten_statements(
     platform.listings.approve(listing.id, grade="A")
     platform.listings.publish(listing.id)
     platform.bidding.bid(listing.id, investor, "100")  # the investor's accounts are cached now
-    with _statements(platform) as seen:
+    with statements(platform) as seen:
         platform.bidding.bid(listing.id, investor, "100")
     # the listing, investor and escrow account in one read, the listing's guarded update, bid,
     # hold, the two balances, the chain's head, the journal entry and its postings; and the
@@ -376,7 +361,7 @@ def test_many_accounts_are_set_in_one_statement_with_every_guard_kept(
     assert [platform.custody.balance(n).available for n in names] == got
     assert platform.verify().entries == before + 2
     # a flush over six accounts: on PostgreSQL the lock and one UPDATE, never one per account
-    with _statements(platform) as seen, platform.transaction() as ctx:
+    with statements(platform) as seen, platform.transaction() as ctx:
         refs = [ctx.party_account(n) for n in names]
         fan = [Leg(r, 100) for r in refs[:1] + refs[2:]]
         ctx.post("test.move", "fan", [Leg(refs[1], -500), *fan])
